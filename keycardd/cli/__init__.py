@@ -1,0 +1,39 @@
+"""`keycardctl`: the human's tool. Each command group lives in its own module and registers its subcommands here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from keycardd import __version__
+from keycardd.cli import agent, auth, credential, dev, policy, run, service, setup, status
+from keycardd.cli._common import CliError
+
+_GROUPS = (status, policy, agent, auth, credential, run, setup, service, dev)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keycardctl", description="Inspect and drive the keycardd daemon.")
+    parser.add_argument("--version", action="version", version=f"keycardctl {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in _GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user mistakes become one sentence on stderr and a non-zero exit, never a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except CliError as exc:
+        print(f"keycardctl: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""keycardctl auth commands (to be built)."""
+
+from __future__ import annotations
+
+from keycardd.cli._common import Subcommands
+
+
+def register(commands: Subcommands) -> None:
+    """No commands yet."""
