@@ -48,8 +48,12 @@ def policy_dir() -> Path | None:
 
 
 def decision_log_path() -> Path:
-    """The JSONL decision log."""
-    return state_dir() / "decisions.jsonl"
+    """The JSONL decision log: `$KEYCARD_DECISION_LOG`, else `<state dir>/log/decisions.jsonl`.
+
+    It has its own directory so that its constant appends do not wake the policy watcher on the state directory.
+    """
+    explicit = os.environ.get("KEYCARD_DECISION_LOG")
+    return Path(explicit) if explicit else state_dir() / "log" / "decisions.jsonl"
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -1,0 +1,358 @@
+"""The Cedar engine: policy text in, parsed and indexed `Engine` out, `Verdict`s for requests.
+
+The engine knows nothing of files, agents or sockets (sources hand it text, adapters hand it requests). It parses
+each source once into Cedar's JSON form, validates it against the published schema, and pre-builds one cedarpy
+`PolicySet` per (action, resource) bucket, so a request only evaluates the policies whose scope can match it. A
+5000-policy set costs milliseconds per request unsplit but a fraction of that split by tool; a policy excluded from
+a bucket has a scope that cannot match the bucket's requests, so the split answers equal the unsplit set's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from typing import Any, NamedTuple
+
+import cedarpy
+
+_EMPTY_ENTITIES = cedarpy.Entities.from_json_str("[]")
+_ERRORING_POLICY = re.compile(r"policy `(?P<id>.*?)`")
+_WILDCARD = EntityUid("*", "*")
+
+
+class Outcome(StrEnum):
+    """What keycardd answers, in increasing strictness (the order shell lines combine in)."""
+
+    ALLOW = "allow"
+    """A determining permit carries `@approve`: skip the agent's own permission prompt."""
+    NO_OBJECTION = "no_objection"
+    """Permitted; the agent's own permission rules still apply."""
+    ASK = "ask"
+    """A determining permit carries `@itl("prompt")`: a human must approve."""
+    DENY = "deny"
+    """A determining forbid, or no matching permit."""
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+
+_STRICTNESS = {Outcome.ALLOW: 0, Outcome.NO_OBJECTION: 1, Outcome.ASK: 2, Outcome.DENY: 3}
+
+
+class PolicyError(Exception):
+    """A policy source cannot be used; the message names the source, the line and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySource:
+    """Policy text and where it came from: a file path, `embedded:default`, or `zone:<set>@<version>`."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """What the engine remembers about one policy to explain decisions that it determines."""
+
+    id: str
+    effect: str
+    source: str
+    line: int
+    reason: str | None = None
+    itl: str | None = None
+    approve: bool = False
+
+
+class EntityUid(NamedTuple):
+    """A Cedar entity reference. Passed to cedarpy in its JSON form, which accepts any id (quotes, newlines)."""
+
+    type: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.type}::{json.dumps(self.id)}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id}
+
+
+TOOL_USE = EntityUid("Action", "Agent::ToolUse")
+PROMPT_SUBMIT = EntityUid("Action", "Agent::PromptSubmit")
+CREDENTIAL_ISSUE = EntityUid("Action", "Agent::CredentialIssue")
+
+
+@dataclass(frozen=True, slots=True)
+class CedarRequest:
+    principal: EntityUid
+    action: EntityUid
+    resource: EntityUid
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_cedar(self) -> dict[str, Any]:
+        return {
+            "principal": self.principal.as_json(),
+            "action": self.action.as_json(),
+            "resource": self.resource.as_json(),
+            "context": self.context,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The request as `explain` shows it: entity references in Cedar syntax."""
+        return {
+            "principal": str(self.principal),
+            "action": str(self.action),
+            "resource": str(self.resource),
+            "context": dict(self.context),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    policies: tuple[str, ...]
+    """The `@id`s (or Cedar ids) of the determining policies."""
+    reason: str
+    request: CedarRequest
+
+
+def load_schema_text() -> str:
+    return resources.files("keycardd").joinpath("schema.cedarschema").read_text(encoding="utf-8")
+
+
+def default_policy_source() -> PolicySource:
+    text = resources.files("keycardd").joinpath("default_policy.cedar").read_text(encoding="utf-8")
+    return PolicySource(name="embedded:default", text=text)
+
+
+class Engine:
+    """An immutable, compiled policy set. Build one with `Engine.compile`; swap whole engines to reload."""
+
+    def __init__(
+        self,
+        sources: tuple[PolicySource, ...],
+        policies: Mapping[str, PolicyInfo],
+        buckets: Mapping[tuple[EntityUid, EntityUid], Any],
+        sha256: str,
+    ) -> None:
+        self.sources = sources
+        self.policies = policies
+        self._buckets = buckets
+        self.sha256 = sha256
+
+    @property
+    def count(self) -> int:
+        return len(self.policies)
+
+    @classmethod
+    def compile(cls, sources: Sequence[PolicySource], schema_text: str | None = None) -> Engine:
+        """Parse, validate and index `sources`; raises `PolicyError` naming the source and line of any problem."""
+        schema = cedarpy.Schema.from_str(schema_text if schema_text is not None else load_schema_text())
+        infos: dict[str, PolicyInfo] = {}
+        statics: dict[str, Any] = {}
+        digest = hashlib.sha256()
+        for source in sources:
+            digest.update(source.name.encode() + b"\0" + source.text.encode() + b"\0")
+            for info, body in _parse_source(source, schema, first_index=len(infos)):
+                if info.id in infos:
+                    other = infos[info.id]
+                    raise PolicyError(
+                        f"{source.name}:{info.line}: duplicate policy id {info.id!r} "
+                        f"(also at {other.source}:{other.line})"
+                    )
+                infos[info.id] = info
+                statics[info.id] = body
+        return cls(tuple(sources), infos, _build_buckets(statics), digest.hexdigest())
+
+    def evaluate(self, request: CedarRequest) -> Verdict:
+        """Decide one request. Never raises on request content: an evaluation failure is a deny."""
+        bucket = self._buckets.get((request.action, request.resource))
+        if bucket is None:
+            bucket = self._buckets.get((request.action, _WILDCARD))
+        if bucket is None:
+            return Verdict(Outcome.DENY, (), f"keycardd: no policy applies to {request.action} (default deny)", request)
+        try:
+            result = cedarpy.is_authorized(request.as_cedar(), bucket, _EMPTY_ENTITIES)
+        except (KeyError, ValueError, TypeError) as exc:
+            return Verdict(Outcome.DENY, (), f"keycardd could not evaluate the request: {exc}", request)
+        determining = tuple(result.diagnostics.reasons)
+        failed_forbids = self._failed_forbids(result.diagnostics.errors)
+        if failed_forbids:
+            ids = ", ".join(failed_forbids)
+            return Verdict(
+                Outcome.DENY,
+                failed_forbids,
+                f"keycardd policy {ids} failed to evaluate, so the call is denied (fail closed)",
+                request,
+            )
+        if not result.allowed:
+            if not determining:
+                return Verdict(Outcome.DENY, (), f"keycardd: no policy permits {request.resource} (default deny)", request)
+            return Verdict(Outcome.DENY, determining, self._reason(determining[0], "denied"), request)
+        infos = [self.policies[pid] for pid in determining if pid in self.policies]
+        asking = next((info for info in infos if info.itl is not None), None)
+        if asking is not None:
+            return Verdict(Outcome.ASK, determining, self._reason(asking.id, asking.itl or "approval required"), request)
+        approving = next((info for info in infos if info.approve), None)
+        if approving is not None:
+            return Verdict(Outcome.ALLOW, determining, self._reason(approving.id, "approved"), request)
+        return Verdict(Outcome.NO_OBJECTION, determining, self._reason(determining[0], "permitted"), request)
+
+    def _reason(self, policy_id: str, fallback: str) -> str:
+        info = self.policies.get(policy_id)
+        text = (info.reason or info.itl) if info is not None else None
+        return f"keycardd policy {policy_id!r}: {text or fallback}"
+
+    def _failed_forbids(self, errors: Iterable[str]) -> tuple[str, ...]:
+        failed = []
+        for error in errors:
+            match = _ERRORING_POLICY.search(str(error))
+            info = self.policies.get(match["id"]) if match else None
+            if info is None or info.effect == "forbid":
+                failed.append(info.id if info is not None else "<unknown>")
+        return tuple(failed)
+
+
+def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[tuple[PolicyInfo, Any]]:
+    """Parse one source to Cedar JSON and validate it; errors name `source.name` and the statement's line."""
+    starts = statement_lines(source.text)
+    try:
+        document = json.loads(cedarpy.policies_to_json_str(source.text))
+    except ValueError as exc:
+        raise PolicyError(f"{source.name}:{_locate_parse_error(source.text, starts)}: {exc}") from None
+    if document.get("templates"):
+        raise PolicyError(f"{source.name}: policy templates are not supported")
+    validation = cedarpy.validate_policies(source.text, schema)
+    if not validation.validation_passed:
+        error = validation.errors[0]
+        line = _line_of(error.policy_id, starts)
+        raise PolicyError(f"{source.name}:{line}: {_strip_policy_prefix(error.error)}")
+    parsed = []
+    for cedar_id, body in document.get("staticPolicies", {}).items():
+        annotations: dict[str, str | None] = body.get("annotations") or {}
+        line = _line_of(cedar_id, starts)
+        policy_id = annotations.get("id") or f"policy{first_index + len(parsed)}"
+        info = PolicyInfo(
+            id=policy_id,
+            effect=body["effect"],
+            source=source.name,
+            line=line,
+            reason=annotations.get("reason") or annotations.get("description"),
+            itl=(annotations["itl"] or "Approve this action?") if "itl" in annotations else None,
+            approve="approve" in annotations,
+        )
+        if info.effect == "forbid" and (info.itl is not None or info.approve):
+            raise PolicyError(f"{source.name}:{line}: @itl and @approve only mean something on a permit")
+        parsed.append((info, body))
+    return parsed
+
+
+def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], Any]:
+    """One PolicySet per (action, resource) that some policy names, plus a wildcard bucket per action."""
+    actions: set[EntityUid] = {TOOL_USE, PROMPT_SUBMIT, CREDENTIAL_ISSUE}
+    named_resources: set[EntityUid] = set()
+    for body in statics.values():
+        actions.update(_scope_entities(body["action"]))
+        named_resources.update(_scope_entities(body["resource"]))
+    buckets: dict[tuple[EntityUid, EntityUid], Any] = {}
+    for action in actions:
+        for resource in [*named_resources, _WILDCARD]:
+            members = {
+                pid: body
+                for pid, body in statics.items()
+                if _scope_admits(body["action"], action) and _scope_admits(body["resource"], resource)
+            }
+            buckets[(action, resource)] = cedarpy.PolicySet.from_json_str(
+                json.dumps({"staticPolicies": members, "templates": {}, "templateLinks": []})
+            )
+    return buckets
+
+
+def _scope_entities(scope: Mapping[str, Any]) -> list[EntityUid]:
+    if scope.get("op") == "==" and "entity" in scope:
+        return [_entity_uid(scope["entity"])]
+    if scope.get("op") == "in" and "entities" in scope:
+        return [_entity_uid(entity) for entity in scope["entities"]]
+    return []
+
+
+def _scope_admits(scope: Mapping[str, Any], entity: EntityUid) -> bool:
+    """Could a policy with this scope match a request on `entity`? (`*` stands for every entity no policy names.)"""
+    op = scope.get("op")
+    if op == "==" and "entity" in scope:
+        return _entity_uid(scope["entity"]) == entity
+    if op == "in" and "entities" in scope:
+        return entity in {_entity_uid(e) for e in scope["entities"]}
+    # `All`, `is`, `in` a group entity: keep the policy everywhere (correct, just less pruned).
+    return True
+
+
+def _entity_uid(entity: Mapping[str, str]) -> EntityUid:
+    return EntityUid(entity["type"], entity["id"])
+
+
+def statement_lines(text: str) -> list[int]:
+    """The 1-based line on which each top-level policy statement starts (policies end at a top-level `;`).
+
+    Cedar's parser reports neither lines nor positions, so this small scanner, aware of strings and `//` comments,
+    maps Cedar's positional policy ids back to lines for error messages.
+    """
+    starts: list[int] = []
+    line = 1
+    in_statement = False
+    i = 0
+    n = len(text)
+    while i < n:
+        char = text[i]
+        if char == "\n":
+            line += 1
+        elif char == "/" and text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif not char.isspace():
+            if not in_statement:
+                starts.append(line)
+                in_statement = True
+            if char == '"':
+                i += 1
+                while i < n and text[i] != '"':
+                    if text[i] == "\\":
+                        i += 1
+                    elif text[i] == "\n":
+                        line += 1
+                    i += 1
+            elif char == ";":
+                in_statement = False
+        i += 1
+    return starts
+
+
+def _line_of(cedar_id: str, starts: Sequence[int]) -> int:
+    match = re.fullmatch(r"policy(\d+)", cedar_id)
+    if match and int(match[1]) < len(starts):
+        return starts[int(match[1])]
+    return 1
+
+
+def _locate_parse_error(text: str, starts: Sequence[int]) -> int:
+    """Find the first statement that fails to parse alone (the parser itself does not say where)."""
+    lines = text.splitlines(keepends=True)
+    bounds = [*starts, len(lines) + 1]
+    for index, start in enumerate(starts):
+        statement = "".join(lines[start - 1 : bounds[index + 1] - 1])
+        try:
+            cedarpy.policies_to_json_str(statement)
+        except ValueError:
+            return start
+    return starts[-1] if starts else 1
+
+
+def _strip_policy_prefix(message: str) -> str:
+    return re.sub(r"^for policy `[^`]*`, ", "", message)

@@ -1,0 +1,147 @@
+"""Where the active policy comes from, and how it is replaced without ever serving a half-loaded one.
+
+The store reads the local sources (the policy file or, when there is none, the embedded default; plus `*.cedar`
+in the policy directory), combines them with zone sources handed over by the zone sync, compiles the result off the
+event loop and swaps the new `Engine` in with a single assignment. A source that fails to compile never replaces
+the last good engine; the error is kept for `status` and logged. With no good engine at all, `engine` is None and
+the adapters deny every gated event, naming the file and the error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from keycardd import paths
+from keycardd.engine import Engine, PolicyError, PolicySource, default_policy_source
+
+log = logging.getLogger(__name__)
+
+RELOAD_DEBOUNCE_MS = 50
+"""watchfiles' own default debounce is 1.6 s; changes must be live within 1 s."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSources:
+    """The local policy locations this store watches."""
+
+    policy_file: Path
+    policy_dir: Path | None
+
+    @classmethod
+    def from_environment(cls) -> LocalSources:
+        return cls(policy_file=paths.policy_file(), policy_dir=paths.policy_dir())
+
+    def read(self) -> list[PolicySource]:
+        """Read every local source; raises `PolicyError` naming the file that cannot be read."""
+        sources = [_read(self.policy_file)] if self.policy_file.exists() else [default_policy_source()]
+        if self.policy_dir is not None and self.policy_dir.is_dir():
+            sources.extend(_read(path) for path in sorted(self.policy_dir.glob("*.cedar")))
+        return sources
+
+    def watch_roots(self) -> list[Path]:
+        """Directories to watch: editors and `mv` replace files, so the parent directory is what sees it."""
+        roots = [self.policy_file.parent]
+        if self.policy_dir is not None:
+            roots.append(self.policy_dir)
+        return roots
+
+    def is_relevant(self, changed: Path) -> bool:
+        if changed == self.policy_file:
+            return True
+        return self.policy_dir is not None and changed.parent == self.policy_dir and changed.suffix == ".cedar"
+
+
+def _read(path: Path) -> PolicySource:
+    try:
+        return PolicySource(name=str(path), text=path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read the policy file ({exc})") from None
+
+
+class PolicyStore:
+    """Holds the active engine (and the shadow engine, when a zone publishes one) and replaces them atomically."""
+
+    def __init__(self, local: LocalSources) -> None:
+        self.local = local
+        self.engine: Engine | None = None
+        self.shadow: Engine | None = None
+        self.error: str | None = None
+        self.loaded_at: str | None = None
+        self.zone_active: tuple[PolicySource, ...] = ()
+        self.zone_shadow: tuple[PolicySource, ...] | None = None
+        self._lock = anyio.Lock()
+
+    async def reload(self) -> bool:
+        """Re-read local sources and recompile; returns False (keeping the last good engine) on any error."""
+        async with self._lock:
+            try:
+                local = await anyio.to_thread.run_sync(self.local.read)
+                engine = await anyio.to_thread.run_sync(Engine.compile, [*local, *self.zone_active])
+                shadow = None
+                if self.zone_shadow is not None:
+                    shadow = await anyio.to_thread.run_sync(Engine.compile, [*local, *self.zone_shadow])
+            except PolicyError as exc:
+                self.error = str(exc)
+                log.error("policy rejected, keeping the last good policy: %s", exc)
+                return False
+            self._install(engine, shadow)
+            return True
+
+    async def set_zone_policies(
+        self, active: Sequence[PolicySource], shadow: Sequence[PolicySource] | None
+    ) -> None:
+        """Install verified zone sources beside the local ones; raises `PolicyError` and keeps the old on failure.
+
+        The zone sync calls this only with sources whose signatures it has verified. Local and zone policies form
+        one Cedar policy set, so a `forbid` in either wins over a `permit` in the other.
+        """
+        async with self._lock:
+            local = await anyio.to_thread.run_sync(self.local.read)
+            engine = await anyio.to_thread.run_sync(Engine.compile, [*local, *active])
+            shadow_engine = (
+                await anyio.to_thread.run_sync(Engine.compile, [*local, *shadow]) if shadow is not None else None
+            )
+            self.zone_active = tuple(active)
+            self.zone_shadow = tuple(shadow) if shadow is not None else None
+            self._install(engine, shadow_engine)
+
+    def _install(self, engine: Engine, shadow: Engine | None) -> None:
+        self.engine, self.shadow = engine, shadow
+        self.error = None
+        self.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
+        log.info("policy loaded: %d policies from %s (sha256 %s)", engine.count, _names(engine), engine.sha256[:12])
+
+    async def watch(self) -> None:
+        """Reload whenever a local source changes; runs until cancelled (a task in the daemon's task group)."""
+        from watchfiles import awatch
+
+        roots = [root for root in self.local.watch_roots() if root.is_dir()]
+        if not roots:
+            log.warning("no policy directory exists yet; hot reload starts when the daemon restarts")
+            return
+        async for changes in awatch(
+            *roots, debounce=RELOAD_DEBOUNCE_MS, step=RELOAD_DEBOUNCE_MS, recursive=False, ignore_permission_denied=True
+        ):
+            if any(self.local.is_relevant(Path(changed)) for _, changed in changes):
+                await self.reload()
+
+    def status(self) -> dict[str, object]:
+        engine = self.engine
+        return {
+            "sources": [source.name for source in engine.sources] if engine else [],
+            "sha256": engine.sha256 if engine else None,
+            "count": engine.count if engine else 0,
+            "loaded_at": self.loaded_at,
+            "error": self.error,
+        }
+
+
+def _names(engine: Engine) -> str:
+    return ", ".join(source.name for source in engine.sources)
