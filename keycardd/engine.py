@@ -22,7 +22,6 @@ import cedarpy
 
 _EMPTY_ENTITIES = cedarpy.Entities.from_json_str("[]")
 _ERRORING_POLICY = re.compile(r"policy `(?P<id>.*?)`")
-_WILDCARD = EntityUid("*", "*")
 
 
 class Outcome(StrEnum):
@@ -86,6 +85,7 @@ class EntityUid(NamedTuple):
 TOOL_USE = EntityUid("Action", "Agent::ToolUse")
 PROMPT_SUBMIT = EntityUid("Action", "Agent::PromptSubmit")
 CREDENTIAL_ISSUE = EntityUid("Action", "Agent::CredentialIssue")
+_WILDCARD = EntityUid("*", "*")
 
 
 @dataclass(frozen=True, slots=True)

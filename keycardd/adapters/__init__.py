@@ -1,0 +1,69 @@
+"""Agent adapters: raw hook bytes in, the agent's exact stdout and exit code out, with the decision in between.
+
+    answer = Decider(settings).decide_hook(engine, engine_error, "claude", payload, env)
+
+This is the hot path after the socket: decode, normalise, evaluate, render. It does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from keycardd.adapters import claude, cursor
+from keycardd.adapters.decision import Call, Decision, Kind, Settings, decide
+from keycardd.adapters.payload import Payload, decode
+from keycardd.engine import Engine
+
+__all__ = ["AGENTS", "Call", "Decider", "Decision", "HookAnswer", "Kind", "Settings", "UnknownAgentError"]
+
+_Parser = Callable[[Payload, dict[str, str]], Call]
+_Renderer = Callable[[Call, Decision | None], tuple[bytes, int]]
+AGENTS: dict[str, tuple[_Parser, _Renderer]] = {
+    "claude": (claude.parse, claude.render),
+    "claude-code": (claude.parse, claude.render),
+    "cursor": (cursor.parse, cursor.render),
+}
+
+
+class UnknownAgentError(ValueError):
+    """The shim named an agent keycardd has no adapter for."""
+
+
+@dataclass(frozen=True, slots=True)
+class HookAnswer:
+    stdout: bytes
+    exit_code: int
+    call: Call
+    decision: Decision | None
+    """None for events that are observed, not decided."""
+    repeated: bool = False
+    """True when this answer reuses an earlier decision (Cursor's twin shell events): count it once."""
+
+
+class Decider:
+    """Turns hook payloads into answers; holds the little state that spans calls (Cursor's shell dedupe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._dedupe = cursor.ShellDedupe()
+
+    def decide_hook(
+        self, engine: Engine | None, engine_error: str | None, agent: str, raw: bytes, env: dict[str, str]
+    ) -> HookAnswer:
+        try:
+            parse, render = AGENTS[agent]
+        except KeyError:
+            raise UnknownAgentError(f"unknown agent {agent!r} (expected claude or cursor)") from None
+        payload = decode(raw)
+        call = parse(payload, env)
+        if call.kind is not Kind.GATE:
+            stdout, code = render(call, None)
+            return HookAnswer(stdout, code, call, None)
+        key = cursor.ShellDedupe.key(call, payload)
+        earlier = self._dedupe.get(key) if key is not None else None
+        decision = earlier or decide(call, engine, engine_error, self.settings)
+        if key is not None and earlier is None:
+            self._dedupe.put(key, decision)
+        stdout, code = render(call, decision)
+        return HookAnswer(stdout, code, call, decision, repeated=earlier is not None)

@@ -1,0 +1,60 @@
+"""Decoding a hook payload leniently: BOM, CRLF, non-object JSON and missing fields all become clear errors."""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+_decode = msgspec.json.Decoder().decode
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """The decoded JSON object (empty when it could not be decoded) and, if so, why."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def decode(raw: bytes) -> Payload:
+    """Decode the bytes an agent wrote to the hook's stdin. Never raises."""
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if not raw.strip():
+        return Payload(error="the payload is empty")
+    try:
+        data = _decode(raw)
+    except msgspec.DecodeError as exc:
+        return Payload(error=f"the payload is not valid JSON ({exc})")
+    if not isinstance(data, dict):
+        return Payload(error="the payload is not a JSON object")
+    return Payload(data=data)
+
+
+def optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def required_str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"`tool_input.{key}` is missing or not a string")  # noqa: TRY004 - becomes "malformed"
+    return value
+
+
+def absolute_path(path: str, cwd: str) -> str:
+    """Normalise a path for matching: Windows backslashes become `/`, `~` and relative paths are resolved."""
+    if _WINDOWS_PATH.match(path):
+        return ntpath.normpath(path).replace("\\", "/")
+    expanded = os.path.expanduser(path)
+    if not os.path.isabs(expanded) and cwd and not _WINDOWS_PATH.match(cwd):
+        expanded = os.path.join(cwd, expanded)
+    return os.path.normpath(expanded) if os.path.isabs(expanded) else expanded

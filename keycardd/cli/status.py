@@ -1,0 +1,125 @@
+"""keycardctl status, reload and decisions: what the daemon is doing and what it decided."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from keycardd import paths
+from keycardd.cli._common import CliError, Subcommands, print_json
+from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
+from keycardd.protocol import ReloadRequest, StatusRequest
+
+
+def register(commands: Subcommands) -> None:
+    status = commands.add_parser("status", help="show the daemon's state, policy and decision counts")
+    status.add_argument("--json", action="store_true", help="print the stable JSON document")
+    status.set_defaults(handler=_status)
+
+    reload = commands.add_parser("reload", help="re-read the policy (and sync the zone) now")
+    reload.set_defaults(handler=_reload)
+
+    decisions = commands.add_parser("decisions", help="show recent decisions from the decision log")
+    decisions.add_argument("-n", "--lines", type=int, default=20, help="how many recent decisions (default 20)")
+    decisions.add_argument("--follow", "-f", action="store_true", help="keep printing new decisions")
+    decisions.add_argument("--json", action="store_true", help="print the JSON lines as logged")
+    decisions.set_defaults(handler=_decisions)
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        document = ask_daemon(StatusRequest())
+    except DaemonUnavailableError as exc:
+        raise CliError(f"{exc}; start it with `keycardd` or `keycardctl service start`") from None
+    if args.json:
+        print_json(document)
+        return 0
+    policy, latency = document["policy"], document["latency_us"]
+    decisions = document["decisions"]
+    print(f"keycardd {document['version']} (pid {document['pid']}, up {document['uptime_s']:.0f} s)")
+    print(f"socket:    {document['socket']}")
+    print(f"principal: {document.get('principal', '?')}")
+    print(f"policy:    {policy['count']} policies from {', '.join(policy['sources']) or 'nothing'}")
+    print(f"           sha256 {policy['sha256']}, loaded {policy['loaded_at']}")
+    if policy["error"]:
+        print(f"  ERROR:   {policy['error']}")
+    print("decisions: " + ", ".join(f"{key} {value}" for key, value in decisions.items()))
+    print(f"latency:   p50 {latency['p50']} us, p99 {latency['p99']} us")
+    print(f"log:       {document['log']['path']} ({document['log']['dropped']} dropped)")
+    for section in ("zone", "shadow", "credentials"):
+        if document.get(section):
+            print(f"{section + ':':<10} {json.dumps(document[section], sort_keys=True)}")
+    return 1 if policy["error"] else 0
+
+
+def _reload(args: argparse.Namespace) -> int:
+    try:
+        document = ask_daemon(ReloadRequest())
+    except DaemonUnavailableError as exc:
+        raise CliError(str(exc)) from None
+    policy = document["policy"]
+    if not document["reloaded"]:
+        raise CliError(f"the policy was rejected and the last good one stays active: {policy['error']}")
+    print(f"reloaded: {policy['count']} policies (sha256 {policy['sha256'][:12]})")
+    return 0
+
+
+def _decisions(args: argparse.Namespace) -> int:
+    path = paths.decision_log_path()
+    if not path.exists() and not args.follow:
+        raise CliError(f"no decisions logged yet ({path} does not exist)")
+    for line in _tail(path, args.lines):
+        _print_decision(line, args.json)
+    if args.follow:
+        _follow(path, args.json)
+    return 0
+
+
+def _tail(path: Path, count: int) -> deque[str]:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return deque(handle, maxlen=max(count, 0))
+    except FileNotFoundError:
+        return deque()
+
+
+def _follow(path: Path, as_json: bool) -> None:
+    position = path.stat().st_size if path.exists() else 0
+    try:
+        while True:
+            time.sleep(0.2)
+            if not path.exists():
+                continue
+            size = path.stat().st_size
+            if size < position:  # rotated
+                position = 0
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                handle.seek(position)
+                for line in handle:
+                    _print_decision(line, as_json)
+                position = handle.tell()
+    except KeyboardInterrupt:
+        return
+
+
+def _print_decision(line: str, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(line if line.endswith("\n") else line + "\n")
+        return
+    try:
+        record: dict[str, Any] = json.loads(line)
+    except ValueError:
+        return
+    what = record.get("command") or record.get("file_path") or record.get("url") or ""
+    print(
+        f"{record.get('time', '?')} {record.get('decision', '?'):<12} {record.get('agent', '?')} "
+        f"{record.get('event', '?')} {record.get('tool', '')} {what}".rstrip()
+    )
+    if record.get("reason") and record.get("decision") in ("deny", "ask"):
+        print(f"    {record['reason']}")
+    sys.stdout.flush()

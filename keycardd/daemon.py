@@ -1,0 +1,196 @@
+"""`keycardd`: the long-running daemon. Wires the policy store, the adapters, the decision log and the socket
+server into one anyio task group, so that shutdown is a single cancel and no background job outlives it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+from anyio.abc import SocketListener, TaskGroup
+
+from keycardd import __version__, paths
+from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
+from keycardd.decision_log import DecisionLog
+from keycardd.engine import EntityUid, Outcome
+from keycardd.explain import explain
+from keycardd.identity import resolve_principal_email
+from keycardd.policy_store import LocalSources, PolicyStore
+from keycardd.protocol import (
+    CredentialRequest,
+    DocumentReply,
+    ErrorReply,
+    ExplainRequest,
+    HookRequest,
+    HookResult,
+    ReloadRequest,
+    Reply,
+    Request,
+    StatusRequest,
+)
+from keycardd.server import AlreadyRunningError, SocketServer, bind_socket
+from keycardd.shadow import ShadowEvaluator
+from keycardd.stats import DecisionStats
+
+log = logging.getLogger("keycardd")
+
+
+class Daemon:
+    """The request handler and the state behind `status`."""
+
+    def __init__(self, socket_path: Path, store: PolicyStore, settings: Settings, decision_log: DecisionLog) -> None:
+        self.socket_path = socket_path
+        self.store = store
+        self.decider = Decider(settings)
+        self.decision_log = decision_log
+        self.stats = DecisionStats()
+        self.shadow = ShadowEvaluator(store, settings)
+        self.started = time.monotonic()
+        self.server = SocketServer(self.handle)
+
+    async def handle(self, request: Request) -> Reply:
+        if isinstance(request, HookRequest):
+            return self._hook(request)
+        if isinstance(request, ExplainRequest):
+            return self._explain(request)
+        if isinstance(request, StatusRequest):
+            return DocumentReply(body=self.status())
+        if isinstance(request, ReloadRequest):
+            reloaded = await self.store.reload()
+            return DocumentReply(body={"reloaded": reloaded, "policy": self.store.status()})
+        if isinstance(request, CredentialRequest):
+            return ErrorReply(message="no Keycard zone is configured, so keycardd has no credentials to issue")
+        return ErrorReply(message=f"unsupported request {type(request).__name__}")
+
+    def _hook(self, request: HookRequest) -> Reply:
+        started = time.perf_counter()
+        store = self.store
+        try:
+            answer = self.decider.decide_hook(store.engine, store.error, request.agent, request.payload, request.env)
+        except UnknownAgentError as exc:
+            return ErrorReply(message=str(exc))
+        latency_us = (time.perf_counter() - started) * 1e6
+        self._observe(answer, latency_us)
+        return HookResult(stdout=answer.stdout, exit_code=answer.exit_code)
+
+    def _observe(self, answer: HookAnswer, latency_us: float) -> None:
+        """Everything that happens after the decision: counted here, logged and shadowed by background tasks."""
+        if answer.decision is not None and not answer.repeated:
+            self.stats.record(answer.decision.outcome, latency_us)
+            self.shadow.submit(answer)
+        self.decision_log.submit(answer, latency_us)
+
+    def _explain(self, request: ExplainRequest) -> Reply:
+        try:
+            document = explain(
+                self.store.engine, self.store.error, self.decider.settings, request.agent, request.payload, request.env
+            )
+        except UnknownAgentError as exc:
+            return ErrorReply(message=str(exc))
+        return DocumentReply(body={**document, "daemon": True})
+
+    def status(self) -> dict[str, object]:
+        """The `keycardctl status --json` document; its keys are documented and stable."""
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "socket": str(self.socket_path),
+            "principal": str(self.decider.settings.principal),
+            "policy": self.store.status(),
+            "decisions": dict(self.stats.counts),
+            "latency_us": self.stats.latency(),
+            "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
+            "shadow": self.shadow.status(),
+            "connections": {"served": self.server.connections, "refused": self.server.refused},
+        }
+
+    async def run(self, listener: SocketListener, ready: anyio.Event | None = None) -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self.decision_log.run)
+            tasks.start_soon(self.store.watch)
+            tasks.start_soon(self.shadow.run)
+            tasks.start_soon(self._signals, tasks)
+            if ready is not None:
+                ready.set()
+            await self.server.serve(listener)
+            tasks.cancel_scope.cancel()
+
+    async def _signals(self, tasks: TaskGroup) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    log.info("SIGHUP: reloading policy")
+                    await self.store.reload()
+                else:
+                    log.info("%s: shutting down", signal.Signals(signum).name)
+                    self.server.shutdown()
+
+
+def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> Daemon:
+    settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
+    store = PolicyStore(LocalSources.from_environment())
+    return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()))
+
+
+async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> None:
+    paths.ensure_private_dir(socket_path.parent)
+    paths.ensure_private_dir(paths.state_dir())
+    daemon = build_daemon(socket_path, unparseable)
+    await daemon.store.reload()
+    sock = bind_socket(socket_path)
+    inode = socket_path.stat().st_ino
+    try:
+        listener = await SocketListener.from_socket(sock)
+        log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
+        await daemon.run(listener)
+    finally:
+        _unlink_own_socket(socket_path, inode)
+        log.info("keycardd stopped")
+
+
+def _unlink_own_socket(path: Path, inode: int) -> None:
+    """Remove the socket file on exit, unless another daemon has since replaced it."""
+    try:
+        if path.stat().st_ino == inode:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="keycardd", description="The keycardd agent-hook policy daemon.")
+    parser.add_argument("--version", action="version", version=f"keycardd {__version__}")
+    parser.add_argument("--socket", type=Path, help="socket path (default: $KEYCARDD_SOCKET or the runtime dir)")
+    parser.add_argument("--foreground", action="store_true", help="accepted for clarity; keycardd never forks")
+    parser.add_argument(
+        "--unparseable",
+        choices=["deny", "ask"],
+        default=os.environ.get("KEYCARDD_UNPARSEABLE", "deny"),
+        help="answer for shell lines that cannot be analysed (default: deny)",
+    )
+    parser.add_argument("--log-level", default=os.environ.get("KEYCARDD_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    socket_path = args.socket or paths.socket_path()
+    try:
+        anyio.run(serve, socket_path, Outcome(args.unparseable))
+    except AlreadyRunningError as exc:
+        print(f"keycardd: {exc}", file=sys.stderr)
+        return 1
+    except PermissionError as exc:
+        print(f"keycardd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

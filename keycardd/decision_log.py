@@ -1,0 +1,151 @@
+"""The JSONL decision log, written off the hot path.
+
+The request path only puts a small tuple on a bounded in-memory queue (`submit`, never blocking); one writer task
+turns entries into records (masking token-like strings, hashing file contents, which are never logged) and appends
+them in batches from a worker thread. When the queue is full the entry is dropped and counted, and `status` shows
+the count: a log must never slow down or block a decision, and a silent drop is a bug.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import msgspec
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from keycardd.adapters import HookAnswer
+from keycardd.redact import mask
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 4096
+BATCH = 256
+MAX_BYTES = 10 * 1024 * 1024
+KEEP = 3
+
+
+class DecisionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One line of the decision log. The field names are stable: tools read them."""
+
+    id: str
+    time: str
+    agent: str
+    event: str
+    tool: str
+    decision: str
+    """deny, ask, allow, no_objection, or `observed` for events that are logged but not decided."""
+    policies: list[str] = []
+    reason: str | None = None
+    latency_us: float
+    session_id: str | None = None
+    cwd: str | None = None
+    command: str | None = None
+    file_path: str | None = None
+    url: str | None = None
+    content_size: int | None = None
+    content_sha256: str | None = None
+    repeated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    answer: HookAnswer
+    latency_us: float
+    wall_time: float
+
+
+class DecisionLog:
+    def __init__(self, path: Path, max_bytes: int = MAX_BYTES, keep: int = KEEP) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.dropped = 0
+        self.written = 0
+        self._send: MemoryObjectSendStream[_Entry]
+        self._receive: MemoryObjectReceiveStream[_Entry]
+        self._send, self._receive = anyio.create_memory_object_stream[_Entry](QUEUE_SIZE)
+        self._encoder = msgspec.json.Encoder()
+
+    def submit(self, answer: HookAnswer, latency_us: float) -> None:
+        """Queue one answer for logging; never blocks, never raises."""
+        try:
+            self._send.send_nowait(_Entry(answer, latency_us, time.time()))
+        except anyio.WouldBlock:
+            self.dropped += 1
+
+    async def run(self) -> None:
+        """The writer task: drain the queue in batches until cancelled."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        async with self._receive:
+            async for first in self._receive:
+                batch = [first]
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                lines = b"".join(self._encoder.encode(record(entry)) + b"\n" for entry in batch)
+                try:
+                    await anyio.to_thread.run_sync(self._append, lines)
+                    self.written += len(batch)
+                except OSError as exc:
+                    self.dropped += len(batch)
+                    log.error("cannot write the decision log %s: %s", self.path, exc.strerror)
+
+    def _append(self, lines: bytes) -> None:
+        try:
+            if self.path.stat().st_size + len(lines) > self.max_bytes:
+                self._rotate()
+        except FileNotFoundError:
+            pass
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, lines)
+        finally:
+            os.close(fd)
+
+    def _rotate(self) -> None:
+        for index in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+    def status(self) -> dict[str, object]:
+        return {"path": str(self.path), "dropped": self.dropped, "written": self.written}
+
+
+def record(entry: _Entry) -> DecisionRecord:
+    answer = entry.answer
+    call, decision = answer.call, answer.decision
+    context = call.context
+    command = context.get("command")
+    content = call.content
+    return DecisionRecord(
+        id=uuid.uuid4().hex,
+        time=datetime.fromtimestamp(entry.wall_time, UTC).isoformat(timespec="milliseconds"),
+        agent=call.agent,
+        event=call.event,
+        tool=call.tool,
+        decision=decision.outcome.value if decision else "observed",
+        policies=list(decision.policies) if decision else [],
+        reason=mask(decision.reason) if decision else None,
+        latency_us=round(entry.latency_us, 1),
+        session_id=context.get("session_id"),
+        cwd=context.get("cwd"),
+        command=mask(command) if isinstance(command, str) else None,
+        file_path=context.get("file_path"),
+        url=mask(context["url"]) if isinstance(context.get("url"), str) else None,
+        content_size=len(content.encode("utf-8", "surrogatepass")) if content is not None else None,
+        content_sha256=hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest() if content else None,
+        repeated=answer.repeated,
+    )

@@ -1,0 +1,176 @@
+"""The Unix-socket server: framing, peer checks, timeouts and graceful shutdown, but no decisions.
+
+Each connection is served by one task. A peer of another uid is refused before a byte is read. Each request frame
+gets exactly one reply frame; an oversized or undecodable frame gets an `ErrorReply` and the connection is closed.
+Waiting for the next frame is bounded by an idle timeout, reading a started frame by a read timeout, so a slow or
+stuck client costs one idle task and nothing else. On shutdown the server stops accepting, closes idle connections
+at once, and lets requests already being answered finish (up to a grace period).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+from anyio.abc import SocketAttribute, SocketListener, SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from keycardd import protocol
+from keycardd.protocol import ErrorReply, FrameError, Reply, Request
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Reply]]
+
+
+class AlreadyRunningError(Exception):
+    """Another live daemon owns the socket; keycardd never steals it."""
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS/BSD)."""
+    if hasattr(socket, "SO_PEERCRED"):
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return int(struct.unpack("3i", creds)[1])
+    if sys.platform == "darwin" or "bsd" in sys.platform:
+        sol_local, local_peercred = 0, 1
+        xucred = sock.getsockopt(sol_local, local_peercred, 76)
+        return int(struct.unpack_from("I", xucred, 4)[0])
+    return None
+
+
+def bind_socket(path: Path) -> socket.socket:
+    """Bind a listening socket at `path`, 0600 from the first instant, replacing only a dead daemon's socket."""
+    if path.exists() or path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # stale: nobody is listening
+        else:
+            raise AlreadyRunningError(f"another keycardd is already listening on {path}")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    previous = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(previous)
+    os.chmod(path, 0o600)
+    sock.listen(1024)
+    return sock
+
+
+class SocketServer:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        read_timeout_s: float = 5.0,
+        idle_timeout_s: float = 300.0,
+        grace_s: float = 5.0,
+        max_frame: int = protocol.MAX_FRAME,
+    ) -> None:
+        self._handler = handler
+        self._read_timeout_s = read_timeout_s
+        self._idle_timeout_s = idle_timeout_s
+        self._grace_s = grace_s
+        self._max_frame = max_frame
+        self._uid = os.getuid()
+        self._idle_scopes: set[anyio.CancelScope] = set()
+        self._in_flight = 0
+        self._closing = False
+        self._accepting = anyio.CancelScope()
+        self.refused = 0
+        self.connections = 0
+
+    async def serve(self, listener: SocketListener) -> None:
+        """Accept connections until `shutdown()`, then wait for in-flight requests and return."""
+        async with anyio.create_task_group() as connections:
+            with self._accepting:
+                async with listener:
+                    while True:
+                        stream = await listener.accept()
+                        connections.start_soon(self._serve_connection, stream)
+            for scope in list(self._idle_scopes):
+                scope.cancel()
+            with anyio.move_on_after(self._grace_s):
+                while self._in_flight:
+                    await anyio.sleep(0.01)
+            connections.cancel_scope.cancel()
+
+    def shutdown(self) -> None:
+        self._closing = True
+        self._accepting.cancel()
+
+    async def _serve_connection(self, stream: SocketStream) -> None:
+        async with stream:
+            uid = peer_uid(stream.extra(SocketAttribute.raw_socket))
+            if uid != self._uid:
+                self.refused += 1
+                log.warning("refused a connection from uid %s (only uid %s may use this socket)", uid, self._uid)
+                return
+            self.connections += 1
+            buffered = BufferedByteReceiveStream(stream)
+            while not self._closing:
+                with anyio.CancelScope() as idle:
+                    self._idle_scopes.add(idle)
+                    idle.deadline = anyio.current_time() + self._idle_timeout_s
+                    try:
+                        header = await buffered.receive_exactly(protocol.HEADER.size)
+                    except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
+                        return
+                    finally:
+                        self._idle_scopes.discard(idle)
+                if idle.cancelled_caught:
+                    return
+                if not await self._serve_frame(stream, buffered, header):
+                    return
+
+    async def _serve_frame(self, stream: SocketStream, buffered: BufferedByteReceiveStream, header: bytes) -> bool:
+        """Read one frame and answer it; returns False when the connection must close."""
+        self._in_flight += 1
+        try:
+            try:
+                length = protocol.frame_length(header, self._max_frame)
+                with anyio.fail_after(self._read_timeout_s):
+                    body = await buffered.receive_exactly(length)
+                request = protocol.decode_request(body)
+            except FrameError as exc:
+                await self._send(stream, ErrorReply(message=str(exc)))
+                return False
+            except TimeoutError:
+                await self._send(stream, ErrorReply(message="timed out reading the request frame"))
+                return False
+            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
+                return False
+            try:
+                reply = await self._handler(request)
+            except Exception:
+                log.exception("internal error while answering a %s request", type(request).__name__)
+                reply = ErrorReply(message="keycardd hit an internal error answering this request; see its log")
+            return await self._send(stream, reply)
+        finally:
+            self._in_flight -= 1
+
+    async def _send(self, stream: SocketStream, reply: Reply) -> bool:
+        try:
+            frame = protocol.encode(reply)
+        except FrameError as exc:
+            frame = protocol.encode(ErrorReply(message=str(exc)))
+        try:
+            await stream.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return False
+        return True

@@ -1,0 +1,31 @@
+"""Decision counters and a latency window for `status`: O(1) to record on the hot path, sorted only when read."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from keycardd.engine import Outcome
+
+LATENCY_WINDOW = 8192
+
+
+class DecisionStats:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {outcome.value: 0 for outcome in Outcome}
+        self._latencies_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
+
+    def record(self, outcome: Outcome, latency_us: float) -> None:
+        self.counts[outcome.value] += 1
+        self._latencies_us.append(latency_us)
+
+    def latency(self) -> dict[str, float | None]:
+        """p50 and p99 of the last `LATENCY_WINDOW` decisions, in microseconds (None before the first)."""
+        samples = sorted(self._latencies_us)
+        if not samples:
+            return {"p50": None, "p99": None}
+        return {"p50": round(_percentile(samples, 0.50), 1), "p99": round(_percentile(samples, 0.99), 1)}
+
+
+def _percentile(sorted_samples: list[float], fraction: float) -> float:
+    index = min(len(sorted_samples) - 1, int(fraction * len(sorted_samples)))
+    return sorted_samples[index]
