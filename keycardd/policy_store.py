@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 RELOAD_DEBOUNCE_MS = 50
 """watchfiles' own default debounce is 1.6 s; changes must be live within 1 s."""
+WATCH_POLL_MS = 250
+"""How long the watcher thread blocks before checking for cancellation (its default, 5 s, delays shutdown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,12 @@ class PolicyStore:
             log.warning("no policy directory exists yet; hot reload starts when the daemon restarts")
             return
         async for changes in awatch(
-            *roots, debounce=RELOAD_DEBOUNCE_MS, step=RELOAD_DEBOUNCE_MS, recursive=False, ignore_permission_denied=True
+            *roots,
+            debounce=RELOAD_DEBOUNCE_MS,
+            step=RELOAD_DEBOUNCE_MS,
+            rust_timeout=WATCH_POLL_MS,
+            recursive=False,
+            ignore_permission_denied=True,
         ):
             if any(self.local.is_relevant(Path(changed)) for _, changed in changes):
                 await self.reload()
