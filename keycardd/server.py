@@ -19,7 +19,6 @@ from pathlib import Path
 
 import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from keycardd import protocol
 from keycardd.protocol import ErrorReply, FrameError, Reply, Request
@@ -27,6 +26,7 @@ from keycardd.protocol import ErrorReply, FrameError, Reply, Request
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Reply]]
+RECEIVE_SIZE = 1 << 16
 
 
 class AlreadyRunningError(Exception):
@@ -122,38 +122,35 @@ class SocketServer:
                 log.warning("refused a connection from uid %s (only uid %s may use this socket)", uid, self._uid)
                 return
             self.connections += 1
-            buffered = BufferedByteReceiveStream(stream)
+            frames = _FrameReader(stream, self._max_frame)
             while not self._closing:
                 with anyio.CancelScope() as idle:
                     self._idle_scopes.add(idle)
                     idle.deadline = anyio.current_time() + self._idle_timeout_s
                     try:
-                        header = await buffered.receive_exactly(protocol.HEADER.size)
-                    except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
-                        return
+                        started = await frames.wait_for_data()
                     finally:
                         self._idle_scopes.discard(idle)
-                if idle.cancelled_caught:
+                if idle.cancelled_caught or not started:
                     return
-                if not await self._serve_frame(stream, buffered, header):
+                if not await self._serve_frame(stream, frames):
                     return
 
-    async def _serve_frame(self, stream: SocketStream, buffered: BufferedByteReceiveStream, header: bytes) -> bool:
+    async def _serve_frame(self, stream: SocketStream, frames: _FrameReader) -> bool:
         """Read one frame and answer it; returns False when the connection must close."""
         self._in_flight += 1
         try:
             try:
-                length = protocol.frame_length(header, self._max_frame)
                 with anyio.fail_after(self._read_timeout_s):
-                    body = await buffered.receive_exactly(length)
+                    body = await frames.read_frame()
+                if body is None:
+                    return False
                 request = protocol.decode_request(body)
             except FrameError as exc:
                 await self._send(stream, ErrorReply(message=str(exc)))
                 return False
             except TimeoutError:
                 await self._send(stream, ErrorReply(message="timed out reading the request frame"))
-                return False
-            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, OSError):
                 return False
             try:
                 reply = await self._handler(request)
@@ -173,4 +170,39 @@ class SocketServer:
             await stream.send(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return False
+        return True
+
+
+class _FrameReader:
+    """Splits a byte stream into frames with one `receive` per request in the common case (no extra awaits)."""
+
+    def __init__(self, stream: SocketStream, max_frame: int) -> None:
+        self._stream = stream
+        self._max_frame = max_frame
+        self._buffer = bytearray()
+
+    async def wait_for_data(self) -> bool:
+        """Wait until the next frame has started; False when the peer has gone."""
+        return bool(self._buffer) or await self._fill()
+
+    async def read_frame(self) -> bytes | None:
+        """The next frame's body (the caller bounds the wait); None if the peer left mid-frame."""
+        while len(self._buffer) < protocol.HEADER.size:
+            if not await self._fill():
+                return None
+        length = protocol.frame_length(bytes(self._buffer[: protocol.HEADER.size]), self._max_frame)
+        end = protocol.HEADER.size + length
+        while len(self._buffer) < end:
+            if not await self._fill():
+                return None
+        body = bytes(self._buffer[protocol.HEADER.size : end])
+        del self._buffer[:end]
+        return body
+
+    async def _fill(self) -> bool:
+        try:
+            chunk = await self._stream.receive(RECEIVE_SIZE)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return False
+        self._buffer += chunk
         return True

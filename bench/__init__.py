@@ -1,0 +1,1 @@
+"""keycardd benchmarks: `python -m bench [NAME ...]` runs `bench/bench_<NAME>.py` modules into results.json."""

@@ -1,0 +1,96 @@
+"""Helpers shared by the benchmarks: percentiles, a throwaway daemon, synthetic policy sets."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def percentiles(samples_s: Sequence[float]) -> dict[str, float]:
+    """p50/p99 in microseconds."""
+    ordered = sorted(samples_s)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6  # noqa: E731
+    return {"p50_us": round(pick(0.50), 1), "p99_us": round(pick(0.99), 1), "n": len(ordered)}
+
+
+@dataclass
+class BenchDaemon:
+    socket: Path
+    process: subprocess.Popen[bytes]
+    policy_file: Path
+    state: Path
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return float("nan")
+
+
+@contextmanager
+def daemon(policy: str | None = None) -> Iterator[BenchDaemon]:
+    """A keycardd subprocess in a private temporary state directory."""
+    root = Path(tempfile.mkdtemp(prefix="kcb", dir="/tmp"))
+    root.chmod(0o700)
+    policy_file = root / "policy.cedar"
+    if policy is not None:
+        policy_file.write_text(policy)
+    env = {**os.environ, "XDG_STATE_HOME": str(root / "state"), "KEYCARDD_SOCKET": str(root / "d.sock"),
+           "KEYCARD_POLICY_FILE": str(policy_file), "KEYCARD_POLICY_DIR": str(root / "policy.d"),
+           "KEYCARDD_LOG_LEVEL": "WARNING"}  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "keycardd.daemon"], env=env, stdin=subprocess.DEVNULL)
+    sock = root / "d.sock"
+    deadline = time.monotonic() + 60
+    while True:
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(str(sock))
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("benchmark daemon did not start") from None
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    try:
+        yield BenchDaemon(sock, process, policy_file, root / "state")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def synthetic_policies(count: int, seed: int = 1) -> str:
+    """`count` policies shaped like real guard policies: per-tool permits and forbids with command/path conditions.
+
+    Tools are drawn from 50 names, so each tool's bucket holds about count/50 policies, as in a large org policy.
+    """
+    rng = random.Random(seed)
+    tools = ["bash", "read", "write", "edit", "glob", "grep", "webfetch", "websearch", "agent"] + [
+        f"mcp__server{i}__tool{i}" for i in range(41)
+    ]
+    lines = ['@id("base") permit (principal, action, resource);']
+    for index in range(count - 1):
+        tool = rng.choice(tools)
+        word = f"w{rng.randint(0, 10_000)}"
+        if tool == "bash":
+            condition = f'context has command && context.command like "{word} *"'
+        elif tool in ("read", "write", "edit"):
+            condition = f'context has file_path && context.file_path like "*/{word}/*"'
+        else:
+            condition = f'context has session_id && context.session_id == "{word}"'
+        effect = "forbid" if rng.random() < 0.5 else "permit"
+        lines.append(
+            f'@id("p{index}") {effect} (principal, action == Action::"Agent::ToolUse", resource == Tool::"{tool}") '
+            f"when {{ {condition} }};"
+        )
+    return "\n".join(lines) + "\n"
