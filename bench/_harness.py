@@ -45,9 +45,14 @@ def daemon(policy: str | None = None) -> Iterator[BenchDaemon]:
     policy_file = root / "policy.cedar"
     if policy is not None:
         policy_file.write_text(policy)
-    env = {**os.environ, "XDG_STATE_HOME": str(root / "state"), "KEYCARDD_SOCKET": str(root / "d.sock"),
-           "KEYCARD_POLICY_FILE": str(policy_file), "KEYCARD_POLICY_DIR": str(root / "policy.d"),
-           "KEYCARDD_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "XDG_STATE_HOME": str(root / "state"),
+        "KEYCARDD_SOCKET": str(root / "d.sock"),
+        "KEYCARD_POLICY_FILE": str(policy_file),
+        "KEYCARD_POLICY_DIR": str(root / "policy.d"),
+        "KEYCARDD_LOG_LEVEL": "WARNING",
+    }
     process = subprocess.Popen([sys.executable, "-m", "keycardd.daemon"], env=env, stdin=subprocess.DEVNULL)
     sock = root / "d.sock"
     deadline = time.monotonic() + 60

@@ -32,7 +32,11 @@ PAYLOADS = [
     ]
 ]
 BASH_PAYLOAD = json.dumps(
-    {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "git status && npm test"}}
+    {
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "git status && npm test"},
+    }
 ).encode()
 
 CLIENT_SCRIPT = """
@@ -114,7 +118,12 @@ def _throughput(socket_path: Any, clients: int, requests_per_client: int) -> dic
     codes = [process.wait(timeout=600) for process in processes]
     elapsed = time.time() - start_at
     total = clients * requests_per_client
-    return {"clients": clients, "decisions": total, "errors": sum(1 for code in codes if code), "per_s": round(total / elapsed)}
+    return {
+        "clients": clients,
+        "decisions": total,
+        "errors": sum(1 for code in codes if code),
+        "per_s": round(total / elapsed),
+    }
 
 
 def _reload(bench_daemon: Any, count: int) -> dict[str, Any]:

@@ -78,9 +78,7 @@ def config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str])
     return Path.cwd() / "keycard.toml"
 
 
-def load_config(
-    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> KeycardConfig:
+def load_config(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> KeycardConfig:
     """Read and resolve the configuration; raises `ConfigError` with one clear sentence on any problem."""
     env = os.environ if env is None else env
     path = config_path(explicit, env)

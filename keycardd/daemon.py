@@ -90,7 +90,12 @@ class Daemon:
     def _explain(self, request: ExplainRequest) -> Reply:
         try:
             document = explain(
-                self.store.engine, self.store.error, self.decider.settings, request.agent, request.payload, request.env
+                self.store.engine,
+                self.store.error,
+                self.decider.settings,
+                agent=request.agent,
+                payload=request.payload,
+                env=request.env,
             )
         except UnknownAgentError as exc:
             return ErrorReply(message=str(exc))

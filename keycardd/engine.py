@@ -193,12 +193,19 @@ class Engine:
             )
         if not result.allowed:
             if not determining:
-                return Verdict(Outcome.DENY, (), f"keycardd: no policy permits {request.resource} (default deny)", request)
+                return Verdict(
+                    Outcome.DENY,
+                    (),
+                    f"keycardd: no policy permits {request.resource} (default deny)",
+                    request,
+                )
             return Verdict(Outcome.DENY, determining, self._reason(determining[0], "denied"), request)
         infos = [self.policies[pid] for pid in determining if pid in self.policies]
         asking = next((info for info in infos if info.itl is not None), None)
         if asking is not None:
-            return Verdict(Outcome.ASK, determining, self._reason(asking.id, asking.itl or "approval required"), request)
+            return Verdict(
+                Outcome.ASK, determining, self._reason(asking.id, asking.itl or "approval required"), request
+            )
         approving = next((info for info in infos if info.approve), None)
         if approving is not None:
             return Verdict(Outcome.ALLOW, determining, self._reason(approving.id, "approved"), request)
@@ -233,7 +240,7 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
         error = validation.errors[0]
         line = _line_of(error.policy_id, starts)
         raise PolicyError(f"{source.name}:{line}: {_strip_policy_prefix(error.error)}")
-    parsed = []
+    parsed: list[tuple[PolicyInfo, Any]] = []
     for cedar_id, body in document.get("staticPolicies", {}).items():
         annotations: dict[str, str | None] = body.get("annotations") or {}
         line = _line_of(cedar_id, starts)

@@ -10,7 +10,13 @@ from keycardd.engine import Engine
 
 
 def explain(
-    engine: Engine | None, engine_error: str | None, settings: Settings, agent: str, payload: bytes, env: dict[str, str]
+    engine: Engine | None,
+    engine_error: str | None,
+    settings: Settings,
+    *,
+    agent: str,
+    payload: bytes,
+    env: dict[str, str],
 ) -> dict[str, Any]:
     """Decide `payload` without counting, logging or remembering it; keys follow decision-semantics.md."""
     if agent not in AGENTS:

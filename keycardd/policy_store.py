@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+from watchfiles import awatch
 
 from keycardd import paths
 from keycardd.engine import Engine, PolicyError, PolicySource, default_policy_source
@@ -96,9 +97,7 @@ class PolicyStore:
             self._install(engine, shadow)
             return True
 
-    async def set_zone_policies(
-        self, active: Sequence[PolicySource], shadow: Sequence[PolicySource] | None
-    ) -> None:
+    async def set_zone_policies(self, active: Sequence[PolicySource], shadow: Sequence[PolicySource] | None) -> None:
         """Install verified zone sources beside the local ones; raises `PolicyError` and keeps the old on failure.
 
         The zone sync calls this only with sources whose signatures it has verified. Local and zone policies form
@@ -122,8 +121,6 @@ class PolicyStore:
 
     async def watch(self) -> None:
         """Reload whenever a local source changes; runs until cancelled (a task in the daemon's task group)."""
-        from watchfiles import awatch
-
         roots = [root for root in self.local.watch_roots() if root.is_dir()]
         if not roots:
             log.warning("no policy directory exists yet; hot reload starts when the daemon restarts")

@@ -81,8 +81,8 @@ class DocumentReply(msgspec.Struct, tag="document", tag_field="type", frozen=Tru
 Request = HookRequest | StatusRequest | ExplainRequest | ReloadRequest | CredentialRequest
 Reply = HookResult | ErrorReply | DocumentReply
 
-_request_decoder = msgspec.msgpack.Decoder(Request)
-_reply_decoder = msgspec.msgpack.Decoder(Reply)
+_request_decoder: msgspec.msgpack.Decoder[Request] = msgspec.msgpack.Decoder(Request)
+_reply_decoder: msgspec.msgpack.Decoder[Reply] = msgspec.msgpack.Decoder(Reply)
 _encoder = msgspec.msgpack.Encoder()
 
 

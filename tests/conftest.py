@@ -49,8 +49,19 @@ def isolated_home(tmp_path: Path, short_dir: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("USER", "tester")
-    for name in ("KEYCARD_POLICY_FILE", "KEYCARD_POLICY_DIR", "KEYCARD_DECISION_LOG", "CLI_CONFIG", "ZONE", "ORG",
-                 "ISSUER_URL", "KEYCARD_ENV", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID", "KEYCARD_SOCKET"):  # fmt: skip
+    for name in (
+        "KEYCARD_POLICY_FILE",
+        "KEYCARD_POLICY_DIR",
+        "KEYCARD_DECISION_LOG",
+        "CLI_CONFIG",
+        "ZONE",
+        "ORG",
+        "ISSUER_URL",
+        "KEYCARD_ENV",
+        "KEYCARD_RUN",
+        "KEYCARD_RUN_SESSION_ID",
+        "KEYCARD_SOCKET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return home

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from conftest import DaemonProcess, wait_for_socket
+
 from keycardd import protocol
 from keycardd.client import Client
 from keycardd.protocol import DocumentReply, ErrorReply, HookRequest, HookResult, ReloadRequest, StatusRequest
@@ -35,8 +35,13 @@ when { context has file_path && context.file_path like "*/secrets/*" };
 
 def read_payload(path: str) -> bytes:
     return json.dumps(
-        {"session_id": "s1", "cwd": "/work", "hook_event_name": "PreToolUse", "tool_name": "Read",
-         "tool_input": {"file_path": path}}  # fmt: skip
+        {
+            "session_id": "s1",
+            "cwd": "/work",
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Read",
+            "tool_input": {"file_path": path},
+        }
     ).encode()
 
 
@@ -95,7 +100,16 @@ def test_status_document_has_the_documented_keys(daemon: DaemonProcess) -> None:
         hook(client, read_payload("/home/dev/.ssh/id_rsa"))
         hook(client, read_payload("/work/README.md"))
     document = status(daemon)
-    assert {"version", "pid", "uptime_s", "socket", "policy", "decisions", "latency_us", "log"} <= document.keys()
+    assert {
+        "version",
+        "pid",
+        "uptime_s",
+        "socket",
+        "policy",
+        "decisions",
+        "latency_us",
+        "log",
+    } <= document.keys()
     assert document["pid"] == daemon.process.pid
     assert document["socket"] == str(daemon.socket)
     policy = document["policy"]
@@ -291,8 +305,12 @@ def test_socket_directory_blocks_other_uids(daemon: DaemonProcess) -> None:
 def test_decision_log_masks_tokens_and_hashes_contents(daemon: DaemonProcess) -> None:
     content = "API_KEY=sk-live-abcdefghijklmnopqrstuvwx\n"
     payload = json.dumps(
-        {"hook_event_name": "PreToolUse", "tool_name": "Write", "session_id": "s9",
-         "tool_input": {"file_path": "/work/config.py", "content": content}}  # fmt: skip
+        {
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Write",
+            "session_id": "s9",
+            "tool_input": {"file_path": "/work/config.py", "content": content},
+        }
     ).encode()
     with daemon.client() as client:
         hook(client, payload)

@@ -14,7 +14,7 @@ import msgspec
 
 from keycardd.adapters.decision import Call, Decision, Kind
 from keycardd.adapters.payload import Payload, absolute_path, optional_str, required_str
-from keycardd.engine import PROMPT_SUBMIT, TOOL_USE, Outcome
+from keycardd.engine import PROMPT_SUBMIT, Outcome
 
 AGENT = "claude-code"
 GATES = frozenset({"PreToolUse", "PermissionRequest", "UserPromptSubmit"})
@@ -145,5 +145,9 @@ def render(call: Call, decision: Decision | None) -> tuple[bytes, int]:
         return b"", 0
     if outcome is Outcome.NO_OBJECTION:
         return b"", 0
-    output = {"hookEventName": "PreToolUse", "permissionDecision": outcome.value, "permissionDecisionReason": reason}
+    output = {
+        "hookEventName": "PreToolUse",
+        "permissionDecision": outcome.value,
+        "permissionDecisionReason": reason,
+    }
     return _encode({"hookSpecificOutput": output}), 0

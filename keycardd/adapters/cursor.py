@@ -48,8 +48,16 @@ OBSERVED = frozenset(
         "preCompact",
     }
 )
-TOOL_NAMES = {"shell": "bash", "read": "read", "write": "write", "edit": "edit", "grep": "grep", "delete": "delete",
-              "task": "agent", "glob": "glob"}  # fmt: skip
+TOOL_NAMES = {
+    "shell": "bash",
+    "read": "read",
+    "write": "write",
+    "edit": "edit",
+    "grep": "grep",
+    "delete": "delete",
+    "task": "agent",
+    "glob": "glob",
+}
 """Cursor's preToolUse tool names -> the Cedar resource Claude Code's equivalent tool uses."""
 _NO_ASK = frozenset({"preToolUse", "beforeReadFile", "beforeTabFileRead", "subagentStart"})
 """Gates where Cursor does not honour `ask` (or treats it as deny): keycardd says deny, explicitly."""
@@ -135,7 +143,10 @@ def _tool_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
             raise ValueError("`tool_input.command` is missing or not a string")
         context.update(command=command, cwd=cwd)
         return Call(agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, shell_line=command)
-    path = next((optional_str(tool_input, key) for key in ("file_path", "target_file", "path") if key in tool_input), None)
+    path = next(
+        (optional_str(tool_input, key) for key in ("file_path", "target_file", "path") if key in tool_input),
+        None,
+    )
     if path is not None:
         context["file_path"] = absolute_path(path, cwd)
     for key in ("pattern", "url", "query", "prompt", "description", "subagent_type"):

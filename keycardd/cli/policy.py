@@ -104,15 +104,17 @@ def _explain(args: argparse.Namespace) -> int:
         engine, error, _ = compile_local()
         settings = Settings(principal=EntityUid("User", resolve_principal_email()))
         try:
-            document = {**explain(engine, error, settings, args.agent, payload, env), "daemon": False}
+            document = {**explain(engine, error, settings, agent=args.agent, payload=payload, env=env), "daemon": False}
         except UnknownAgentError as exc:
             raise CliError(str(exc)) from None
     if args.json:
         print_json(document)
         return 0
     where = "by the running daemon" if document["daemon"] else "in-process (no daemon is running)"
-    print(f"decision: {document['decision'] or 'none (observed event)'}  [{document['agent']} {document['event']}"
-          f" {document['tool']}, decided {where}]")  # fmt: skip
+    print(
+        f"decision: {document['decision'] or 'none (observed event)'}  [{document['agent']} {document['event']}"
+        f" {document['tool']}, decided {where}]"
+    )
     print(f"reason:   {document['reason']}")
     print(f"policies: {', '.join(document['policies']) or '-'}")
     requests = [document["request"]] if "request" in document else document.get("requests", [])
