@@ -172,40 +172,51 @@ class Engine:
 
     def evaluate(self, request: CedarRequest) -> Verdict:
         """Decide one request. Never raises on request content: an evaluation failure is a deny."""
-        bucket = self._buckets.get((request.action, request.resource))
-        if bucket is None:
-            bucket = self._buckets.get((request.action, _WILDCARD))
-        if bucket is None:
-            return Verdict(Outcome.DENY, (), f"keycardd: no policy applies to {request.action} (default deny)", request)
-        try:
-            result = cedarpy.is_authorized(request.as_cedar(), bucket, _EMPTY_ENTITIES)
-        except (KeyError, ValueError, TypeError) as exc:
-            return Verdict(Outcome.DENY, (), f"keycardd could not evaluate the request: {exc}", request)
+        return self.evaluate_many([request])[0]
+
+    def evaluate_many(self, requests: Sequence[CedarRequest]) -> list[Verdict]:
+        """Decide several requests (a shell line's parts) with one Cedar call per bucket instead of one per request."""
+        verdicts: list[Verdict | None] = [None] * len(requests)
+        groups: dict[int, tuple[Any, list[int]]] = {}
+        for index, request in enumerate(requests):
+            bucket = self._buckets.get((request.action, request.resource))
+            if bucket is None:
+                bucket = self._buckets.get((request.action, _WILDCARD))
+            if bucket is None:
+                reason = f"keycardd: no policy applies to {request.action} (default deny)"
+                verdicts[index] = Verdict(Outcome.DENY, (), reason, request)
+                continue
+            groups.setdefault(id(bucket), (bucket, []))[1].append(index)
+        for bucket, indexes in groups.values():
+            batch = [requests[index].as_cedar() for index in indexes]
+            try:
+                results = cedarpy.is_authorized_batch(batch, bucket, _EMPTY_ENTITIES)
+            except (KeyError, ValueError, TypeError) as exc:
+                for index in indexes:
+                    reason = f"keycardd could not evaluate the request: {exc}"
+                    verdicts[index] = Verdict(Outcome.DENY, (), reason, requests[index])
+                continue
+            for index, result in zip(indexes, results, strict=True):
+                verdicts[index] = self._verdict(requests[index], result)
+        return [verdict for verdict in verdicts if verdict is not None]
+
+    def _verdict(self, request: CedarRequest, result: Any) -> Verdict:
         determining = tuple(result.diagnostics.reasons)
         failed_forbids = self._failed_forbids(result.diagnostics.errors)
         if failed_forbids:
             ids = ", ".join(failed_forbids)
-            return Verdict(
-                Outcome.DENY,
-                failed_forbids,
-                f"keycardd policy {ids} failed to evaluate, so the call is denied (fail closed)",
-                request,
-            )
+            reason = f"keycardd policy {ids} failed to evaluate, so the call is denied (fail closed)"
+            return Verdict(Outcome.DENY, failed_forbids, reason, request)
         if not result.allowed:
             if not determining:
-                return Verdict(
-                    Outcome.DENY,
-                    (),
-                    f"keycardd: no policy permits {request.resource} (default deny)",
-                    request,
-                )
+                reason = f"keycardd: no policy permits {request.resource} (default deny)"
+                return Verdict(Outcome.DENY, (), reason, request)
             return Verdict(Outcome.DENY, determining, self._reason(determining[0], "denied"), request)
         infos = [self.policies[pid] for pid in determining if pid in self.policies]
         asking = next((info for info in infos if info.itl is not None), None)
         if asking is not None:
-            return Verdict(
-                Outcome.ASK, determining, self._reason(asking.id, asking.itl or "approval required"), request
-            )
+            reason = self._reason(asking.id, asking.itl or "approval required")
+            return Verdict(Outcome.ASK, determining, reason, request)
         approving = next((info for info in infos if info.approve), None)
         if approving is not None:
             return Verdict(Outcome.ALLOW, determining, self._reason(approving.id, "approved"), request)

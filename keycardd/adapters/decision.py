@@ -86,7 +86,7 @@ def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     if hidden is not None:
         reason = f"keycardd cannot tell which program `{hidden.program}` runs before the line runs"
         return Decision(settings.unparseable, reason, ())
-    verdicts = [engine.evaluate(request) for request in shell_requests(call, analysis, settings.principal)]
+    verdicts = engine.evaluate_many(shell_requests(call, analysis, settings.principal))
     if not verdicts:  # an empty line, or only comments and assignments: nothing runs
         empty = CedarRequest(settings.principal, call.action, _tool(call.tool), {**call.context, "command": line})
         verdict = engine.evaluate(empty)
