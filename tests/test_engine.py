@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import cedarpy
 import pytest
@@ -17,6 +18,7 @@ from keycardd.engine import (
     PolicyError,
     PolicySource,
     default_policy_source,
+    load_schema_text,
 )
 
 USER = EntityUid("User", "dev@example.com")
@@ -242,3 +244,9 @@ def test_default_policy_decisions(tool: str, context: dict[str, object], outcome
     engine = Engine.compile([default_policy_source()])
     context = {"line": context.get("command", ""), **context}
     assert engine.evaluate(request(tool, **context)).outcome is outcome
+
+
+def test_readme_publishes_the_schema_the_engine_validates_against() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    published = readme.split("```cedarschema\n", 1)[1].split("```", 1)[0]
+    assert published == load_schema_text()
