@@ -144,6 +144,7 @@ class Engine:
         self.sources = sources
         self.policies = policies
         self._buckets = buckets
+        self._order = {policy_id: index for index, policy_id in enumerate(policies)}
         self.sha256 = sha256
 
     @property
@@ -201,7 +202,8 @@ class Engine:
         return [verdict for verdict in verdicts if verdict is not None]
 
     def _verdict(self, request: CedarRequest, result: Any) -> Verdict:
-        determining = tuple(result.diagnostics.reasons)
+        # Cedar reports determining policies in no fixed order; source order makes reasons deterministic.
+        determining = tuple(sorted(result.diagnostics.reasons, key=lambda pid: self._order.get(pid, len(self._order))))
         failed_forbids = self._failed_forbids(result.diagnostics.errors)
         if failed_forbids:
             ids = ", ".join(failed_forbids)

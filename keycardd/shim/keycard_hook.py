@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""keycard-hook, the stdlib-only Python fallback for machines without a C compiler.
+
+    /abs/path/python3 -I -S /abs/path/keycard_hook.py claude|cursor [--timeout-ms N] [--fail-open EV,...]
+                                                                     [--no-autostart]
+
+Run it with `-I -S` by absolute interpreter path: isolated mode ignores the user's environment and site-packages,
+which saves most of Python's start-up and keeps a broken virtualenv from turning into exit code 1 (which Claude
+Code treats as "let it run"). It behaves exactly like the C shim (keycardd/shim/keycard-hook.c): the same frame, the
+same fail-closed answers, the same conformance tests. `keycardctl agent hook` runs `main()` from here too.
+"""
+
+import os
+import socket
+import struct
+import sys
+import time
+
+MAX_FRAME = 1 << 20
+MAX_PAYLOAD = MAX_FRAME - 8192
+FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID")
+CURSOR_GATES = ("preToolUse", "beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "beforeTabFileRead",
+                "subagentStart")  # fmt: skip
+
+
+class Failure(Exception):
+    """The daemon could not answer; the message is the reason the agent will see."""
+
+
+# ---- MessagePack, just enough for one request and its reply ------------------------------------------------------
+
+
+def _pack_str(value):
+    data = value.encode("utf-8", "surrogateescape")
+    n = len(data)
+    if n < 32:
+        return bytes([0xA0 | n]) + data
+    if n < 256:
+        return b"\xd9" + bytes([n]) + data
+    if n < 65536:
+        return b"\xda" + struct.pack(">H", n) + data
+    return b"\xdb" + struct.pack(">I", n) + data
+
+
+def _pack_bin(data):
+    n = len(data)
+    if n < 256:
+        return b"\xc4" + bytes([n]) + data
+    if n < 65536:
+        return b"\xc5" + struct.pack(">H", n) + data
+    return b"\xc6" + struct.pack(">I", n) + data
+
+
+def encode_request(agent, payload, env):
+    items = [b"\x84", _pack_str("type"), _pack_str("hook"), _pack_str("agent"), _pack_str(agent),
+             _pack_str("payload"), _pack_bin(payload), _pack_str("env"), bytes([0x80 | len(env)])]  # fmt: skip
+    for key, value in env.items():
+        items += [_pack_str(key), _pack_str(value)]
+    body = b"".join(items)
+    return struct.pack(">I", len(body)) + body
+
+
+def _read_value(data, pos):
+    tag = data[pos]
+    pos += 1
+    if tag <= 0x7F:
+        return tag, pos
+    if tag >= 0xE0:
+        return tag - 0x100, pos
+    if 0xA0 <= tag <= 0xBF:
+        n = tag & 0x1F
+        return data[pos : pos + n].decode("utf-8", "replace"), pos + n
+    sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+    if tag in sizes:
+        n = sizes[tag]
+        return int.from_bytes(data[pos : pos + n], "big", signed=tag >= 0xD0), pos + n
+    lengths = {0xD9: (1, True), 0xDA: (2, True), 0xDB: (4, True), 0xC4: (1, False), 0xC5: (2, False), 0xC6: (4, False)}
+    if tag in lengths:
+        width, text = lengths[tag]
+        n = int.from_bytes(data[pos : pos + width], "big")
+        pos += width
+        if pos + n > len(data):
+            raise ValueError("truncated")
+        value = data[pos : pos + n]
+        return (value.decode("utf-8", "replace") if text else value), pos + n
+    raise ValueError("unexpected type")
+
+
+def decode_reply(data):
+    """The (stdout bytes, exit code) of a `hook_result`; raises Failure for anything else."""
+    try:
+        if not data or data[0] & 0xF0 != 0x80:
+            raise ValueError("not a map")
+        fields, pos = {}, 1
+        for _ in range(data[0] & 0x0F):
+            key, pos = _read_value(data, pos)
+            fields[key], pos = _read_value(data, pos)
+    except (ValueError, IndexError):
+        raise Failure("keycardd sent an unreadable answer: restart keycardd") from None
+    if fields.get("type") == "error" and isinstance(fields.get("message"), str):
+        raise Failure(f"keycardd refused the request: {fields['message'][:800]}")
+    stdout, code = fields.get("stdout"), fields.get("exit_code")
+    if fields.get("type") != "hook_result" or not isinstance(code, int) or not 0 <= code <= 255:
+        raise Failure("keycardd sent an unreadable answer: restart keycardd")
+    if isinstance(stdout, str):
+        stdout = stdout.encode()
+    if not isinstance(stdout, bytes):
+        raise Failure("keycardd sent an unreadable answer: restart keycardd")
+    return stdout, code
+
+
+# ---- the socket --------------------------------------------------------------------------------------------------
+
+
+def socket_path():
+    """Must equal keycardd.paths.socket_path() (the conformance tests compare them)."""
+    explicit = os.environ.get("KEYCARDD_SOCKET")
+    if explicit:
+        return explicit
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        path = runtime + "/keycard/keycardd.sock"
+    else:
+        state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        path = state + "/keycard/keycardd.sock"
+    if sys.platform == "darwin" and len(os.fsencode(path)) > 100:
+        path = f"/tmp/keycard-{os.getuid()}/keycardd.sock"  # noqa: S108 - as keycardd.paths (a 0700 dir)
+    return path
+
+
+def _daemon_binary():
+    explicit = os.environ.get("KEYCARDD_BIN")
+    if explicit:
+        return explicit
+    here = os.path.dirname(os.path.realpath(sys.argv[0] or __file__))
+    for directory in [here, os.path.dirname(sys.executable), *os.environ.get("PATH", "").split(os.pathsep)]:
+        candidate = os.path.join(directory, "keycardd")
+        if directory and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _start_daemon():
+    binary = _daemon_binary()
+    if binary is None:
+        return False
+    if os.fork() == 0:  # detach twice: own session, no zombie, no tie to the agent
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.execv(binary, ["keycardd"])  # noqa: S606 - the daemon binary, no shell
+        finally:
+            os._exit(127)
+    return True
+
+
+def connect(path, deadline, autostart):
+    started = False
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            if autostart and not started:
+                started = _start_daemon()
+            if not started or time.monotonic() >= deadline:
+                raise Failure(
+                    f"keycardd is not running (nothing listens on {path}): "
+                    "start it with `keycardctl service start` or `keycardd`"
+                ) from None
+            time.sleep(0.01)
+        except OSError as exc:
+            sock.close()
+            raise Failure(
+                f"keycardd's socket {path} cannot be used ({exc.strerror}): check it with `keycardctl doctor`"
+            ) from None
+
+
+def _recv_exactly(sock, size, deadline, timeout_ms):
+    chunks, remaining = [], size
+    while remaining:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Failure(
+                f"keycardd did not answer within {timeout_ms} ms: check `keycardctl status`, or raise --timeout-ms"
+            )
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(min(remaining, 1 << 16))
+        except socket.timeout:
+            continue
+        except OSError as exc:
+            raise Failure(f"keycardd's socket failed ({exc.strerror}): restart keycardd") from None
+        if not chunk:
+            raise Failure("keycardd closed the connection without an answer: see `keycardctl status` and its log")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def ask_daemon(agent, payload, env, timeout_ms, autostart):
+    deadline = time.monotonic() + timeout_ms / 1000
+    sock = connect(socket_path(), deadline, autostart)
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            sock.sendall(encode_request(agent, payload, env))
+        except socket.timeout:
+            raise Failure(f"keycardd did not answer within {timeout_ms} ms: check `keycardctl status`") from None
+        except OSError as exc:
+            raise Failure(f"keycardd closed the connection ({exc.strerror}): restart keycardd") from None
+        length = struct.unpack(">I", _recv_exactly(sock, 4, deadline, timeout_ms))[0]
+        if length > MAX_FRAME:
+            raise Failure("keycardd sent an unreadable answer: restart keycardd")
+        return decode_reply(_recv_exactly(sock, length, deadline, timeout_ms))
+    finally:
+        sock.close()
+
+
+# ---- fail-closed answers -----------------------------------------------------------------------------------------
+
+
+def event_name(payload):
+    """A byte scan for the event name, as the C shim does: only needed when the daemon cannot answer."""
+    key = b'"hook_event_name"'
+    at = payload.find(key)
+    if at < 0:
+        return ""
+    rest = payload[at + len(key) :].lstrip(b" \t\r\n:")
+    if not rest.startswith(b'"'):
+        return ""
+    end = rest.find(b'"', 1)
+    return rest[1:end].decode("utf-8", "replace")[:63] if end > 0 else ""
+
+
+def _json_str(text):
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 0x20:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def fallback_answer(agent, event, reason, fail_open):
+    """What the agent sees when keycardd cannot answer: a deny on gates, unless the event is listed fail-open."""
+    opened = (event or "PreToolUse") in fail_open
+    message = _json_str(reason)
+    if agent != "cursor":
+        event = event or "PreToolUse"
+        if opened:
+            return ""
+        if event == "PreToolUse":
+            return ('{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny",'
+                    f'"permissionDecisionReason":{message}}}}}')  # fmt: skip
+        if event == "PermissionRequest":
+            return ('{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":'
+                    f'{{"behavior":"deny","message":{message}}}}}}}')  # fmt: skip
+        if event == "UserPromptSubmit":
+            return f'{{"decision":"block","reason":{message}}}'
+        return ""
+    if event == "beforeSubmitPrompt":
+        return '{"continue":true}' if opened else f'{{"continue":false,"user_message":{message}}}'
+    if event in CURSOR_GATES or not event:
+        if opened:
+            return '{"permission":"allow"}'
+        extra = "" if event else '"continue":false,'
+        return f'{{"permission":"deny",{extra}"user_message":{message},"agent_message":{message}}}'
+    return "{}"
+
+
+# ---- entry point -------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    agent, timeout_ms, fail_open, autostart = "claude", 2000, "", True
+    args = list(argv)
+    if args and not args[0].startswith("--"):
+        agent = args.pop(0)
+    while args:
+        arg = args.pop(0)
+        if arg in ("--claude", "--cursor"):
+            agent = arg[2:]
+        elif arg == "--timeout-ms" and args:
+            timeout_ms = int(args.pop(0)) if args[0].isdigit() else timeout_ms
+        elif arg == "--fail-open" and args:
+            fail_open = args.pop(0)
+        elif arg == "--no-autostart":
+            autostart = False
+    timeout_env = os.environ.get("KEYCARD_HOOK_TIMEOUT_MS", "")
+    if timeout_env.isdigit():
+        timeout_ms = int(timeout_env)
+    fail_open = fail_open or os.environ.get("KEYCARD_HOOK_FAIL_OPEN", "")
+    if os.environ.get("KEYCARD_HOOK_NO_AUTOSTART", "0") not in ("", "0"):
+        autostart = False
+    return ("claude" if agent == "claude-code" else agent), (timeout_ms or 2000), fail_open.split(","), autostart
+
+
+def main(argv=None, stdin=None, stdout=None):
+    agent, timeout_ms, fail_open, autostart = parse_args(sys.argv[1:] if argv is None else argv)
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    payload = stdin.read(MAX_PAYLOAD + 1)
+    try:
+        if len(payload) > MAX_PAYLOAD:
+            raise Failure("the hook payload is larger than 1 MiB, so keycardd cannot check it")
+        if agent not in ("claude", "cursor"):
+            raise Failure("keycard-hook was run for an unknown agent (use claude or cursor)")
+        env = {key: os.environ[key] for key in FORWARDED_ENV if key in os.environ}
+        try:
+            env["cwd"] = os.getcwd()
+        except OSError:
+            pass
+        output, code = ask_daemon(agent, payload, env, timeout_ms, autostart)
+    except Failure as failure:
+        sys.stderr.write(f"keycard-hook: {failure}\n")
+        output, code = fallback_answer(agent, event_name(payload), str(failure), fail_open).encode(), 0
+    stdout.write(output)
+    stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

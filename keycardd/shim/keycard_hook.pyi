@@ -1,0 +1,3 @@
+from typing import BinaryIO
+
+def main(argv: list[str] | None = ..., stdin: BinaryIO | None = ..., stdout: BinaryIO | None = ...) -> int: ...
