@@ -1,0 +1,170 @@
+"""End to end with the real Claude Code CLI (from npm), offline against a scripted fake Messages API.
+
+The hooks fire for real: Claude Code runs the built C shim from the project's `.claude/settings.json`, the shim asks
+a real keycardd, and the test checks both what happened on disk and what the model was told.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, DaemonProcess
+from fake_anthropic import Script, fake_anthropic
+from shims import build_c_shim
+
+pytestmark = pytest.mark.e2e
+
+CLAUDE_DIR = REPO / ".cache" / "claude"
+CLAUDE_BIN = CLAUDE_DIR / "node_modules" / ".bin" / "claude"
+
+
+def install_claude_code() -> Path:
+    """Install @anthropic-ai/claude-code into .cache/claude once; skip (saying why) where that cannot be done."""
+    if CLAUDE_BIN.exists():
+        return CLAUDE_BIN
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed, so the real Claude Code CLI cannot be installed for the end-to-end test")
+    CLAUDE_DIR.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", "@anthropic-ai/claude-code"],
+        cwd=CLAUDE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0 or not CLAUDE_BIN.exists():
+        pytest.skip(f"npm could not install @anthropic-ai/claude-code: {result.stderr.strip()[-300:]}")
+    return CLAUDE_BIN
+
+
+@pytest.fixture(scope="module")
+def claude_bin() -> Path:
+    return install_claude_code()
+
+
+@dataclass
+class Project:
+    root: Path
+    home: Path
+    daemon_socket: Path
+
+    def claude(self, claude_bin: Path, *calls: tuple[str, dict[str, Any]]) -> tuple[Script, list[dict[str, Any]]]:
+        """Run `claude -p` once; the fake model makes these tool calls, one per turn, then ends the turn."""
+        script = Script(list(calls))
+        with fake_anthropic(script) as url:
+            env = {
+                "PATH": os.environ["PATH"],
+                "HOME": str(self.home),
+                "ANTHROPIC_BASE_URL": url,
+                "ANTHROPIC_API_KEY": "sk-ant-dummy",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                "KEYCARDD_SOCKET": str(self.daemon_socket),
+                "IS_SANDBOX": "1",
+            }
+            result = subprocess.run(
+                [
+                    str(claude_bin),
+                    "-p",
+                    "do the task",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--allowedTools",
+                    "Bash,Read,Write,Edit",
+                ],  # fmt: skip
+                cwd=self.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                stdin=subprocess.DEVNULL,
+            )
+        assert result.returncode == 0, result.stderr[-2000:]
+        events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        return script, events
+
+
+@pytest.fixture
+def project(tmp_path: Path, daemon: DaemonProcess, isolated_home: Path) -> Iterator[Project]:
+    shim = build_c_shim()
+    root = tmp_path / "project"
+    (root / ".claude").mkdir(parents=True)
+    hooks = {"hooks": {event: [{"matcher": "*", "hooks": [{"type": "command", "command": f"{shim} claude --no-autostart",
+                                                           "timeout": 10}]}]  # fmt: skip
+                       for event in ("PreToolUse", "UserPromptSubmit")}}  # fmt: skip
+    (root / ".claude" / "settings.json").write_text(json.dumps(hooks))
+    yield Project(root, isolated_home, daemon.socket)
+
+
+def test_forbidden_bash_is_blocked_and_the_model_sees_why(project: Project, claude_bin: Path) -> None:
+    marker = project.root / "ran"
+    script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker} && rm -rf ~", "description": "x"}))
+    assert not marker.exists()
+    assert "keycardd policy 'deny-rm-root-or-home'" in script.tool_result_text()
+    assert script.tool_results()[0].get("is_error") is True
+
+
+def test_permitted_bash_runs(project: Project, claude_bin: Path) -> None:
+    marker = project.root / "ran"
+    script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker} && echo made-it", "description": "x"}))
+    assert marker.exists()
+    assert "made-it" in script.tool_result_text()
+
+
+def test_itl_is_asked_and_blocked_in_print_mode(project: Project, claude_bin: Path) -> None:
+    marker = project.root / "ran"
+    script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker} && git push", "description": "x"}))
+    assert not marker.exists()
+    assert "keycardd policy 'ask-before-push'" in script.tool_result_text()
+
+
+def test_daemon_down_blocks(project: Project, claude_bin: Path, daemon: DaemonProcess) -> None:
+    daemon.stop()
+    marker = project.root / "ran"
+    script, events = project.claude(claude_bin, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert not marker.exists()
+    # The UserPromptSubmit gate fails closed first, so the prompt never reaches the model at all.
+    assert script.requests == []
+    assert "keycardd is not running" in json.dumps(events)
+
+
+def test_reading_a_private_key_is_blocked(project: Project, claude_bin: Path) -> None:
+    key = project.home / ".ssh" / "id_ed25519"
+    key.parent.mkdir()
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-material\n")
+    script, _ = project.claude(claude_bin, ("Read", {"file_path": str(key)}))
+    text = script.tool_result_text()
+    assert "deny-private-key-and-credential-files" in text
+    assert "secret-key-material" not in text
+
+
+def test_write_to_env_file_is_blocked_and_normal_writes_pass(project: Project, claude_bin: Path) -> None:
+    script, _ = project.claude(claude_bin, ("Write", {"file_path": str(project.root / ".env"), "content": "TOKEN=x\n"}))
+    assert not (project.root / ".env").exists()
+    assert "deny-private-key-and-credential-files" in script.tool_result_text()
+    project.claude(claude_bin, ("Write", {"file_path": str(project.root / "notes.md"), "content": "hello\n"}))
+    assert (project.root / "notes.md").read_text() == "hello\n"
+
+
+def test_edit_goes_through_the_hook(project: Project, claude_bin: Path, daemon: DaemonProcess) -> None:
+    target = project.root / "app.py"
+    target.write_text("DEBUG = False\n")
+    edit = {"file_path": str(target), "old_string": "False", "new_string": "True"}
+    project.claude(claude_bin, ("Read", {"file_path": str(target)}), ("Edit", edit))  # Claude reads before editing
+    assert target.read_text() == "DEBUG = True\n"
+    log = Path(daemon.env["XDG_STATE_HOME"]) / "keycard" / "log" / "decisions.jsonl"
+    deadline = time.monotonic() + 10
+    while not (log.exists() and '"tool":"edit"' in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(r["tool"] == "edit" and r["event"] == "PreToolUse" and r["agent"] == "claude-code" for r in records)
