@@ -50,13 +50,23 @@ def _events(blocks: list[dict[str, Any]], stop_reason: str) -> Iterator[bytes]:
     def event(kind: str, data: dict[str, Any]) -> bytes:
         return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
 
-    message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": "claude-fake", "content": [],
-               "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}  # fmt: skip
+    message = {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-fake",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 1},
+    }
     yield event("message_start", {"type": "message_start", "message": message})
     for index, block in enumerate(blocks):
         if block["type"] == "text":
-            yield event("content_block_start", {"type": "content_block_start", "index": index,
-                                                "content_block": {"type": "text", "text": ""}})  # fmt: skip
+            yield event(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+            )
             delta = {"type": "text_delta", "text": block["text"]}
         else:
             start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
@@ -64,15 +74,21 @@ def _events(blocks: list[dict[str, Any]], stop_reason: str) -> Iterator[bytes]:
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
         yield event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
         yield event("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield event("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                  "usage": {"output_tokens": 5}})  # fmt: skip
+    yield event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": 5},
+        },
+    )
     yield event("message_stop", {"type": "message_stop"})
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_POST(self) -> None:
@@ -101,8 +117,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
             self.wfile.flush()
             return
-        self._json({"id": "msg_fake", "type": "message", "role": "assistant", "model": "claude-fake", "content": blocks,
-                    "stop_reason": stop, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 5}})  # fmt: skip
+        self._json(
+            {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-fake",
+                "content": blocks,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 10, "output_tokens": 5},
+            }
+        )
 
     def do_GET(self) -> None:
         self._json({})

@@ -81,7 +81,7 @@ class Project:
                     "--verbose",
                     "--allowedTools",
                     "Bash,Read,Write,Edit",
-                ],  # fmt: skip
+                ],
                 cwd=self.root,
                 env=env,
                 capture_output=True,
@@ -99,9 +99,17 @@ def project(tmp_path: Path, daemon: DaemonProcess, isolated_home: Path) -> Itera
     shim = build_c_shim()
     root = tmp_path / "project"
     (root / ".claude").mkdir(parents=True)
-    hooks = {"hooks": {event: [{"matcher": "*", "hooks": [{"type": "command", "command": f"{shim} claude --no-autostart",
-                                                           "timeout": 10}]}]  # fmt: skip
-                       for event in ("PreToolUse", "UserPromptSubmit")}}  # fmt: skip
+    hooks = {
+        "hooks": {
+            event: [
+                {
+                    "matcher": "*",
+                    "hooks": [{"type": "command", "command": f"{shim} claude --no-autostart", "timeout": 10}],
+                }
+            ]
+            for event in ("PreToolUse", "UserPromptSubmit")
+        }
+    }
     (root / ".claude" / "settings.json").write_text(json.dumps(hooks))
     yield Project(root, isolated_home, daemon.socket)
 
