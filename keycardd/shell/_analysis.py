@@ -150,9 +150,9 @@ class _Walker:
         destination = redirect.child_by_field_name("destination")
         if destination is None or operator not in _WRITE_OPERATORS:
             if destination is not None:
-                resolve(destination, lambda sub: self._walk(sub, depth + 1, via))
+                resolve(destination, lambda sub: self._walk(sub, depth, via))
             return []
-        word = resolve(destination, lambda sub: self._walk(sub, depth + 1, via))
+        word = resolve(destination, lambda sub: self._walk(sub, depth, via))
         if operator == ">&" and (destination.type == "number" or word.text.isdigit() or word.text == "-"):
             return []
         if word.text in _HARMLESS_TARGETS or word.text.startswith("/dev/fd/"):
@@ -168,7 +168,7 @@ class _Walker:
         writes: tuple[str, ...] = (),
         stdin_script: str | None = None,
     ) -> None:
-        visit = lambda sub: self._walk(sub, depth + 1, via)  # noqa: E731 - a callback for nested substitutions
+        visit = lambda sub: self._walk(sub, depth, via)  # noqa: E731 - a callback for nested substitutions
         assignments: list[str] = []
         name_node: Node | None = None
         arguments: list[Word] = []
@@ -237,7 +237,11 @@ class _Walker:
         if program_word.dynamic:
             return
         for inner in unwrap(program, args, stdin_script):
-            if isinstance(inner, Script):
+            if isinstance(inner, Script) and inner.dynamic:  # `sh -c "$(curl ...)"`: unknowable until it runs
+                self.commands.append(
+                    SimpleCommand(text=inner.text, program=inner.text, dynamic=True, via=(*via, inner.label))
+                )
+            elif isinstance(inner, Script):
                 self.script(inner.text, depth + 1, (*via, inner.label))
             elif isinstance(inner, Inner) and inner.argv:
                 self._emit(

@@ -26,10 +26,11 @@ class Inner:
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """The wrapper runs this text as a shell line."""
+    """The wrapper runs this text as a shell line; `dynamic` when the text is only known at run time."""
 
     label: str
     text: str
+    dynamic: bool = False
 
 
 Unwrapped = Inner | Script
@@ -71,7 +72,8 @@ def unwrap(program: str, args: Sequence[Word], stdin_script: str | None) -> list
     if program in SHELLS:
         return _shell(program, args, stdin_script)
     if program == "eval":
-        return [Script("eval", " ".join(word.text for word in args))] if args else []
+        dynamic = any(word.dynamic for word in args)
+        return [Script("eval", " ".join(word.text for word in args), dynamic)] if args else []
     if program == "env":
         return _env(args)
     if program == "find":
@@ -145,7 +147,7 @@ def _shell(program: str, args: Sequence[Word], stdin_script: str | None) -> list
             continue
         break
     if command_flag:
-        return [Script(f"{program} -c", args[index].text)] if index < len(args) else []
+        return [Script(f"{program} -c", args[index].text, args[index].dynamic)] if index < len(args) else []
     if index >= len(args) and stdin_script is not None:
         return [Script(f"{program} <<", stdin_script)]
     if index < len(args) and args[index].text == "-s" and stdin_script is not None:
