@@ -10,7 +10,7 @@ import msgspec
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from keycardd.shell._words import Word, resolve
+from keycardd.shell._words import SOURCE, Word, node_text, resolve
 from keycardd.shell._wrappers import Inner, Script, unwrap
 
 MAX_LINE = 64 * 1024
@@ -50,6 +50,20 @@ class _AnalysisError(Exception):
     pass
 
 
+def ascii_shadow(text: str) -> bytes:
+    """`text` as UTF-8 with every non-ASCII character replaced by as many `x` bytes as it encodes to.
+
+    tree-sitter-bash 0.25's scanner can crash the process on some non-ASCII input (found by fuzzing, e.g.
+    `]{\U000f0099\x82`). Non-ASCII characters are never shell syntax, only parts of words, so parsing this shadow
+    gives the same tree at the same byte offsets, and the words' real text is sliced from the original bytes.
+    """
+    if text.isascii():
+        return text.encode("ascii")
+    return b"".join(
+        char.encode() if char.isascii() else b"x" * len(char.encode("utf-8", "surrogatepass")) for char in text
+    )
+
+
 @functools.cache
 def _parser() -> Parser:
     return Parser(Language(tree_sitter_bash.language()))
@@ -82,13 +96,17 @@ class _Walker:
         """Parse `text` as a shell line and walk it (wrappers' strings come back here one level deeper)."""
         if depth > self.max_depth:
             raise _AnalysisError(f"the command nests deeper than {self.max_depth} levels")
-        source = text.encode("utf-8", "surrogateescape")
+        source = text.encode("utf-8", "surrogatepass")
         if b"\0" in source:
             raise _AnalysisError("the command contains a NUL byte")
-        tree = _parser().parse(source)
-        if tree.root_node.has_error:
-            raise _AnalysisError(f"the shell syntax is invalid near `{_error_excerpt(tree.root_node)}`")
-        self._walk(tree.root_node, depth, via)
+        token = SOURCE.set(source)
+        try:
+            tree = _parser().parse(ascii_shadow(text))
+            if tree.root_node.has_error:
+                raise _AnalysisError(f"the shell syntax is invalid near `{_error_excerpt(tree.root_node)}`")
+            self._walk(tree.root_node, depth, via)
+        finally:
+            SOURCE.reset(token)
 
     def _walk(self, node: Node, depth: int, via: tuple[str, ...], writes: tuple[str, ...] = ()) -> None:
         if depth > self.max_depth:
@@ -176,7 +194,7 @@ class _Walker:
         for child in node.named_children:
             if child.type == "variable_assignment":
                 self._substitutions_in(child, depth, via)
-                assignments.append(_node_text(child))
+                assignments.append(node_text(child))
             elif child.type == "command_name":
                 name_node = child
             elif child.type == "file_redirect":
@@ -258,14 +276,10 @@ def _stdin_script(redirect: Node) -> str | None:
     """The text a heredoc or herestring feeds to the command's stdin (what `bash <<EOF` would run)."""
     if redirect.type == "heredoc_redirect":
         body = next((child for child in redirect.named_children if child.type == "heredoc_body"), None)
-        return _node_text(body) if body is not None else ""
+        return node_text(body) if body is not None else ""
     if redirect.type == "herestring_redirect":
-        return " ".join(_node_text(child) for child in redirect.named_children)
+        return " ".join(node_text(child) for child in redirect.named_children)
     return None
-
-
-def _node_text(node: Node) -> str:
-    return (node.text or b"").decode("utf-8", "surrogateescape")
 
 
 def _error_excerpt(root: Node) -> str:
@@ -273,6 +287,6 @@ def _error_excerpt(root: Node) -> str:
     while stack:
         node = stack.pop()
         if node.type == "ERROR" or node.is_missing:
-            return _node_text(node)[:40] or node.type
+            return node_text(node)[:40] or node.type
         stack.extend(reversed(node.children))
     return "?"

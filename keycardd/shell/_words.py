@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -33,29 +34,29 @@ def resolve(node: Node, visit: SubstitutionVisitor) -> Word:
     """Resolve a word-like node (word, string, raw_string, concatenation, expansion, ...)."""
     kind = node.type
     if kind == "word":
-        return Word(_unescape_word(_text(node)))
+        return Word(_unescape_word(node_text(node)))
     if kind == "raw_string":
-        return Word(_text(node)[1:-1])
+        return Word(node_text(node)[1:-1])
     if kind == "ansi_c_string":
-        return Word(_ansi_c(_text(node)[2:-1]))
+        return Word(_ansi_c(node_text(node)[2:-1]))
     if kind == "number":
-        return Word(_text(node))
+        return Word(node_text(node))
     if kind == "string":
         return _join([resolve_string_part(child, visit) for child in node.named_children])
     if kind == "concatenation":
         return _join([resolve(child, visit) for child in node.children])
     if kind in _EXPANSIONS:
         _visit_substitutions(node, visit)
-        return Word(_text(node), dynamic=True)
+        return Word(node_text(node), dynamic=True)
     if kind == "translated_string":  # $"..." behaves like "..."
         return _join([resolve_string_part(child, visit) for child in node.named_children])
     _visit_substitutions(node, visit)
-    return Word(_text(node), dynamic=node.named_child_count > 0)
+    return Word(node_text(node), dynamic=node.named_child_count > 0)
 
 
 def resolve_string_part(node: Node, visit: SubstitutionVisitor) -> Word:
     if node.type == "string_content":
-        return Word(_unescape_double_quoted(_text(node)))
+        return Word(_unescape_double_quoted(node_text(node)))
     return resolve(node, visit)
 
 
@@ -71,8 +72,13 @@ def _join(parts: list[Word]) -> Word:
     return Word("".join(part.text for part in parts), dynamic=any(part.dynamic for part in parts))
 
 
-def _text(node: Node) -> str:
-    return (node.text or b"").decode("utf-8", "surrogateescape")
+SOURCE: ContextVar[bytes] = ContextVar("SOURCE", default=b"")
+"""The real bytes of the line being walked. The parser sees an ASCII shadow of them (see `_analysis.ascii_shadow`)
+with identical byte offsets, so text is always sliced from here, never from the nodes."""
+
+
+def node_text(node: Node) -> str:
+    return SOURCE.get()[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
 
 
 def _unescape_word(text: str) -> str:
