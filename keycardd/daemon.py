@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
-from anyio.abc import SocketListener, TaskGroup
+from anyio.abc import SocketListener, TaskStatus
 
-from keycardd import __version__, paths
+from keycardd import __version__, paths, systemd
 from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
 from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
@@ -117,19 +117,20 @@ class Daemon:
             "connections": {"served": self.server.connections, "refused": self.server.refused},
         }
 
-    async def run(self, listener: SocketListener, ready: anyio.Event | None = None) -> None:
+    async def run(self, listener: SocketListener) -> None:
+        """Serve until SIGTERM/SIGINT. Signal handlers are installed before the first connection is accepted."""
         async with anyio.create_task_group() as tasks:
+            await tasks.start(self._signals)
             tasks.start_soon(self.decision_log.run)
             tasks.start_soon(self.store.watch)
             tasks.start_soon(self.shadow.run)
-            tasks.start_soon(self._signals, tasks)
-            if ready is not None:
-                ready.set()
+            systemd.notify(f"READY=1\nSTATUS=deciding with {self.store.status()['count']} policies")
             await self.server.serve(listener)
             tasks.cancel_scope.cancel()
 
-    async def _signals(self, tasks: TaskGroup) -> None:
+    async def _signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("SIGHUP: reloading policy")
@@ -146,18 +147,28 @@ def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> Daem
 
 
 async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> None:
-    paths.ensure_private_dir(socket_path.parent)
+    """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     paths.ensure_private_dir(paths.state_dir())
+    inherited = systemd.listen_fds()
+    if inherited:  # socket activation: systemd owns the socket file and its permissions
+        socket_path = Path(inherited[0].getsockname())
     daemon = build_daemon(socket_path, unparseable)
     await daemon.store.reload()
-    sock = bind_socket(socket_path)
-    inode = socket_path.stat().st_ino
-    try:
-        listener = await SocketListener.from_socket(sock)
+    inode = None
+    if inherited:
+        sock = inherited[0]
+        log.info("keycardd %s serving %s, passed in by systemd (pid %d)", __version__, socket_path, os.getpid())
+    else:
+        paths.ensure_private_dir(socket_path.parent)
+        sock = bind_socket(socket_path)
+        inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
-        await daemon.run(listener)
+    try:
+        await daemon.run(await SocketListener.from_socket(sock))
     finally:
-        _unlink_own_socket(socket_path, inode)
+        systemd.notify("STOPPING=1")
+        if inode is not None:
+            _unlink_own_socket(socket_path, inode)
         log.info("keycardd stopped")
 
 

@@ -131,7 +131,11 @@ class SocketServer:
                         started = await frames.wait_for_data()
                     finally:
                         self._idle_scopes.discard(idle)
-                if idle.cancelled_caught or not started:
+                if idle.cancelled_caught:
+                    if self._closing and frames.pending():  # a request already sent is still answered
+                        await self._serve_frame(stream, frames)
+                    return
+                if not started:
                     return
                 if not await self._serve_frame(stream, frames):
                     return
@@ -198,6 +202,16 @@ class _FrameReader:
         body = bytes(self._buffer[protocol.HEADER.size : end])
         del self._buffer[:end]
         return body
+
+    def pending(self) -> bool:
+        """Has the peer already sent (part of) a request? Checked without waiting."""
+        if self._buffer:
+            return True
+        raw = self._stream.extra(SocketAttribute.raw_socket)
+        try:
+            return bool(raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:
+            return False
 
     async def _fill(self) -> bool:
         try:

@@ -1,9 +1,94 @@
-"""keycardctl setup commands (to be built)."""
+"""keycardctl install | uninstall | doctor: put keycardd in front of Claude Code and Cursor, and prove it is."""
 
 from __future__ import annotations
 
-from keycardd.cli._common import Subcommands
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from keycardd.cli._common import CliError, Subcommands, print_json
+from keycardd.install import claude, cursor
+from keycardd.install.config_file import ConfigFileError, read_json, write_json
+from keycardd.install.doctor import run_checks
+from keycardd.install.shim import hook_command
 
 
 def register(commands: Subcommands) -> None:
-    """No commands yet."""
+    for verb, help_text in (("install", "add keycardd's hooks to an agent"), ("uninstall", "remove keycardd's hooks")):
+        parser = commands.add_parser(verb, help=help_text)
+        parser.add_argument("agent", choices=["claude", "cursor"])
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--user", action="store_true", help="the user's settings (default)")
+        scope.add_argument("--project", type=Path, metavar="DIR", help="the project's settings in DIR")
+        parser.add_argument("--dry-run", action="store_true", help="print the resulting file instead of writing it")
+        if verb == "install":
+            parser.add_argument(
+                "--shim",
+                choices=["auto", "c", "python"],
+                default="auto",
+                help="which shim to install (default: the C shim when a compiler exists)",
+            )
+        parser.set_defaults(handler=_install if verb == "install" else _uninstall)
+
+    doctor = commands.add_parser("doctor", help="check the daemon, permissions, policy and every installed hook")
+    doctor.add_argument("--project", type=Path, metavar="DIR", default=Path.cwd(), help="project to check too")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(handler=_doctor)
+
+
+def _target(args: argparse.Namespace) -> Path:
+    scope = "project" if args.project else "user"
+    if args.agent == "claude":
+        return claude.settings_path(scope, args.project)
+    return cursor.hooks_path(scope, args.project)
+
+
+def _apply(args: argparse.Namespace, change: Any) -> int:
+    path = _target(args)
+    try:
+        before = read_json(path)
+    except ConfigFileError as exc:
+        raise CliError(str(exc)) from None
+    after = change(before)
+    if args.dry_run:
+        print(json.dumps(after, indent=2))
+        return 0
+    if after == before:
+        print(f"{path}: already up to date")
+        return 0
+    backup = write_json(path, after)
+    print(f"wrote {path}" + (f" (previous version in {backup})" if backup else ""))
+    return 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    try:
+        command = hook_command(args.shim)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    module = claude if args.agent == "claude" else cursor
+    code = _apply(args, lambda document: module.install(document, command))
+    kind = "C shim" if command.kind == "c" else "Python fallback shim"
+    if command.kind == "python" and args.shim == "auto":
+        kind += " (no working C compiler was found)"
+    if not args.dry_run:
+        print(f"hook: {' '.join(command.argv(args.agent))}  [{kind}]")
+    return code
+
+
+def _uninstall(args: argparse.Namespace) -> int:
+    module = claude if args.agent == "claude" else cursor
+    return _apply(args, module.uninstall)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    checks = run_checks(args.project.resolve() if args.project else None)
+    if args.json:
+        print_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
+    else:
+        for check in checks:
+            print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+            if not check.ok and check.fix:
+                print(f"     fix: {check.fix}")
+    return 0 if all(check.ok for check in checks) else 1

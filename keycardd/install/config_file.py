@@ -1,0 +1,50 @@
+"""Reading and rewriting agents' JSON config files safely: atomic replace, a backup, permissions kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+class ConfigFileError(Exception):
+    """The agent's config file exists but cannot be used; nothing was written."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(f"{path} is not valid JSON (line {exc.lineno}): fix or move it first") from None
+    if not isinstance(document, dict):
+        raise ConfigFileError(f"{path} does not hold a JSON object")
+    return document
+
+
+def write_json(path: Path, document: dict[str, Any]) -> Path | None:
+    """Replace `path` atomically, keeping a backup of the previous version (returned) and its permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = None
+    mode = 0o644
+    if path.exists():
+        backup = path.with_name(path.name + ".keycardd-backup")
+        shutil.copy2(path, backup)
+        mode = path.stat().st_mode & 0o777
+    text = json.dumps(document, indent=2) + "\n"
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return backup

@@ -1,0 +1,133 @@
+"""Running keycardd as a user service: systemd units on Linux, a LaunchAgent on macOS.
+
+The unit files ship in the package (`keycardd/install/units/`, linked from `systemd/` and `launchd/` in the
+repository); installing renders them with the absolute path of this `keycardd` and hands them to the user's
+service manager.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+LABEL = "ai.keycard.keycardd"
+UNITS = ("keycardd.socket", "keycardd.service")
+_TEMPLATE_BINARY = "%h/.local/bin/keycardd"
+
+
+class ServiceError(Exception):
+    """The service manager is missing or refused; the message says which command failed and why."""
+
+
+def template(name: str) -> str:
+    return resources.files("keycardd.install").joinpath("units", name).read_text(encoding="utf-8")
+
+
+def keycardd_binary() -> str:
+    """The `keycardd` that belongs to this installation (next to this Python), else the one on PATH."""
+    beside = Path(sys.executable).parent / "keycardd"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("keycardd")
+    if found is None:
+        raise ServiceError("cannot find the keycardd executable: install keycardd so that it is on PATH")
+    return found
+
+
+def render_systemd(binary: str) -> dict[str, str]:
+    return {name: template(name).replace(_TEMPLATE_BINARY, binary) for name in UNITS}
+
+
+def render_launchd(binary: str, log_path: Path) -> bytes:
+    document = plistlib.loads(template(f"{LABEL}.plist").encode())
+    document["ProgramArguments"][0] = binary
+    document["StandardOutPath"] = document["StandardErrorPath"] = str(log_path)
+    return plistlib.dumps(document)
+
+
+@dataclass(frozen=True)
+class Manager:
+    """One of the two service managers keycardd knows."""
+
+    kind: str
+
+    @classmethod
+    def detect(cls) -> Manager:
+        if sys.platform == "darwin" and shutil.which("launchctl"):
+            return cls("launchd")
+        if shutil.which("systemctl"):
+            return cls("systemd")
+        raise ServiceError(
+            "neither systemd (systemctl) nor launchd (launchctl) is available: run `keycardd` yourself, "
+            "or let the hook shim start it on first use"
+        )
+
+    def files(self) -> dict[Path, bytes]:
+        binary = keycardd_binary()
+        if self.kind == "systemd":
+            unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
+            return {unit_dir / name: text.encode() for name, text in render_systemd(binary).items()}
+        agent = Path.home() / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+        return {agent: render_launchd(binary, Path.home() / "Library" / "Logs" / "keycardd.log")}
+
+    def install(self) -> list[Path]:
+        written = []
+        for path, content in self.files().items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            written.append(path)
+        if self.kind == "systemd":
+            self._run("systemctl", "--user", "daemon-reload")
+            self._run("systemctl", "--user", "enable", "--now", "keycardd.socket")
+        else:
+            self._run("launchctl", "bootstrap", f"gui/{os.getuid()}", str(written[0]))
+        return written
+
+    def uninstall(self) -> list[Path]:
+        files = list(self.files())
+        if self.kind == "systemd":
+            self._run("systemctl", "--user", "disable", "--now", "keycardd.socket", "keycardd.service", check=False)
+        else:
+            self._run("launchctl", "bootout", f"gui/{os.getuid()}/{LABEL}", check=False)
+        removed = [path for path in files if path.exists()]
+        for path in removed:
+            path.unlink()
+        if self.kind == "systemd":
+            self._run("systemctl", "--user", "daemon-reload", check=False)
+        return removed
+
+    def start(self) -> None:
+        if self.kind == "systemd":
+            self._run("systemctl", "--user", "start", "keycardd.socket", "keycardd.service")
+        else:
+            self._run("launchctl", "kickstart", f"gui/{os.getuid()}/{LABEL}")
+
+    def stop(self) -> None:
+        if self.kind == "systemd":
+            self._run("systemctl", "--user", "stop", "keycardd.service")
+        else:
+            self._run("launchctl", "kill", "SIGTERM", f"gui/{os.getuid()}/{LABEL}")
+
+    def status(self) -> str:
+        if self.kind == "systemd":
+            return self._run(
+                "systemctl", "--user", "status", "--no-pager", "keycardd.socket", "keycardd.service", check=False
+            )
+        return self._run("launchctl", "print", f"gui/{os.getuid()}/{LABEL}", check=False)
+
+    @staticmethod
+    def _run(*argv: str, check: bool = True) -> str:
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ServiceError(f"`{' '.join(argv)}` could not run: {exc}") from None
+        if check and result.returncode != 0:
+            reason = (result.stderr or result.stdout).strip().splitlines()
+            raise ServiceError(f"`{' '.join(argv)}` failed: {reason[-1] if reason else f'exit {result.returncode}'}")
+        return result.stdout + result.stderr

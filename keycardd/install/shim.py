@@ -1,0 +1,78 @@
+"""Which hook command to install: the compiled C shim where a compiler exists, else the Python fallback.
+
+The C source ships inside the package, so a wheel install compiles it once into Keycard's data directory
+(`${XDG_DATA_HOME:-~/.local/share}/keycard/bin/keycard-hook`). Hook commands are always absolute paths: a bare
+`python3` or a relative script is how hooks end up exiting 127 (Claude Code: "let it run") or 2 ("block").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from keycardd.shim import C_SOURCE, PYTHON_SHIM
+
+SHIM_NAMES = ("keycard-hook", "keycard_hook.py")
+"""How keycardd recognises its own hook entries in agent configs (the last path component of the command)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HookCommand:
+    """An executable plus the arguments before the agent name."""
+
+    kind: str
+    """`c` or `python`."""
+    executable: str
+    prefix: tuple[str, ...] = ()
+
+    def argv(self, agent: str) -> list[str]:
+        return [self.executable, *self.prefix, agent]
+
+
+def data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "keycard"
+
+
+def compiled_shim_path() -> Path:
+    return data_dir() / "bin" / "keycard-hook"
+
+
+def build_c_shim(target: Path | None = None) -> Path | None:
+    """Compile the packaged C shim if needed; None when there is no compiler (or it fails)."""
+    target = target or compiled_shim_path()
+    if target.exists() and target.stat().st_mtime >= C_SOURCE.stat().st_mtime:
+        return target
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    result = subprocess.run(
+        [compiler, "-O2", "-std=c99", "-o", str(temporary), str(C_SOURCE)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        temporary.unlink(missing_ok=True)
+        return None
+    temporary.replace(target)
+    return target
+
+
+def hook_command(prefer: str = "auto") -> HookCommand:
+    """The command to install: `prefer` is `auto` (C when it builds), `c` or `python`."""
+    if prefer in ("auto", "c"):
+        built = build_c_shim()
+        if built is not None:
+            return HookCommand("c", str(built))
+        if prefer == "c":
+            raise RuntimeError("the C shim cannot be built: no working C compiler (install cc, or use --shim python)")
+    return HookCommand("python", os.path.realpath(sys.executable), ("-I", "-S", str(PYTHON_SHIM)))
+
+
+def is_keycardd_command(command: str, args: list[str] | tuple[str, ...] = ()) -> bool:
+    """Is this hook entry one of ours? (Used by uninstall and doctor, so other hooks are never touched.)"""
+    return any(name in word for word in (command, *args) for name in SHIM_NAMES)
