@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,3 +177,25 @@ def test_edit_goes_through_the_hook(project: Project, claude_bin: Path, daemon: 
         time.sleep(0.05)
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert any(r["tool"] == "edit" and r["event"] == "PreToolUse" and r["agent"] == "claude-code" for r in records)
+
+
+def test_keycardctl_install_puts_keycardd_in_front_of_claude(
+    tmp_path: Path, daemon: DaemonProcess, claude_bin: Path, isolated_home: Path
+) -> None:
+    """`keycardctl install claude --project` (exec-form hooks, compiled shim) blocks a forbidden Bash call."""
+    root = tmp_path / "installed"
+    root.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    project = Project(root, isolated_home, daemon.socket)
+    marker = root / "ran"
+    script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker}; rm -rf ~/", "description": "x"}))
+    assert not marker.exists()
+    assert "deny-rm-root-or-home" in script.tool_result_text()
+    project.claude(claude_bin, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert marker.exists()
