@@ -52,9 +52,16 @@ def build_c_shim(target: Path | None = None) -> Path | None:
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
-    result = subprocess.run(
-        [compiler, "-O2", "-std=c99", "-o", str(temporary), str(C_SOURCE)], capture_output=True, text=True, check=False
-    )
+    try:
+        result = subprocess.run(
+            [compiler, "-O2", "-std=c99", "-o", str(temporary), str(C_SOURCE)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired):  # $CC names nothing runnable: use the Python fallback
+        return None
     if result.returncode != 0:
         temporary.unlink(missing_ok=True)
         return None
