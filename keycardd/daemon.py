@@ -40,6 +40,8 @@ from keycardd.shadow import ShadowEvaluator
 from keycardd.stats import DecisionStats
 
 log = logging.getLogger("keycardd")
+SOCKET_CHECK_S = 1.0
+EX_TEMPFAIL = 75
 
 
 class Daemon:
@@ -54,6 +56,7 @@ class Daemon:
         self.shadow = ShadowEvaluator(store, settings)
         self.started = time.monotonic()
         self.server = SocketServer(self.handle)
+        self.exit_code = 0
 
     async def handle(self, request: Request) -> Reply:
         if isinstance(request, HookRequest):
@@ -117,16 +120,35 @@ class Daemon:
             "connections": {"served": self.server.connections, "refused": self.server.refused},
         }
 
-    async def run(self, listener: SocketListener) -> None:
+    async def run(self, listener: SocketListener, own_inode: int | None = None) -> None:
         """Serve until SIGTERM/SIGINT. Signal handlers are installed before the first connection is accepted."""
         async with anyio.create_task_group() as tasks:
             await tasks.start(self._signals)
             tasks.start_soon(self.decision_log.run)
             tasks.start_soon(self.store.watch)
             tasks.start_soon(self.shadow.run)
+            if own_inode is not None:
+                tasks.start_soon(self._guard_socket, own_inode)
             systemd.notify(f"READY=1\nSTATUS=deciding with {self.store.status()['count']} policies")
             await self.server.serve(listener)
             tasks.cancel_scope.cancel()
+
+    async def _guard_socket(self, inode: int) -> None:
+        """Exit when our socket file is deleted or replaced: no client can reach this daemon any more, and the next
+        hook call (or the service manager) starts a fresh one, which must not share the state with an orphan."""
+        while True:
+            await anyio.sleep(SOCKET_CHECK_S)
+            try:
+                current = self.socket_path.stat().st_ino
+            except OSError:
+                current = None
+            if current != inode:
+                log.error(
+                    "socket %s was removed or replaced; exiting so a fresh daemon can take over", self.socket_path
+                )
+                self.exit_code = EX_TEMPFAIL
+                self.server.shutdown()
+                return
 
     async def _signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
@@ -146,7 +168,7 @@ def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> Daem
     return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()))
 
 
-async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> None:
+async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     paths.ensure_private_dir(paths.state_dir())
     inherited = systemd.listen_fds()
@@ -164,12 +186,13 @@ async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> None:
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
     try:
-        await daemon.run(await SocketListener.from_socket(sock))
+        await daemon.run(await SocketListener.from_socket(sock), own_inode=inode)
     finally:
         systemd.notify("STOPPING=1")
         if inode is not None:
             _unlink_own_socket(socket_path, inode)
         log.info("keycardd stopped")
+    return daemon.exit_code
 
 
 def _unlink_own_socket(path: Path, inode: int) -> None:
@@ -202,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     socket_path = args.socket or paths.socket_path()
     try:
-        anyio.run(serve, socket_path, Outcome(args.unparseable), backend_options=_backend_options())
+        return anyio.run(serve, socket_path, Outcome(args.unparseable), backend_options=_backend_options())
     except AlreadyRunningError as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
@@ -211,7 +234,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 if __name__ == "__main__":

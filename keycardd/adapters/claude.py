@@ -35,6 +35,7 @@ def parse(payload: Payload, env: dict[str, str]) -> Call:
         # The legacy payload has no event name, and bytes that are not a JSON object may be any event: both are
         # treated as the PreToolUse gate, so garbage is denied rather than let through.
         event = "PreToolUse" if "tool_name" in data or payload.error is not None else "Unknown"
+        event = payload.event_hint or event
     kind = Kind.GATE if event in GATES else Kind.OBSERVE if event in OBSERVED else Kind.UNKNOWN
     if kind is not Kind.GATE:
         return Call(agent=AGENT, event=event, kind=kind, tool=_tool_name(data.get("tool_name")))

@@ -69,7 +69,10 @@ _encode = msgspec.json.Encoder().encode
 def parse(payload: Payload, env: dict[str, str]) -> Call:
     data = payload.data
     if payload.error is not None:
-        return Call(agent=AGENT, event=UNREADABLE, kind=Kind.GATE, malformed=payload.error)
+        hint = payload.event_hint
+        if hint is not None and hint not in GATES:  # an observed or unknown event stays what it was
+            return Call(agent=AGENT, event=hint, kind=Kind.OBSERVE if hint in OBSERVED else Kind.UNKNOWN)
+        return Call(agent=AGENT, event=hint or UNREADABLE, kind=Kind.GATE, malformed=payload.error)
     event = optional_str(data, "hook_event_name") or "unknown"
     kind = Kind.GATE if event in GATES else Kind.OBSERVE if event in OBSERVED else Kind.UNKNOWN
     if kind is not Kind.GATE:

@@ -14,6 +14,7 @@ from typing import Any
 
 from keycardd.adapters.payload import absolute_path
 from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome, Verdict
+from keycardd.redact import mask
 from keycardd.shell import ShellAnalysis, analyze
 
 
@@ -122,4 +123,4 @@ def shell_requests(call: Call, analysis: ShellAnalysis, principal: EntityUid) ->
 def _part_reason(verdict: Verdict) -> str:
     context = verdict.request.context
     part = context.get("command") if "command" in context else f"write to {context.get('file_path')}"
-    return f"{verdict.reason} (in `{part}`)"
+    return f"{verdict.reason} (in `{mask(str(part))}`)"  # the reason reaches logs and the agent: no tokens

@@ -13,6 +13,7 @@ import msgspec
 _decode = msgspec.json.Decoder().decode
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
 _BOM = b"\xef\xbb\xbf"
+_EVENT = re.compile(rb'"hook_event_name"\s*:\s*"([A-Za-z]{1,64})"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,9 @@ class Payload:
 
     data: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    event_hint: str | None = None
+    """For a payload that is not valid JSON: the event name found by a byte scan (as the shims do), so the deny is
+    still written in that event's vocabulary."""
 
 
 def decode(raw: bytes) -> Payload:
@@ -31,11 +35,16 @@ def decode(raw: bytes) -> Payload:
         return Payload(error="the payload is empty")
     try:
         data = _decode(raw)
-    except msgspec.DecodeError as exc:
-        return Payload(error=f"the payload is not valid JSON ({exc})")
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return Payload(error=f"the payload is not valid JSON ({exc})", event_hint=_scan_event(raw))
     if not isinstance(data, dict):
         return Payload(error="the payload is not a JSON object")
     return Payload(data=data)
+
+
+def _scan_event(raw: bytes) -> str | None:
+    match = _EVENT.search(raw)
+    return match[1].decode("ascii") if match else None
 
 
 def optional_str(data: dict[str, Any], key: str) -> str | None:
