@@ -23,6 +23,11 @@ class Client:
         self._sock.settimeout(timeout_s)
         try:
             self._sock.connect(str(self.socket_path))
+        except PermissionError:
+            self._sock.close()
+            raise DaemonUnavailableError(
+                f"permission denied on {self.socket_path}: keycardd's socket belongs to another user"
+            ) from None
         except OSError as exc:
             self._sock.close()
             raise DaemonUnavailableError(f"keycardd is not running on {self.socket_path} ({exc.strerror})") from None

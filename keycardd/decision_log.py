@@ -85,7 +85,10 @@ class DecisionLog:
 
     async def run(self) -> None:
         """The writer task: drain the queue in batches until cancelled."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:  # decisions go on; every record that cannot be written is counted as dropped
+            log.error("cannot create the decision log directory %s: %s", self.path.parent, exc.strerror)
         async with self._receive:
             async for first in self._receive:
                 # Gather for a moment: one thread hand-off per batch, not per decision, keeps the loop free.
