@@ -86,6 +86,8 @@ TOOL_USE = EntityUid("Action", "Agent::ToolUse")
 PROMPT_SUBMIT = EntityUid("Action", "Agent::PromptSubmit")
 CREDENTIAL_ISSUE = EntityUid("Action", "Agent::CredentialIssue")
 _WILDCARD = EntityUid("*", "*")
+MAX_UNIONS = 64
+"""Union buckets are built on first use per combination of resources (shell lines: the shell tool and `write`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +140,14 @@ class Engine:
         self,
         sources: tuple[PolicySource, ...],
         policies: Mapping[str, PolicyInfo],
-        buckets: Mapping[tuple[EntityUid, EntityUid], Any],
+        statics: Mapping[str, Any],
         sha256: str,
     ) -> None:
         self.sources = sources
         self.policies = policies
-        self._buckets = buckets
+        self._statics = statics
+        self._buckets = _build_buckets(statics)
+        self._unions: dict[frozenset[str], _Bucket] = {}
         self._order = {policy_id: index for index, policy_id in enumerate(policies)}
         self.sha256 = sha256
 
@@ -169,37 +173,54 @@ class Engine:
                     )
                 infos[info.id] = info
                 statics[info.id] = body
-        return cls(tuple(sources), infos, _build_buckets(statics), digest.hexdigest())
+        return cls(tuple(sources), infos, statics, digest.hexdigest())
 
     def evaluate(self, request: CedarRequest) -> Verdict:
         """Decide one request. Never raises on request content: an evaluation failure is a deny."""
         return self.evaluate_many([request])[0]
 
     def evaluate_many(self, requests: Sequence[CedarRequest]) -> list[Verdict]:
-        """Decide several requests (a shell line's parts) with one Cedar call per bucket instead of one per request."""
+        """Decide several requests (a shell line's parts and its writes) in one Cedar call.
+
+        Requests for different resources use the union of their buckets (built once per combination and kept):
+        a policy scoped to one resource cannot match a request for another, so the answers are unchanged.
+        """
         verdicts: list[Verdict | None] = [None] * len(requests)
-        groups: dict[int, tuple[Any, list[int]]] = {}
+        chosen: dict[int, _Bucket] = {}
+        pending: list[int] = []
         for index, request in enumerate(requests):
-            bucket = self._buckets.get((request.action, request.resource))
-            if bucket is None:
-                bucket = self._buckets.get((request.action, _WILDCARD))
+            bucket = self._buckets.get((request.action, request.resource)) or self._buckets.get(
+                (request.action, _WILDCARD)
+            )
             if bucket is None:
                 reason = f"keycardd: no policy applies to {request.action} (default deny)"
                 verdicts[index] = Verdict(Outcome.DENY, (), reason, request)
                 continue
-            groups.setdefault(id(bucket), (bucket, []))[1].append(index)
-        for bucket, indexes in groups.values():
-            batch = [requests[index].as_cedar() for index in indexes]
+            chosen[id(bucket)] = bucket
+            pending.append(index)
+        if pending:
+            bucket = next(iter(chosen.values())) if len(chosen) == 1 else self._union(chosen.values())
             try:
-                results = cedarpy.is_authorized_batch(batch, bucket, _EMPTY_ENTITIES)
+                results = cedarpy.is_authorized_batch(
+                    [requests[index].as_cedar() for index in pending], bucket.policies, _EMPTY_ENTITIES
+                )
             except (KeyError, ValueError, TypeError) as exc:
-                for index in indexes:
+                for index in pending:
                     reason = f"keycardd could not evaluate the request: {exc}"
                     verdicts[index] = Verdict(Outcome.DENY, (), reason, requests[index])
-                continue
-            for index, result in zip(indexes, results, strict=True):
-                verdicts[index] = self._verdict(requests[index], result)
+            else:
+                for index, result in zip(pending, results, strict=True):
+                    verdicts[index] = self._verdict(requests[index], result)
         return [verdict for verdict in verdicts if verdict is not None]
+
+    def _union(self, buckets: Iterable[_Bucket]) -> _Bucket:
+        members = frozenset().union(*(bucket.members for bucket in buckets))
+        union = self._unions.get(members)
+        if union is None:
+            if len(self._unions) >= MAX_UNIONS:
+                self._unions.clear()
+            union = self._unions[members] = _make_bucket({pid: self._statics[pid] for pid in members})
+        return union
 
     def _verdict(self, request: CedarRequest, result: Any) -> Verdict:
         # Cedar reports determining policies in no fixed order; source order makes reasons deterministic.
@@ -273,23 +294,34 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
     return parsed
 
 
-def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], Any]:
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    policies: Any
+    """The cedarpy PolicySet holding `members`."""
+    members: frozenset[str]
+
+
+def _make_bucket(members: Mapping[str, Any]) -> _Bucket:
+    document = {"staticPolicies": dict(members), "templates": {}, "templateLinks": []}
+    return _Bucket(cedarpy.PolicySet.from_json_str(json.dumps(document)), frozenset(members))
+
+
+def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], _Bucket]:
     """One PolicySet per (action, resource) that some policy names, plus a wildcard bucket per action."""
     actions: set[EntityUid] = {TOOL_USE, PROMPT_SUBMIT, CREDENTIAL_ISSUE}
     named_resources: set[EntityUid] = set()
     for body in statics.values():
         actions.update(_scope_entities(body["action"]))
         named_resources.update(_scope_entities(body["resource"]))
-    buckets: dict[tuple[EntityUid, EntityUid], Any] = {}
+    buckets: dict[tuple[EntityUid, EntityUid], _Bucket] = {}
     for action in actions:
         for resource in [*named_resources, _WILDCARD]:
-            members = {
-                pid: body
-                for pid, body in statics.items()
-                if _scope_admits(body["action"], action) and _scope_admits(body["resource"], resource)
-            }
-            buckets[(action, resource)] = cedarpy.PolicySet.from_json_str(
-                json.dumps({"staticPolicies": members, "templates": {}, "templateLinks": []})
+            buckets[(action, resource)] = _make_bucket(
+                {
+                    pid: body
+                    for pid, body in statics.items()
+                    if _scope_admits(body["action"], action) and _scope_admits(body["resource"], resource)
+                }
             )
     return buckets
 

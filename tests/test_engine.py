@@ -176,6 +176,15 @@ def test_bucketed_evaluation_equals_the_unsplit_policy_set() -> None:
             assert set(verdict.policies) == set(expected.diagnostics.reasons)
 
 
+def test_batched_requests_for_different_resources_equal_one_by_one() -> None:
+    rng = random.Random(11)
+    tools = ["bash", "write", "read", "grep"]
+    engine = compile_text(_random_policies(rng, 200, tools))
+    for _ in range(100):
+        batch = [request(rng.choice(tools), command=str(rng.randint(0, 99))) for _ in range(rng.randint(1, 5))]
+        assert engine.evaluate_many(batch) == [engine.evaluate(one) for one in batch]
+
+
 def test_default_policy_is_valid_and_embedded() -> None:
     engine = Engine.compile([default_policy_source()])
     assert engine.sources[0].name == "embedded:default"
