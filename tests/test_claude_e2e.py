@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,9 @@ class Project:
     home: Path
     daemon_socket: Path
 
-    def claude(self, claude_bin: Path, *calls: tuple[str, dict[str, Any]]) -> tuple[Script, list[dict[str, Any]]]:
+    def claude(
+        self, claude_bin: Path, *calls: tuple[str, dict[str, Any]], extra: tuple[str, ...] = ()
+    ) -> tuple[Script, list[dict[str, Any]]]:
         """Run `claude -p` once; the fake model makes these tool calls, one per turn, then ends the turn."""
         script = Script(list(calls))
         with fake_anthropic(script) as url:
@@ -81,7 +83,8 @@ class Project:
                     "stream-json",
                     "--verbose",
                     "--allowedTools",
-                    "Bash,Read,Write,Edit",
+                    "Bash,Read,Write,Edit,mcp__db__drop_table",
+                    *extra,
                 ],
                 cwd=self.root,
                 env=env,
@@ -199,3 +202,51 @@ def test_keycardctl_install_puts_keycardd_in_front_of_claude(
     assert "deny-rm-root-or-home" in script.tool_result_text()
     project.claude(claude_bin, ("Bash", {"command": f"touch {marker}", "description": "x"}))
     assert marker.exists()
+
+
+def _mcp_config(project: Project, marker: Path) -> tuple[str, ...]:
+    config = {
+        "mcpServers": {
+            "db": {"command": sys.executable, "args": [str(Path(__file__).parent / "mcp_stub_server.py"), str(marker)]}
+        }
+    }
+    path = project.root / "mcp.json"
+    path.write_text(json.dumps(config))
+    return ("--mcp-config", str(path))
+
+
+def test_mcp_tool_calls_go_through_the_policy(
+    tmp_path: Path, start_daemon: Callable[..., DaemonProcess], claude_bin: Path, isolated_home: Path
+) -> None:
+    policy = (
+        "permit (principal, action, resource);\n"
+        '@id("no-drop") @reason("No dropping tables.")\n'
+        'forbid (principal, action, resource == Tool::"mcp__db__drop_table")\n'
+        'when { context has mcp_server && context.mcp_server == "db" };\n'
+    )
+    daemon = start_daemon(policy=policy, socket_name="mcp.sock")
+    root = tmp_path / "mcp-project"
+    (root / ".claude").mkdir(parents=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    project = Project(root, isolated_home, daemon.socket)
+    marker = tmp_path / "dropped"
+    script, _ = project.claude(
+        claude_bin, ("mcp__db__drop_table", {"table": "users"}), extra=_mcp_config(project, marker)
+    )
+    assert not marker.exists()
+    assert "keycardd policy 'no-drop': No dropping tables." in script.tool_result_text()
+
+
+def test_permitted_mcp_tool_runs(project: Project, claude_bin: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "dropped"
+    script, _ = project.claude(
+        claude_bin, ("mcp__db__drop_table", {"table": "tmp"}), extra=_mcp_config(project, marker)
+    )
+    assert json.loads(marker.read_text())["arguments"] == {"table": "tmp"}
+    assert "table dropped" in script.tool_result_text()
