@@ -18,6 +18,7 @@ from anyio.abc import SocketListener, TaskStatus
 
 from keycardd import __version__, paths, systemd
 from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
+from keycardd.config import ConfigError, load_config
 from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
 from keycardd.explain import explain
@@ -38,6 +39,7 @@ from keycardd.protocol import (
 from keycardd.server import AlreadyRunningError, SocketServer, bind_socket
 from keycardd.shadow import ShadowEvaluator
 from keycardd.stats import DecisionStats
+from keycardd.zone.sync import ZoneError, ZoneSync
 
 log = logging.getLogger("keycardd")
 SOCKET_CHECK_S = 1.0
@@ -47,9 +49,17 @@ EX_TEMPFAIL = 75
 class Daemon:
     """The request handler and the state behind `status`."""
 
-    def __init__(self, socket_path: Path, store: PolicyStore, settings: Settings, decision_log: DecisionLog) -> None:
+    def __init__(
+        self,
+        socket_path: Path,
+        store: PolicyStore,
+        settings: Settings,
+        decision_log: DecisionLog,
+        zone: ZoneSync | None = None,
+    ) -> None:
         self.socket_path = socket_path
         self.store = store
+        self.zone = zone
         self.decider = Decider(settings)
         self.decision_log = decision_log
         self.stats = DecisionStats()
@@ -67,7 +77,12 @@ class Daemon:
             return DocumentReply(body=self.status())
         if isinstance(request, ReloadRequest):
             reloaded = await self.store.reload()
-            return DocumentReply(body={"reloaded": reloaded, "policy": self.store.status()})
+            if self.zone is not None:
+                try:
+                    await self.zone.sync_now()
+                except ZoneError:
+                    reloaded = False
+            return DocumentReply(body={"reloaded": reloaded, "policy": self.store.status(), **self._zone_status()})
         if isinstance(request, CredentialRequest):
             return ErrorReply(message="no Keycard zone is configured, so keycardd has no credentials to issue")
         return ErrorReply(message=f"unsupported request {type(request).__name__}")
@@ -118,7 +133,11 @@ class Daemon:
             "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
             "shadow": self.shadow.status(),
             "connections": {"served": self.server.connections, "refused": self.server.refused},
+            **self._zone_status(),
         }
+
+    def _zone_status(self) -> dict[str, object]:
+        return {"zone": self.zone.status()} if self.zone is not None else {}
 
     async def run(self, listener: SocketListener, own_inode: int | None = None) -> None:
         """Serve until SIGTERM/SIGINT. Signal handlers are installed before the first connection is accepted."""
@@ -127,6 +146,8 @@ class Daemon:
             tasks.start_soon(self.decision_log.run)
             tasks.start_soon(self.store.watch)
             tasks.start_soon(self.shadow.run)
+            if self.zone is not None:
+                tasks.start_soon(self.zone.run)
             if own_inode is not None:
                 tasks.start_soon(self._guard_socket, own_inode)
             systemd.notify(f"READY=1\nSTATUS=deciding with {self.store.status()['count']} policies")
@@ -162,20 +183,23 @@ class Daemon:
                     self.server.shutdown()
 
 
-def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> Daemon:
+def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_path: str | None = None) -> Daemon:
     settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
     store = PolicyStore(LocalSources.from_environment())
-    return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()))
+    zone = ZoneSync.from_config(load_config(config_path), store, paths.state_dir() / "zone-policy.json")
+    return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()), zone)
 
 
-async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY) -> int:
+async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_path: str | None = None) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     paths.ensure_private_dir(paths.state_dir())
     inherited = systemd.listen_fds()
     if inherited:  # socket activation: systemd owns the socket file and its permissions
         socket_path = Path(inherited[0].getsockname())
-    daemon = build_daemon(socket_path, unparseable)
+    daemon = build_daemon(socket_path, unparseable, config_path)
     await daemon.store.reload()
+    if daemon.zone is not None:
+        await daemon.zone.load_cache()
     inode = None
     if inherited:
         sock = inherited[0]
@@ -220,16 +244,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("KEYCARDD_UNPARSEABLE", "deny"),
         help="answer for shell lines that cannot be analysed (default: deny)",
     )
+    parser.add_argument("--config", help="keycard.toml (default: $CLI_CONFIG, else ./keycard.toml)")
     parser.add_argument("--log-level", default=os.environ.get("KEYCARDD_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     socket_path = args.socket or paths.socket_path()
     try:
-        return anyio.run(serve, socket_path, Outcome(args.unparseable), backend_options=_backend_options())
+        return anyio.run(serve, socket_path, Outcome(args.unparseable), args.config, backend_options=_backend_options())
     except AlreadyRunningError as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
-    except PermissionError as exc:
+    except (PermissionError, ConfigError) as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

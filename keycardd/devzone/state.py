@@ -1,21 +1,22 @@
-"""The in-memory state of a local zone, shared by its policy and OAuth route modules."""
+"""The in-memory state of a local zone, shared by its route modules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from keycardd.devzone.keys import ZoneKeys
+from keycardd.devzone.policy import PolicyZone
 
 
 @dataclass
 class ZoneState:
-    """Everything a running dev zone knows. Route modules read and mutate it; nothing is persisted."""
+    """Everything a running dev zone knows; nothing is persisted."""
 
     zone_id: str
-    issuer: str
-    """`http://127.0.0.1:<port>`; set once the server is bound."""
-    keys: Any
-    """A `keycardd.devzone.keys.ZoneKeys`: the signing keys and the JWKS they publish."""
-    policy: dict[str, Any] = field(default_factory=dict)
-    """Owned by `keycardd.devzone.policy`: policy sets, versions, bundle, tamper switches."""
-    oauth: dict[str, Any] = field(default_factory=dict)
-    """Owned by `keycardd.devzone.oauth`: clients, users, codes, refresh tokens, fault switches, counters."""
+    issuer: str = ""
+    """`http://127.0.0.1:<port>`, set once the server is bound."""
+    keys: ZoneKeys = field(default_factory=ZoneKeys)
+    policy_zone: PolicyZone = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy_zone = PolicyZone(self.zone_id, self.keys)

@@ -1,0 +1,62 @@
+"""The dev zone's HTTP surface (Starlette): RFC 8414 metadata, the JWKS, and the policy-set API."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from keycardd.devzone.state import ZoneState
+
+
+def create_app(state: ZoneState) -> Starlette:
+    zone = state.policy_zone
+
+    async def metadata(request: Request) -> Response:
+        issuer = state.issuer
+        return JSONResponse({
+            "issuer": issuer,
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "token_endpoint": f"{issuer}/oauth/token",
+            "authorization_endpoint": f"{issuer}/oauth/authorize",
+            "code_challenge_methods_supported": ["S256"],
+        })  # fmt: skip
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(state.keys.jwks())
+
+    def _zone_matches(request: Request) -> bool:
+        return bool(request.path_params["zone_id"] == state.zone_id)
+
+    async def policy_sets(request: Request) -> Response:
+        if not _zone_matches(request):
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        etag = zone.etag()
+        if request.headers.get("if-none-match") == etag:
+            zone.not_modified += 1
+            return Response(status_code=304, headers={"ETag": etag})
+        return JSONResponse(zone.list_sets(), headers={"ETag": etag})
+
+    async def version(request: Request) -> Response:
+        document = zone.version_document(request.path_params["set_id"], request.path_params["version_id"])
+        if document is None or not _zone_matches(request):
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        return JSONResponse(document)
+
+    async def version_policies(request: Request) -> Response:
+        document = zone.version_policies(request.path_params["set_id"], request.path_params["version_id"])
+        if document is None or not _zone_matches(request):
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        return JSONResponse(document)
+
+    base = "/zones/{zone_id}/policy-sets"
+    return Starlette(
+        routes=[
+            Route("/.well-known/oauth-authorization-server", metadata),
+            Route("/.well-known/jwks.json", jwks),
+            Route(base, policy_sets),
+            Route(base + "/{set_id}/versions/{version_id}", version),
+            Route(base + "/{set_id}/versions/{version_id}/policies", version_policies),
+        ]
+    )

@@ -1,0 +1,157 @@
+"""Zone policy over real HTTP against the dev zone: sync, ETags, activation, shadow, tampering, offline."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DaemonProcess
+
+from keycardd.devzone.server import DevZone
+from keycardd.protocol import DocumentReply, HookRequest, HookResult, ReloadRequest, StatusRequest
+
+NO_WEBFETCH = (
+    '@id("zone-no-webfetch") @reason("The org forbids web fetches.")\n'
+    'forbid (principal, action, resource == Tool::"webfetch");'
+)
+NO_GREP = '@id("zone-no-grep") @reason("The org forbids grep.")\nforbid (principal, action, resource == Tool::"grep");'
+FETCH = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "WebFetch", "tool_input": {"url": "https://a.io"}})
+GREP = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Grep", "tool_input": {"pattern": "x"}})
+
+
+@pytest.fixture
+def zone() -> Iterator[DevZone]:
+    with DevZone(zone_id="z1") as running:
+        yield running
+
+
+def zone_env(zone: DevZone) -> dict[str, str]:
+    return {
+        "ZONE": "z1",
+        "ISSUER_URL": zone.issuer,
+        "KEYCARD_API_BASE_URL": zone.issuer,
+        "KEYCARD_ZONE_POLL_SECONDS": "0.2",
+    }
+
+
+def decision(daemon: DaemonProcess, payload: str) -> str:
+    with daemon.client() as client:
+        reply = client.request(HookRequest(agent="claude", payload=payload.encode()))
+    assert isinstance(reply, HookResult)
+    return json.loads(reply.stdout)["hookSpecificOutput"]["permissionDecision"] if reply.stdout else "no_objection"
+
+
+def status(daemon: DaemonProcess) -> dict[str, Any]:
+    with daemon.client() as client:
+        reply = client.request(StatusRequest())
+    assert isinstance(reply, DocumentReply)
+    return reply.body
+
+
+def eventually(predicate: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def test_first_sync_enforces_zone_policy_beside_local_policy(
+    zone: DevZone, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: decision(daemon, FETCH) == "deny")
+    zone_status = status(daemon)["zone"]
+    assert zone_status["version"] == "org@v1" and zone_status["last_error"] is None
+    assert "zone:org@v1/p1" in status(daemon)["policy"]["sources"]
+    assert decision(daemon, GREP) == "no_objection"  # the embedded default still applies beside it
+
+
+def test_unchanged_zone_answers_304(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: zone.state.policy_zone.not_modified >= 2)
+    assert status(daemon)["zone"]["etag"]
+
+
+def test_new_version_is_live_within_a_poll(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: decision(daemon, FETCH) == "deny")
+    zone.state.policy_zone.publish("org", {"p1": NO_GREP})
+    eventually(lambda: decision(daemon, GREP) == "deny", timeout_s=3)
+    assert decision(daemon, FETCH) == "no_objection"
+    assert status(daemon)["zone"]["version"] == "org@v2"
+
+
+def test_shadow_version_is_compared_never_enforced(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    policies = zone.state.policy_zone
+    policies.publish("org", {"p1": NO_WEBFETCH})
+    shadow = policies.publish("org", {"p1": NO_WEBFETCH, "p2": NO_GREP}, activate=False)
+    policies.set_shadow(shadow)
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: status(daemon)["shadow"]["active"] is True)
+    assert decision(daemon, GREP) == "no_objection"  # the shadow forbids it; only the active version is enforced
+    eventually(lambda: status(daemon)["shadow"]["differences"] >= 1)
+    eventually(lambda: "shadow difference" in daemon.log())
+    assert "zone-no-grep" in daemon.log()
+
+
+@pytest.mark.parametrize("tampering", ["signature", "unknown_kid", "manifest_sha", "content", "zone"])
+def test_tampered_version_is_rejected_whole_and_last_good_kept(
+    zone: DevZone, start_daemon: Callable[..., DaemonProcess], tampering: str
+) -> None:
+    policies = zone.state.policy_zone
+    policies.publish("org", {"p1": NO_WEBFETCH})
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: decision(daemon, FETCH) == "deny")
+    policies.tampering = tampering
+    policies.publish("org", {"p1": NO_GREP})  # a new version arrives, tampered
+    eventually(lambda: status(daemon)["zone"]["last_error"] is not None)
+    assert decision(daemon, FETCH) == "deny"  # last good still enforced
+    assert decision(daemon, GREP) == "no_objection"
+    assert status(daemon)["zone"]["version"] == "org@v1"
+    assert "keeping the last verified policy" in daemon.log()
+    with daemon.client() as client:
+        reply = client.request(ReloadRequest())
+    assert isinstance(reply, DocumentReply) and reply.body["reloaded"] is False
+
+
+def test_rotated_key_is_fetched_once(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: decision(daemon, FETCH) == "deny")
+    zone.state.keys.rotate()
+    zone.state.policy_zone.publish("org", {"p1": NO_GREP})  # signed with a kid the daemon has not seen yet
+    eventually(lambda: decision(daemon, GREP) == "deny")
+    assert status(daemon)["zone"]["last_error"] is None
+
+
+def test_zone_unreachable_at_start_uses_the_disk_cache(start_daemon: Callable[..., DaemonProcess]) -> None:
+    with DevZone(zone_id="z1") as zone:
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+        env = zone_env(zone)
+        first = start_daemon(env=env)
+        eventually(lambda: decision(first, FETCH) == "deny")
+        first.stop()
+    cache = Path(first.env["XDG_STATE_HOME"]) / "keycard" / "zone-policy.json"
+    assert cache.stat().st_mode & 0o777 == 0o600
+    offline = start_daemon(env=env)  # the zone is gone now
+    assert decision(offline, FETCH) == "deny"
+    zone_status = status(offline)["zone"]
+    assert zone_status["from_cache"] is True
+    eventually(lambda: status(offline)["zone"]["last_error"] is not None)
+    assert "unreachable" in status(offline)["zone"]["last_error"]
+
+
+def test_zone_down_mid_run_keeps_enforcing(start_daemon: Callable[..., DaemonProcess]) -> None:
+    with DevZone(zone_id="z1") as zone:
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+    eventually(lambda: status(daemon)["zone"]["last_error"] is not None)
+    assert decision(daemon, FETCH) == "deny"
