@@ -155,3 +155,44 @@ def test_zone_down_mid_run_keeps_enforcing(start_daemon: Callable[..., DaemonPro
         eventually(lambda: decision(daemon, FETCH) == "deny")
     eventually(lambda: status(daemon)["zone"]["last_error"] is not None)
     assert decision(daemon, FETCH) == "deny"
+
+
+NO_READ = (
+    '@id("bundle-no-read") @reason("My bundle forbids reads.")\nforbid (principal, action, resource == Tool::"read");'
+)
+READ = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Read", "tool_input": {"file_path": "/w/a.txt"}})
+
+
+def test_user_bundle_is_verified_and_enforced(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    zone.state.policy_zone.bundle = {"pol_read": NO_READ}
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: decision(daemon, READ) == "deny")
+    assert "zone:bundle/pol_read" in status(daemon)["policy"]["sources"]
+    eventually(lambda: zone.state.policy_zone.not_modified >= 2)  # the bundle is polled with If-None-Match too
+    zone.state.policy_zone.bundle = None  # the user's bundle is deleted: the zone answers 404
+    eventually(lambda: decision(daemon, READ) == "no_objection")
+
+
+@pytest.mark.parametrize(
+    ("tampering", "reason"),
+    [
+        ("bundle_sha", "does not match its sha256"),
+        ("bundle_digest", "digest does not match the ETag"),
+        ("bundle_traversal", "unexpected path"),
+        ("bundle_duplicate", "twice"),
+        ("bundle_link", "link or special file"),
+        ("bundle_bomb", "more than 64 MiB"),
+    ],
+)
+def test_bad_bundles_are_rejected_whole(
+    zone: DevZone, start_daemon: Callable[..., DaemonProcess], tampering: str, reason: str
+) -> None:
+    zone.state.policy_zone.bundle = {"pol_read": NO_READ}
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: decision(daemon, READ) == "deny")
+    zone.state.policy_zone.tampering = tampering
+    zone.state.policy_zone.bundle = {"pol_read": NO_READ, "pol_grep": NO_GREP}
+    eventually(lambda: status(daemon)["zone"]["last_error"] is not None)
+    assert reason in status(daemon)["zone"]["last_error"]
+    assert decision(daemon, READ) == "deny"  # the last verified bundle stays
+    assert decision(daemon, GREP) == "no_objection"

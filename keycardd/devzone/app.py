@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from keycardd.devzone.state import ZoneState
+from keycardd.zone.bundle import MEDIA_TYPE
 
 
 def create_app(state: ZoneState) -> Starlette:
@@ -50,6 +51,16 @@ def create_app(state: ZoneState) -> Starlette:
             return JSONResponse({"error": "not_found"}, status_code=404)
         return JSONResponse(document)
 
+    async def policy_bundle(request: Request) -> Response:
+        if zone.bundle is None:
+            return JSONResponse({"error": "not_found", "error_description": "no user policy bundle"}, status_code=404)
+        archive, digest = zone.bundle_archive()
+        etag = f'"{digest}"'
+        if request.headers.get("if-none-match") == etag:
+            zone.not_modified += 1
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(archive, media_type=MEDIA_TYPE, headers={"ETag": etag})
+
     base = "/zones/{zone_id}/policy-sets"
     return Starlette(
         routes=[
@@ -58,5 +69,6 @@ def create_app(state: ZoneState) -> Starlette:
             Route(base, policy_sets),
             Route(base + "/{set_id}/versions/{version_id}", version),
             Route(base + "/{set_id}/versions/{version_id}/policies", version_policies),
+            Route("/policy/bundle", policy_bundle),
         ]
     )

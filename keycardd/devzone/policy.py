@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import tarfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +19,17 @@ from typing import Any
 import rfc8785
 
 from keycardd.devzone.keys import ZoneKeys
+from keycardd.zone.bundle import build_bundle
 
 TAMPERINGS = ("signature", "unknown_kid", "manifest_sha", "content", "zone")
+BUNDLE_TAMPERINGS = (
+    "bundle_sha",
+    "bundle_digest",
+    "bundle_traversal",
+    "bundle_duplicate",
+    "bundle_link",
+    "bundle_bomb",
+)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -56,6 +66,8 @@ class PolicyZone:
         self.tampering: str | None = None
         self.not_modified = 0
         """How many list requests were answered 304 (tests check the daemon sends If-None-Match)."""
+        self.bundle: dict[str, str] | None = None
+        """The calling user's bundle policies by public id; None answers 404 (no user bundle)."""
 
     def publish(self, set_name: str, policies: dict[str, str], *, activate: bool = True) -> Version:
         policy_set = next((s for s in self.sets.values() if s.name == set_name), None)
@@ -155,3 +167,26 @@ class PolicyZone:
 
     def etag(self) -> str:
         return '"' + sha256_hex(json.dumps(self.list_sets(), sort_keys=True).encode())[:32] + '"'
+
+    def bundle_archive(self) -> tuple[bytes, str]:
+        """The user's bundle as tar+gzip and its digest (the ETag), tampered with if a bundle tampering is set."""
+        policies = dict(self.bundle or {})
+        tampering = self.tampering or ""
+        extra: tuple[tuple[str, bytes, bytes], ...] = ()
+        if tampering == "bundle_traversal":
+            extra = (("policies/../../escape.cedar", tarfile.REGTYPE, b"permit (principal, action, resource);"),)
+        elif tampering == "bundle_duplicate" and policies:
+            first = sorted(policies)[0]
+            extra = ((f"policies/{first}.cedar", tarfile.REGTYPE, b"permit (principal, action, resource);"),)
+        elif tampering == "bundle_link":
+            extra = (("policies/link.cedar", tarfile.SYMTYPE, b""),)
+        elif tampering == "bundle_bomb":
+            extra = (("policies/huge.cedar", tarfile.REGTYPE, b"\0" * (65 * 1024 * 1024)),)
+        forged = None
+        if tampering == "bundle_sha" and policies:
+            first = sorted(policies)[0]
+            forged = {first: policies[first] + "\npermit (principal, action, resource);"}
+        archive, digest = build_bundle(policies, extra=extra, forged=forged)
+        if tampering == "bundle_digest":
+            digest = "sha256:" + "0" * 64
+        return archive, digest

@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 from keycardd.config import KeycardConfig, require_secure_url
 from keycardd.engine import PolicyError, PolicySource
 from keycardd.policy_store import PolicyStore
+from keycardd.zone.bundle import MEDIA_TYPE, parse_bundle
 from keycardd.zone.verify import UnknownKeyError, ZoneError, verify_contents, verify_version
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class _Cache(msgspec.Struct):
     shadow: list[_CachedSource] | None = None
 
 
+_SetsState = tuple[str | None, list[PolicySource], list[PolicySource] | None, list[str]]
+"""(ETag, active sources, shadow sources or None, version labels) of the last verified policy-set listing."""
+
+
 @dataclass
 class ZoneStatus:
     source: str
@@ -69,7 +74,8 @@ class ZoneSync:
     status_: ZoneStatus = field(init=False)
     _jwks: KeySet | None = field(default=None, init=False)
     _jwks_uri: str | None = field(default=None, init=False)
-    _etag: str | None = field(default=None, init=False)
+    _sets: _SetsState = field(default=(None, [], None, []), init=False)
+    _bundle: tuple[str | None, list[PolicySource]] = field(default=(None, []), init=False)
 
     def __post_init__(self) -> None:
         self.status_ = ZoneStatus(source=self.config.issuer_url or "")
@@ -135,13 +141,31 @@ class ZoneSync:
             jwks_uri = str(metadata.get("jwks_uri") or "")
             require_secure_url(jwks_uri, "the zone's jwks_uri")
             self._jwks_uri = jwks_uri
-        api = f"{self.config.api_base_url}/zones/{self.config.zone_id}/policy-sets"
-        headers = {"If-None-Match": self._etag} if self._etag else {}
-        response = await client.get(api, headers=headers)
+        sets = await self._fetch_sets(client)
+        bundle = await self._fetch_bundle(client)
+        if sets is None and bundle is None:
+            return False  # both answered 304
+        etag, active, shadow, versions = sets if sets is not None else self._sets
+        bundle_etag, bundle_sources = bundle if bundle is not None else self._bundle
+        all_active = [*active, *bundle_sources]
+        all_shadow = [*shadow, *bundle_sources] if shadow is not None else None
+        await self.store.set_zone_policies(all_active, all_shadow)
+        # Only now, with everything verified and installed, are the new ETags remembered.
+        self._sets, self._bundle = (etag, active, shadow, versions), (bundle_etag, bundle_sources)
+        label = ", ".join([*versions, *(["bundle"] if bundle_sources else [])])
+        self.status_.etag, self.status_.version, self.status_.from_cache = etag, label, False
+        self._save_cache(etag, all_active, all_shadow)
+        log.info("zone policy installed: %s", label or "no active policy sets")
+        return True
+
+    async def _fetch_sets(self, client: httpx.AsyncClient) -> _SetsState | None:
+        """The zone's active (and shadow) policy set versions, verified; None when unchanged (304)."""
+        url = f"{self.config.api_base_url}/zones/{self.config.zone_id}/policy-sets"
+        etag = self._sets[0]
+        response = await client.get(url, headers={"If-None-Match": etag} if etag else {})
         if response.status_code == 304:
-            return False
-        listing = _json(response, api)
-        etag = response.headers.get("ETag")
+            return None
+        listing = _json(response, url)
         active: list[PolicySource] = []
         shadow: list[PolicySource] = []
         any_shadow = False
@@ -157,12 +181,26 @@ class ZoneSync:
                 shadow += await self._version_sources(client, policy_set, str(policy_set["shadow_version_id"]))
             else:
                 shadow += set_sources
-        await self.store.set_zone_policies(active, shadow if any_shadow else None)
-        self._etag = etag
-        self.status_.etag, self.status_.version, self.status_.from_cache = etag, ", ".join(versions), False
-        self._save_cache(etag, active, shadow if any_shadow else None)
-        log.info("zone policy installed: %s", self.status_.version or "no active policy sets")
-        return True
+        return response.headers.get("ETag"), active, shadow if any_shadow else None, versions
+
+    async def _fetch_bundle(self, client: httpx.AsyncClient) -> tuple[str | None, list[PolicySource]] | None:
+        """The user's policy bundle, verified; None when unchanged (304); no sources when there is none (404)."""
+        url = f"{self.config.api_base_url}/policy/bundle"
+        headers = {"Accept": MEDIA_TYPE}
+        if self._bundle[0]:
+            headers["If-None-Match"] = self._bundle[0]
+        response = await client.get(url, headers=headers)
+        if response.status_code == 304:
+            return None
+        if response.status_code == 404:
+            return None if not self._bundle[1] and self._bundle[0] is None else (None, [])
+        if response.status_code != 200:
+            raise ZoneError(f"{url} answered HTTP {response.status_code}")
+        etag = response.headers.get("ETag")
+        if not etag:
+            raise ZoneError("the policy bundle came without an ETag, so its digest cannot be checked")
+        policies = parse_bundle(response.content, etag)
+        return etag, [PolicySource(f"zone:bundle/{public_id}", text) for public_id, text in sorted(policies.items())]
 
     async def _version_sources(
         self, client: httpx.AsyncClient, policy_set: dict[str, Any], version_id: str
@@ -224,7 +262,6 @@ class ZoneSync:
         except PolicyError as exc:
             log.error("ignoring the zone policy cache %s: %s", self.cache_path, exc)
             return
-        self._etag = cache.etag
         self.status_.etag, self.status_.version, self.status_.from_cache = cache.etag, cache.version, True
         log.info("zone policy from the disk cache enforced until the zone answers: %s", cache.version)
 
