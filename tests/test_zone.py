@@ -196,3 +196,35 @@ def test_bad_bundles_are_rejected_whole(
     assert reason in status(daemon)["zone"]["last_error"]
     assert decision(daemon, READ) == "deny"  # the last verified bundle stays
     assert decision(daemon, GREP) == "no_objection"
+
+
+def test_admin_surface_drives_the_zone_over_http(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    import httpx
+
+    published = httpx.post(f"{zone.issuer}/admin/publish", json={"set": "org", "policies": {"p1": NO_WEBFETCH}}).json()
+    daemon = start_daemon(env=zone_env(zone))
+    eventually(lambda: decision(daemon, FETCH) == "deny")
+    draft = httpx.post(
+        f"{zone.issuer}/admin/publish", json={"set": "org", "policies": {"p1": NO_GREP}, "activate": False}
+    ).json()
+    assert httpx.post(f"{zone.issuer}/admin/activate", json={"version_id": draft["version_id"]}).json() == {"ok": True}
+    eventually(lambda: decision(daemon, GREP) == "deny")
+    assert published["version"] == 1 and draft["version"] == 2
+    assert httpx.post(f"{zone.issuer}/admin/nonsense", json={}).status_code == 404
+
+
+def test_issuer_mismatch_is_rejected(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+    zone.state.issuer = "http://127.0.0.1:1"  # the metadata now names another issuer
+    env = zone_env(zone)
+    env["ISSUER_URL"] = f"http://127.0.0.1:{zone.port}"
+    daemon = start_daemon(env=env)
+    eventually(lambda: status(daemon)["zone"]["last_error"] is not None)
+    assert "names issuer" in status(daemon)["zone"]["last_error"]
+    assert decision(daemon, FETCH) == "no_objection"
+
+
+def test_bad_zone_configuration_is_one_clear_error(start_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = start_daemon(env={"ZONE": "z1", "ISSUER_URL": "http://zone.example.com"}, wait=False)
+    assert daemon.process.wait(timeout=15) == 1
+    assert "must be an https:// URL (plain http only on loopback)" in daemon.log()

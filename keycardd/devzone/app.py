@@ -61,6 +61,33 @@ def create_app(state: ZoneState) -> Starlette:
             return Response(status_code=304, headers={"ETag": etag})
         return Response(archive, media_type=MEDIA_TYPE, headers={"ETag": etag})
 
+    async def admin(request: Request) -> Response:
+        """The admin surface: publish, activate, shadow, tamper, and set the user bundle (loopback only)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "invalid_request", "error_description": "send a JSON object"}, 400)
+        action = request.path_params["action"]
+        versions = {version.id: version for policy_set in zone.sets.values() for version in policy_set.versions}
+        if action == "publish":
+            version = zone.publish(body["set"], body["policies"], activate=body.get("activate", True))
+            return JSONResponse({"version_id": version.id, "version": version.number})
+        if action in ("activate", "shadow") and body.get("version_id") not in versions and body.get("version_id"):
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        if action == "activate":
+            zone.activate(versions[body["version_id"]])
+        elif action == "shadow":
+            zone.set_shadow(versions.get(body.get("version_id") or ""), body.get("set"))
+        elif action == "tamper":
+            zone.tampering = body.get("kind")
+        elif action == "bundle":
+            zone.bundle = body.get("policies")
+        elif action == "rotate-key":
+            state.keys.rotate()
+        else:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        return JSONResponse({"ok": True})
+
     base = "/zones/{zone_id}/policy-sets"
     return Starlette(
         routes=[
@@ -70,5 +97,6 @@ def create_app(state: ZoneState) -> Starlette:
             Route(base + "/{set_id}/versions/{version_id}", version),
             Route(base + "/{set_id}/versions/{version_id}/policies", version_policies),
             Route("/policy/bundle", policy_bundle),
+            Route("/admin/{action}", admin, methods=["POST"]),
         ]
     )
