@@ -7,6 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from keycardd.devzone.oauth import TOKEN_EXCHANGE
+from keycardd.devzone.oauth import routes as oauth_routes
 from keycardd.devzone.state import ZoneState
 from keycardd.zone.bundle import MEDIA_TYPE
 
@@ -21,6 +23,9 @@ def create_app(state: ZoneState) -> Starlette:
             "jwks_uri": f"{issuer}/.well-known/jwks.json",
             "token_endpoint": f"{issuer}/oauth/token",
             "authorization_endpoint": f"{issuer}/oauth/authorize",
+            "revocation_endpoint": f"{issuer}/oauth/revoke",
+            "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+            "grant_types_supported": ["authorization_code", "refresh_token", TOKEN_EXCHANGE],
             "code_challenge_methods_supported": ["S256"],
         })  # fmt: skip
 
@@ -98,5 +103,6 @@ def create_app(state: ZoneState) -> Starlette:
             Route(base + "/{set_id}/versions/{version_id}/policies", version_policies),
             Route("/policy/bundle", policy_bundle),
             Route("/admin/{action}", admin, methods=["POST"]),
+            *oauth_routes(state.oauth),
         ]
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from keycardd.devzone.keys import ZoneKeys
+from keycardd.devzone.oauth import OAuthZone
 from keycardd.devzone.policy import PolicyZone
 
 
@@ -17,6 +18,8 @@ class ZoneState:
     """`http://127.0.0.1:<port>`, set once the server is bound."""
     keys: ZoneKeys = field(default_factory=ZoneKeys)
     policy_zone: PolicyZone = field(init=False)
+    oauth: OAuthZone = field(init=False)
 
     def __post_init__(self) -> None:
         self.policy_zone = PolicyZone(self.zone_id, self.keys)
+        self.oauth = OAuthZone(self.issuer, self.keys)
