@@ -19,6 +19,11 @@ from anyio.abc import SocketListener, TaskStatus
 from keycardd import __version__, paths, systemd
 from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
 from keycardd.config import ConfigError, load_config
+from keycardd.credentials.broker import CredentialBroker, CredentialDeniedError
+from keycardd.credentials.client import failure_document
+from keycardd.credentials.oauth import OAuthError
+from keycardd.credentials.policy import policy_check
+from keycardd.credentials.store import NotSignedInError
 from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
 from keycardd.explain import explain
@@ -55,11 +60,14 @@ class Daemon:
         store: PolicyStore,
         settings: Settings,
         decision_log: DecisionLog,
+        *,
         zone: ZoneSync | None = None,
+        broker: CredentialBroker | None = None,
     ) -> None:
         self.socket_path = socket_path
         self.store = store
         self.zone = zone
+        self.broker = broker
         self.decider = Decider(settings)
         self.decision_log = decision_log
         self.stats = DecisionStats()
@@ -84,7 +92,7 @@ class Daemon:
                     reloaded = False
             return DocumentReply(body={"reloaded": reloaded, "policy": self.store.status(), **self._zone_status()})
         if isinstance(request, CredentialRequest):
-            return ErrorReply(message="no Keycard zone is configured, so keycardd has no credentials to issue")
+            return await self._credential(request)
         return ErrorReply(message=f"unsupported request {type(request).__name__}")
 
     def _hook(self, request: HookRequest) -> Reply:
@@ -136,8 +144,23 @@ class Daemon:
             **self._zone_status(),
         }
 
+    async def _credential(self, request: CredentialRequest) -> Reply:
+        if self.broker is None:
+            return ErrorReply(message="no Keycard zone is configured, so keycardd has no credentials to issue")
+        try:
+            issued = await self.broker.issue(request.resource, request.scopes, request.session_id)
+        except (CredentialDeniedError, NotSignedInError, OAuthError) as exc:
+            log.warning("credential for %s not issued: %s", request.resource, exc)
+            return DocumentReply(body={"error": failure_document(exc)})
+        return DocumentReply(body={"token": issued.token, "expires_at": issued.expires_at})
+
     def _zone_status(self) -> dict[str, object]:
-        return {"zone": self.zone.status()} if self.zone is not None else {}
+        sections: dict[str, object] = {}
+        if self.zone is not None:
+            sections["zone"] = self.zone.status()
+        if self.broker is not None:
+            sections["credentials"] = self.broker.status()
+        return sections
 
     async def run(self, listener: SocketListener, own_inode: int | None = None) -> None:
         """Serve until SIGTERM/SIGINT. Signal handlers are installed before the first connection is accepted."""
@@ -148,6 +171,8 @@ class Daemon:
             tasks.start_soon(self.shadow.run)
             if self.zone is not None:
                 tasks.start_soon(self.zone.run)
+            if self.broker is not None:
+                tasks.start_soon(self.broker.run)
             if own_inode is not None:
                 tasks.start_soon(self._guard_socket, own_inode)
             systemd.notify(f"READY=1\nSTATUS=deciding with {self.store.status()['count']} policies")
@@ -186,8 +211,14 @@ class Daemon:
 def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_path: str | None = None) -> Daemon:
     settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
     store = PolicyStore(LocalSources.from_environment())
-    zone = ZoneSync.from_config(load_config(config_path), store, paths.state_dir() / "zone-policy.json")
-    return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()), zone)
+    config = load_config(config_path)
+    zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json")
+    broker = (
+        CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
+        if config.zone_id and config.issuer_url
+        else None
+    )
+    return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()), zone=zone, broker=broker)
 
 
 async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_path: str | None = None) -> int:

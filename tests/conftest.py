@@ -49,6 +49,8 @@ def isolated_home(tmp_path: Path, short_dir: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("USER", "tester")
+    # keyring's own switch: a file backend inside the private HOME, never the real keyring
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     for name in (
         "KEYCARD_POLICY_FILE",
         "KEYCARD_POLICY_DIR",
@@ -58,6 +60,9 @@ def isolated_home(tmp_path: Path, short_dir: Path, monkeypatch: pytest.MonkeyPat
         "ORG",
         "ISSUER_URL",
         "KEYCARD_ENV",
+        "KEYCARD_API_BASE_URL",
+        "KEYCARD_API_TOKEN",
+        "OIDC_CALLBACK_PORT",
         "KEYCARD_RUN",
         "KEYCARD_RUN_SESSION_ID",
         "KEYCARD_SOCKET",

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
 from joserfc import jwt
@@ -45,6 +45,8 @@ class OAuthZone:
     """resource -> fault name (see FAULTS)."""
     exchanges: list[str] = field(default_factory=list)
     """The resource of every successful token exchange, in order."""
+    attempts: list[str] = field(default_factory=list)
+    """The resource of every token-exchange request, successful or not (retries show here)."""
 
     def mint(self, audience: str, ttl_s: int, **claims: Any) -> str:
         now = int(time.time())
@@ -80,6 +82,11 @@ def _error(code: str, description: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": code, "error_description": description}, status_code=status)
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (urllib's parser; no multipart needed here)."""
+    return {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
+
+
 def routes(zone: OAuthZone) -> list[BaseRoute]:
     async def authorize(request: Request) -> Response:
         query = request.query_params
@@ -93,7 +100,7 @@ def routes(zone: OAuthZone) -> list[BaseRoute]:
         return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': query.get('state', '')})}", 302)
 
     async def token(request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         grant = form.get("grant_type")
         if grant == "authorization_code":
             pending = zone.codes.pop(str(form.get("code")), None)
@@ -110,12 +117,13 @@ def routes(zone: OAuthZone) -> list[BaseRoute]:
             return await _exchange(form)
         return _error("unsupported_grant_type", f"grant_type {grant!r} is not supported")
 
-    async def _exchange(form: Any) -> Response:
+    async def _exchange(form: dict[str, str]) -> Response:
         subject, resource = str(form.get("subject_token", "")), str(form.get("resource", ""))
         if subject not in zone.access_tokens or subject in zone.revoked:
             return _error("invalid_grant", "the subject token is not valid")
         if form.get("subject_token_type") != ACCESS_TOKEN_TYPE or not resource:
             return _error("invalid_request", "subject_token_type and resource are required")
+        zone.attempts.append(resource)
         fault = zone.faults.get(resource)
         if fault == "slow":
             await anyio.sleep(2)
@@ -140,7 +148,7 @@ def routes(zone: OAuthZone) -> list[BaseRoute]:
         )
 
     async def revoke(request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         value = str(form.get("token", ""))
         zone.refresh_tokens.pop(value, None)
         zone.revoked.add(value)

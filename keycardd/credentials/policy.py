@@ -1,0 +1,32 @@
+"""Local policy's say on credentials: `Action::"Agent::CredentialIssue"` on `Resource::"<uri>"`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from keycardd.credentials.broker import PolicyCheck
+from keycardd.engine import CREDENTIAL_ISSUE, CedarRequest, Engine, EntityUid, Outcome
+
+
+def policy_check(engine: Callable[[], Engine | None], principal: EntityUid) -> PolicyCheck:
+    """A check that denies unless the active policy permits issuing this credential to this session."""
+
+    def check(resource: str, scopes: tuple[str, ...], session_id: str | None) -> str | None:
+        current = engine()
+        if current is None:
+            return "keycardd has no valid policy, so it issues no credentials"
+        context: dict[str, object] = {
+            "resource": resource,
+            "scopes": list(scopes),
+            "keycard_run": session_id is not None,
+        }
+        if session_id:
+            context["session_id"] = session_id
+        verdict = current.evaluate(CedarRequest(principal, CREDENTIAL_ISSUE, EntityUid("Resource", resource), context))
+        if verdict.outcome is Outcome.DENY:
+            return verdict.reason
+        if verdict.outcome is Outcome.ASK:
+            return f"{verdict.reason} (approval is required, and credential requests cannot be asked about)"
+        return None
+
+    return check
