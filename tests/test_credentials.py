@@ -298,3 +298,16 @@ def test_run_fails_before_starting_naming_each_missing_credential(zone: DevZone,
     assert not marker.exists()
     assert "GH_TOKEN (https://api.github.com): insufficient_authorization, authorize it first" in result.stderr
     assert "DB_TOKEN (urn:acme:db): access_denied" in result.stderr
+
+
+def test_policy_answers_are_remembered_only_while_the_policy_lasts() -> None:
+    from keycardd.credentials.policy import policy_check
+    from keycardd.engine import Engine, EntityUid, PolicySource
+
+    permit = Engine.compile([PolicySource("a", "permit (principal, action, resource);")])
+    forbid = Engine.compile([PolicySource("b", '@id("no") forbid (principal, action, resource == Resource::"urn:x");')])
+    current = [permit]
+    check = policy_check(lambda: current[0], EntityUid("User", "u@example.com"))
+    assert check("urn:x", (), None) is None
+    current[0] = forbid
+    assert check("urn:x", (), None) == "keycardd policy 'no': denied"
