@@ -311,3 +311,31 @@ def test_policy_answers_are_remembered_only_while_the_policy_lasts() -> None:
     assert check("urn:x", (), None) is None
     current[0] = forbid
     assert check("urn:x", (), None) == "keycardd policy 'no': denied"
+
+
+def test_signin_times_out_cleanly(zone: DevZone) -> None:
+    result = keycardctl("auth", "signin", "--no-browser", "--timeout", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "keycardctl: sign-in failed: timeout: no sign-in completed within 1 s"
+
+
+def test_auth_resource_reports_each_resource(zone: DevZone) -> None:
+    assert sign_in(zone).returncode == 0
+    zone.state.oauth.faults["urn:acme:db"] = "insufficient_authorization"
+    result = keycardctl("auth", "resource", GITHUB, "urn:acme:db")
+    assert result.returncode == 1
+    assert f"ok   {GITHUB}" in result.stdout
+    assert "FAIL urn:acme:db: insufficient_authorization" in result.stdout
+
+
+@pytest.mark.parametrize("fault", ["garbage", "down"])
+def test_zone_faults_become_clear_errors(zone: DevZone, fault: str) -> None:
+    assert sign_in(zone).returncode == 0
+    if fault == "down":
+        zone.stop()
+    else:
+        zone.state.oauth.faults[GITHUB] = "garbage"
+    read = keycardctl("credential", "read", GITHUB)
+    assert read.returncode == 1
+    assert read.stderr.startswith("keycardctl: no credential for https://api.github.com: ")
+    assert "Traceback" not in read.stderr

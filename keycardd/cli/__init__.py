@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user mistakes become one sentence on stderr and a non-zero exit, never a traceback."""
     args = build_parser().parse_args(argv)
+    # Library warnings (retries and the like) would interleave with the one-sentence answer; failures that matter
+    # reach the user as a CliError. KEYCARDCTL_LOG_LEVEL=INFO shows them for debugging.
+    logging.basicConfig(level=os.environ.get("KEYCARDCTL_LOG_LEVEL", "ERROR").upper(), format="%(name)s: %(message)s")
     try:
         code: int = args.handler(args)
     except CliError as exc:

@@ -25,7 +25,15 @@ from keycardd.devzone.keys import ZoneKeys
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
-FAULTS = ("access_denied", "insufficient_authorization", "invalid_client", "rate_limited", "server_error", "slow")
+FAULTS = (
+    "access_denied",
+    "insufficient_authorization",
+    "invalid_client",
+    "rate_limited",
+    "server_error",
+    "slow",
+    "garbage",
+)
 
 
 @dataclass
@@ -131,6 +139,8 @@ def routes(zone: OAuthZone) -> list[BaseRoute]:
             return _error("slow_down", "too many requests", 429)
         elif fault == "server_error":
             return _error("server_error", "the zone failed", 500)
+        elif fault == "garbage":
+            return Response(b"<html>oops</html>", media_type="text/html")
         elif fault == "invalid_client":
             return _error("invalid_client", "client authentication failed", 401)
         elif fault is not None:
