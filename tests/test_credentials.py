@@ -339,3 +339,65 @@ def test_zone_faults_become_clear_errors(zone: DevZone, fault: str) -> None:
     assert read.returncode == 1
     assert read.stderr.startswith("keycardctl: no credential for https://api.github.com: ")
     assert "Traceback" not in read.stderr
+
+
+def test_wall_clock_jumps_neither_expire_nor_revive_cached_tokens(
+    zone: DevZone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = _signed_in_broker(zone)
+
+    async def main() -> None:
+        first = await broker.issue(GITHUB)
+        real_time = time.time
+        monkeypatch.setattr(time, "time", lambda: real_time() + 7 * 24 * 3600)  # the wall clock leaps a week ahead
+        assert (await broker.issue(GITHUB)).token == first.token
+        monkeypatch.setattr(time, "time", lambda: real_time() - 7 * 24 * 3600)  # ...and a week back
+        assert (await broker.issue(GITHUB)).token == first.token
+        await broker.aclose()
+
+    anyio.run(main)
+    assert zone.state.oauth.exchanges == [GITHUB]
+
+
+SIGNAL_CHILD = r"""
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_run_forwards_signals_and_cleans_up(zone: DevZone) -> None:
+    assert sign_in(zone).returncode == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keycardd.cli", "run", "--", sys.executable, "-c", SIGNAL_CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(15)
+    assert process.wait(timeout=20) == 42  # the child got SIGTERM and its exit code is the session's
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to try the session socket as another uid")
+def test_session_socket_refuses_other_users(zone: DevZone) -> None:
+    assert sign_in(zone).returncode == 0
+    probe = (
+        "import os, socket, sys\n"
+        "path = os.environ['KEYCARD_SOCKET']\n"
+        "os.chmod(os.path.dirname(path), 0o755); os.chmod(path, 0o666)  # even opened up...\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.setgid(65534); os.setuid(65534)\n"
+        "    s = socket.socket(socket.AF_UNIX); s.connect(path)\n"
+        "    s.sendall(b'POST /keycard.agent.v1.AgentService/IssueJWT HTTP/1.1\\r\\nHost: x\\r\\n"
+        'Content-Length: 30\\r\\n\\r\\n{"resource":"urn:acme:db"}    \')\n'
+        "    try:\n        print('got', len(s.recv(1000)), flush=True)\n"
+        "    except OSError:\n        print('got 0', flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    result = keycardctl("run", "--", sys.executable, "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "got 0"  # ...another uid's request is never answered

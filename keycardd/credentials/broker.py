@@ -39,6 +39,10 @@ class CredentialDeniedError(Exception):
 class IssuedCredential:
     token: str
     expires_at: float
+    """Wall-clock expiry, as reported to clients."""
+    deadline: float = float("inf")
+    """The same moment on the broker's monotonic clock: what caching decides on, so wall-clock jumps neither serve
+    an expired token nor throw away a live one."""
 
     def __repr__(self) -> str:
         return f"IssuedCredential(expires_at={self.expires_at})"
@@ -56,7 +60,7 @@ PolicyCheck = Callable[[str, tuple[str, ...], "str | None"], "str | None"]
 class CredentialBroker:
     config: KeycardConfig
     policy_check: PolicyCheck | None = None
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.monotonic
     _cache: dict[tuple[str, str, tuple[str, ...]], IssuedCredential] = field(default_factory=dict, init=False)
     _inflight: dict[tuple[str, str, tuple[str, ...]], anyio.Event] = field(default_factory=dict, init=False)
     _errors: dict[tuple[str, str, tuple[str, ...]], Exception] = field(default_factory=dict, init=False)
@@ -87,7 +91,7 @@ class CredentialBroker:
         user = await self._user_tokens()
         key = (user.subject or user.email or "", resource, wanted)
         cached = self._cache.get(key)
-        if cached is not None and cached.expires_at - EXPIRY_MARGIN_S > self.clock():
+        if cached is not None and cached.deadline - EXPIRY_MARGIN_S > self.clock():
             return cached
         return await self._exchange_once(key)
 
@@ -128,14 +132,14 @@ class CredentialBroker:
                 delay *= 2
                 continue
             self.exchanges += 1
-            return IssuedCredential(response.access_token, response.expires_at)
+            return IssuedCredential(response.access_token, response.expires_at, self.clock() + response.expires_in)
         raise AssertionError("unreachable")
 
     async def _user_tokens(self) -> UserTokens:
         """The user's access token, refreshed (and the rotated refresh token stored) when it is about to expire."""
         if self._user is None:
             self._user = TokenStore(self.config).load()
-        if self._user.expires_at - EXPIRY_MARGIN_S <= self.clock():
+        if self._user.expires_at - EXPIRY_MARGIN_S <= time.time():  # stored across processes: wall clock
             if not self._user.refresh_token:
                 raise NotSignedInError("the Keycard session expired: run `keycardctl auth signin`")
             try:
@@ -159,7 +163,7 @@ class CredentialBroker:
         while True:
             now = self.clock()
             due = [
-                key for key, value in self._cache.items() if value.expires_at - EXPIRY_MARGIN_S - REFRESH_LEAD_S <= now
+                key for key, value in self._cache.items() if value.deadline - EXPIRY_MARGIN_S - REFRESH_LEAD_S <= now
             ]
             for key in due:
                 if key not in self._inflight:
@@ -167,7 +171,7 @@ class CredentialBroker:
                         await self._exchange_once(key)
                     except (OAuthError, NotSignedInError) as exc:
                         log.warning("could not renew the credential for %s: %s", key[1], exc)
-                        if self._cache[key].expires_at - EXPIRY_MARGIN_S <= now:
+                        if self._cache[key].deadline - EXPIRY_MARGIN_S <= now:
                             del self._cache[key]
             await anyio.sleep(1.0)
 

@@ -45,6 +45,9 @@ class OAuthError(Exception):
 class TokenResponse:
     access_token: str
     expires_at: float
+    """Wall-clock expiry (for storing and showing)."""
+    expires_in: float = 3600.0
+    """Lifetime in seconds as granted (for deadlines on a clock that cannot jump)."""
     refresh_token: str | None = None
     id_token: str | None = None
     scope: str | None = None
@@ -98,9 +101,11 @@ class ZoneOAuth:
         if response.status_code != 200 or not isinstance(body.get("access_token"), str):
             code = body.get("error") if isinstance(body, dict) and body.get("error") else f"http_{response.status_code}"
             raise OAuthError(str(code), str(body.get("error_description") or ""), status=response.status_code)
+        lifetime = float(body.get("expires_in") or 3600)
         return TokenResponse(
             access_token=body["access_token"],
-            expires_at=time.time() + float(body.get("expires_in") or 3600),
+            expires_at=time.time() + lifetime,
+            expires_in=lifetime,
             refresh_token=body.get("refresh_token"),
             id_token=body.get("id_token"),
             scope=body.get("scope"),
