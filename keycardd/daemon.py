@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import SocketListener, TaskStatus
@@ -19,11 +20,7 @@ from anyio.abc import SocketListener, TaskStatus
 from keycardd import __version__, paths, systemd
 from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
 from keycardd.config import ConfigError, load_config
-from keycardd.credentials.broker import CredentialBroker, CredentialDeniedError
-from keycardd.credentials.client import failure_document
-from keycardd.credentials.oauth import OAuthError
-from keycardd.credentials.policy import policy_check
-from keycardd.credentials.store import NotSignedInError
+from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError, failure_document
 from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
 from keycardd.explain import explain
@@ -44,7 +41,11 @@ from keycardd.protocol import (
 from keycardd.server import AlreadyRunningError, SocketServer, bind_socket
 from keycardd.shadow import ShadowEvaluator
 from keycardd.stats import DecisionStats
-from keycardd.zone.sync import ZoneError, ZoneSync
+from keycardd.zone.errors import ZoneError
+
+if TYPE_CHECKING:
+    from keycardd.credentials.broker import CredentialBroker
+    from keycardd.zone.sync import ZoneSync
 
 log = logging.getLogger("keycardd")
 SOCKET_CHECK_S = 1.0
@@ -212,12 +213,15 @@ def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_
     settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
     store = PolicyStore(LocalSources.from_environment())
     config = load_config(config_path)
-    zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json")
-    broker = (
-        CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
-        if config.zone_id and config.issuer_url
-        else None
-    )
+    zone, broker = None, None
+    if config.zone_id and config.issuer_url:
+        # Only with a zone: httpx, joserfc and keyring add about 20 MB to a daemon that does not need them.
+        from keycardd.credentials.broker import CredentialBroker  # noqa: PLC0415
+        from keycardd.credentials.policy import policy_check  # noqa: PLC0415
+        from keycardd.zone.sync import ZoneSync  # noqa: PLC0415
+
+        zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json")
+        broker = CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
     return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()), zone=zone, broker=broker)
 
 

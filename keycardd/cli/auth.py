@@ -11,9 +11,10 @@ import httpx
 from keycardd.cli._common import CliError, Subcommands
 from keycardd.cli._zone import add_zone_flags, zone_config
 from keycardd.credentials.broker import CredentialBroker
-from keycardd.credentials.oauth import OAuthError, ZoneOAuth
+from keycardd.credentials.errors import NotSignedInError, OAuthError
+from keycardd.credentials.oauth import ZoneOAuth
 from keycardd.credentials.signin import remember_email, signin
-from keycardd.credentials.store import NotSignedInError, TokenStore
+from keycardd.credentials.store import TokenStore
 
 
 def register(commands: Subcommands) -> None:

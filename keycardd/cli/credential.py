@@ -10,10 +10,8 @@ import anyio
 
 from keycardd.cli._common import CliError, Subcommands
 from keycardd.cli._zone import add_zone_flags, zone_config
-from keycardd.credentials.broker import CredentialDeniedError
 from keycardd.credentials.client import CredentialClient
-from keycardd.credentials.oauth import OAuthError
-from keycardd.credentials.store import NotSignedInError
+from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError
 
 
 def register(commands: Subcommands) -> None:

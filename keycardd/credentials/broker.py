@@ -19,8 +19,9 @@ import anyio
 import httpx
 
 from keycardd.config import KeycardConfig
-from keycardd.credentials.oauth import OAuthError, ZoneOAuth
-from keycardd.credentials.store import NotSignedInError, TokenStore, UserTokens
+from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError
+from keycardd.credentials.oauth import ZoneOAuth
+from keycardd.credentials.store import TokenStore, UserTokens
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,6 @@ EXPIRY_MARGIN_S = 30.0
 REFRESH_LEAD_S = 60.0
 """The background refresher renews a token this long before the margin."""
 RETRIES = 3
-
-
-class CredentialDeniedError(Exception):
-    """Local policy refuses this credential to this session."""
 
 
 @dataclass(frozen=True)

@@ -9,38 +9,13 @@ import anyio.to_thread
 
 from keycardd.client import Client, DaemonUnavailableError
 from keycardd.config import KeycardConfig
-from keycardd.credentials.broker import CredentialBroker, CredentialDeniedError, IssuedCredential
-from keycardd.credentials.oauth import OAuthError
+from keycardd.credentials.broker import CredentialBroker, IssuedCredential
+from keycardd.credentials.errors import raise_failure
 from keycardd.credentials.policy import policy_check
-from keycardd.credentials.store import NotSignedInError
 from keycardd.engine import Engine, EntityUid, PolicyError
 from keycardd.identity import resolve_principal_email
 from keycardd.policy_store import LocalSources
 from keycardd.protocol import CredentialRequest, DocumentReply, ErrorReply
-
-
-def failure_document(exc: Exception) -> dict[str, Any]:
-    """How the daemon reports a failure to issue, so the client can raise the same error."""
-    if isinstance(exc, CredentialDeniedError):
-        return {"kind": "denied", "message": str(exc)}
-    if isinstance(exc, NotSignedInError):
-        return {"kind": "not_signed_in", "message": str(exc)}
-    if isinstance(exc, OAuthError):
-        return {"kind": "oauth", "code": exc.code, "message": exc.description, "status": exc.status}
-    return {
-        "kind": "oauth",
-        "code": "unavailable",
-        "message": "keycardd could not issue the credential",
-        "status": None,
-    }
-
-
-def raise_failure(document: dict[str, Any]) -> None:
-    if document.get("kind") == "denied":
-        raise CredentialDeniedError(str(document.get("message")))
-    if document.get("kind") == "not_signed_in":
-        raise NotSignedInError(str(document.get("message")))
-    raise OAuthError(str(document.get("code")), str(document.get("message") or ""), status=document.get("status"))
 
 
 class CredentialClient:

@@ -12,33 +12,12 @@ from typing import Any
 import httpx
 
 from keycardd.config import KeycardConfig, require_secure_url
+from keycardd.credentials.errors import OAuthError
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
-PERMANENT_ERRORS = frozenset({"access_denied", "insufficient_authorization", "invalid_client"})
 CLIENT_ID = "keycardd"
 TIMEOUT_S = 10.0
-
-
-class OAuthError(Exception):
-    """The zone refused or failed; `permanent` errors are not retried, and `action` says what the user can do."""
-
-    def __init__(self, code: str, description: str, *, status: int | None = None) -> None:
-        self.code, self.description, self.status = code, description, status
-        super().__init__(f"{code}: {description}" if description else code)
-
-    @property
-    def permanent(self) -> bool:
-        return self.code in PERMANENT_ERRORS
-
-    def action(self, resource: str) -> str:
-        if self.code == "insufficient_authorization":
-            return f"authorize it first: keycardctl auth resource {resource}"
-        if self.code == "access_denied":
-            return "the zone's policy refuses this credential"
-        if self.code == "invalid_client":
-            return "keycardd is not a registered client of this zone"
-        return "try again later"
 
 
 @dataclass(frozen=True)

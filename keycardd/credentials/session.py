@@ -17,9 +17,8 @@ import anyio
 import anyio.abc
 import h11
 
-from keycardd.credentials.broker import CredentialDeniedError, IssuedCredential
-from keycardd.credentials.oauth import OAuthError
-from keycardd.credentials.store import NotSignedInError
+from keycardd.credentials.broker import IssuedCredential
+from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError
 from keycardd.server import peer_uid
 
 log = logging.getLogger(__name__)

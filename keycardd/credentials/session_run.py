@@ -21,11 +21,9 @@ import anyio
 import anyio.abc
 
 from keycardd.config import KeycardConfig
-from keycardd.credentials.broker import CredentialDeniedError
 from keycardd.credentials.client import CredentialClient
-from keycardd.credentials.oauth import OAuthError
+from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError
 from keycardd.credentials.session import serve_session
-from keycardd.credentials.store import NotSignedInError
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 

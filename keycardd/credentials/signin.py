@@ -17,7 +17,8 @@ import httpx
 
 from keycardd import paths
 from keycardd.config import KeycardConfig
-from keycardd.credentials.oauth import OAuthError, ZoneOAuth, pkce_pair
+from keycardd.credentials.errors import OAuthError
+from keycardd.credentials.oauth import ZoneOAuth, pkce_pair
 from keycardd.credentials.store import TokenStore, UserTokens
 
 PAGE = b"<html><body><p>Signed in to keycardd. You can close this tab.</p></body></html>"

@@ -11,10 +11,7 @@ import keyring.errors
 import msgspec
 
 from keycardd.config import KeycardConfig
-
-
-class NotSignedInError(Exception):
-    """No tokens are stored for this zone; the message says how to sign in."""
+from keycardd.credentials.errors import NotSignedInError
 
 
 class UserTokens(msgspec.Struct, kw_only=True):

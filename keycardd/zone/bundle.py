@@ -19,7 +19,7 @@ from typing import Any
 
 import rfc8785
 
-from keycardd.zone.verify import ZoneError
+from keycardd.zone.errors import ZoneError
 
 MEDIA_TYPE = "application/vnd.keycard.policy-bundle.v1+tar+gzip"
 MAX_UNPACKED = 64 * 1024 * 1024

@@ -27,7 +27,8 @@ from keycardd.config import KeycardConfig, require_secure_url
 from keycardd.engine import PolicyError, PolicySource
 from keycardd.policy_store import PolicyStore
 from keycardd.zone.bundle import MEDIA_TYPE, parse_bundle
-from keycardd.zone.verify import UnknownKeyError, ZoneError, verify_contents, verify_version
+from keycardd.zone.errors import UnknownKeyError, ZoneError
+from keycardd.zone.verify import verify_contents, verify_version
 
 log = logging.getLogger(__name__)
 

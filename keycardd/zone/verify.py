@@ -20,15 +20,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import FlattenedJSONSerialization
 
+from keycardd.zone.errors import UnknownKeyError, ZoneError
+
 ALGORITHMS = ("RS256", "EdDSA")
-
-
-class ZoneError(Exception):
-    """Zone policy was rejected or could not be fetched; the message says which and why."""
-
-
-class UnknownKeyError(ZoneError):
-    """The attestation names a key id the cached JWKS does not have (refetch it once: keys rotate)."""
 
 
 def _b64url(data: str) -> bytes:
