@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -138,3 +139,24 @@ def test_restart_keeps_private_permissions(start_daemon: Callable[..., DaemonPro
     assert second.socket.parent.stat().st_mode & 0o777 == 0o700
     state = Path(second.env["XDG_STATE_HOME"]) / "keycard"
     assert state.stat().st_mode & 0o777 == 0o700
+
+
+def test_daemon_killed_mid_request_fails_closed(daemon: DaemonProcess) -> None:
+    daemon.process.send_signal(signal.SIGSTOP)  # the request will be in flight when the daemon dies
+    shim = subprocess.Popen(
+        [*C_SHIM.argv_prefix, "claude", "--no-autostart", "--timeout-ms", "10000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=daemon.env,
+    )
+    assert shim.stdin is not None
+    shim.stdin.write(BASH_LS.encode())
+    shim.stdin.close()
+    time.sleep(0.5)
+    daemon.process.send_signal(signal.SIGKILL)
+    daemon.process.wait(timeout=10)
+    assert shim.stdout is not None
+    decision, reason = permission(shim.stdout.read())
+    assert shim.wait(timeout=10) == 0
+    assert decision == "deny"
+    assert reason.startswith("keycardd closed the connection without an answer")
