@@ -182,12 +182,9 @@ def test_edit_goes_through_the_hook(project: Project, claude_bin: Path, daemon: 
     assert any(r["tool"] == "edit" and r["event"] == "PreToolUse" and r["agent"] == "claude-code" for r in records)
 
 
-def test_keycardctl_install_puts_keycardd_in_front_of_claude(
-    tmp_path: Path, daemon: DaemonProcess, claude_bin: Path, isolated_home: Path
-) -> None:
-    """`keycardctl install claude --project` (exec-form hooks, compiled shim) blocks a forbidden Bash call."""
-    root = tmp_path / "installed"
-    root.mkdir()
+def installed_project(root: Path, home: Path, socket: Path) -> Project:
+    """A project configured by `keycardctl install claude --project` (exec-form hooks, the compiled shim)."""
+    root.mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, "-m", "keycardd.cli", "install", "claude", "--project", str(root)],
         capture_output=True,
@@ -195,7 +192,15 @@ def test_keycardctl_install_puts_keycardd_in_front_of_claude(
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    project = Project(root, isolated_home, daemon.socket)
+    return Project(root, home, socket)
+
+
+def test_keycardctl_install_puts_keycardd_in_front_of_claude(
+    tmp_path: Path, daemon: DaemonProcess, claude_bin: Path, isolated_home: Path
+) -> None:
+    """`keycardctl install claude --project` (exec-form hooks, compiled shim) blocks a forbidden Bash call."""
+    project = installed_project(tmp_path / "installed", isolated_home, daemon.socket)
+    root = project.root
     marker = root / "ran"
     script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker}; rm -rf ~/", "description": "x"}))
     assert not marker.exists()
@@ -225,16 +230,7 @@ def test_mcp_tool_calls_go_through_the_policy(
         'when { context has mcp_server && context.mcp_server == "db" };\n'
     )
     daemon = start_daemon(policy=policy, socket_name="mcp.sock")
-    root = tmp_path / "mcp-project"
-    (root / ".claude").mkdir(parents=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--project", str(root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    project = Project(root, isolated_home, daemon.socket)
+    project = installed_project(tmp_path / "mcp-project", isolated_home, daemon.socket)
     marker = tmp_path / "dropped"
     script, _ = project.claude(
         claude_bin, ("mcp__db__drop_table", {"table": "users"}), extra=_mcp_config(project, marker)

@@ -55,8 +55,8 @@ def keycardctl(*args: str, env: dict[str, str] | None = None, timeout: float = 6
     )
 
 
-def sign_in(zone: DevZone) -> subprocess.CompletedProcess[str]:
-    """Drive `auth signin --no-browser` as a browser would: open the printed URL and follow the redirect."""
+def start_signin() -> tuple[subprocess.Popen[str], str]:
+    """Start `auth signin --no-browser` and return it with the authorization URL it printed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "keycardd.cli", "auth", "signin", "--no-browser"],
         stdout=subprocess.PIPE,
@@ -64,11 +64,13 @@ def sign_in(zone: DevZone) -> subprocess.CompletedProcess[str]:
         text=True,
     )
     assert process.stdout is not None
-    url = ""
-    for line in process.stdout:
-        if line.startswith("  http"):
-            url = line.strip()
-            break
+    url = next(line.strip() for line in process.stdout if line.startswith("  http"))
+    return process, url
+
+
+def sign_in(zone: DevZone) -> subprocess.CompletedProcess[str]:
+    """Drive `auth signin --no-browser` as a browser would: open the printed URL and follow the redirect."""
+    process, url = start_signin()
     assert url.startswith(f"{zone.issuer}/oauth/authorize?")
     page = httpx.get(url, follow_redirects=True, timeout=10)
     assert page.status_code == 200 and b"Signed in" in page.content
@@ -90,14 +92,7 @@ def test_signin_whoami_signout(zone: DevZone) -> None:
 
 
 def test_signin_rejects_a_forged_state(zone: DevZone) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "keycardd.cli", "auth", "signin", "--no-browser"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = next(line.strip() for line in process.stdout if line.startswith("  http"))
+    process, url = start_signin()
     callback = httpx.get(url, follow_redirects=False, timeout=10).headers["location"]
     httpx.get(callback.replace("state=", "state=forged"), timeout=10)
     _, errors = process.communicate(timeout=30)
