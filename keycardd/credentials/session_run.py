@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from keycardd.config import KeycardConfig
 from keycardd.credentials.client import CredentialClient
 from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError
 from keycardd.credentials.session import serve_session
+from keycardd.server import bind_socket
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -46,7 +46,7 @@ async def run_session(config: KeycardConfig, command: Sequence[str]) -> int:
             KEYCARD_ENV=config.environment,
             KEYCARD_SOCKET=str(socket_path),
         )
-        listener = await anyio.abc.SocketListener.from_socket(_bind(socket_path))
+        listener = await anyio.abc.SocketListener.from_socket(bind_socket(socket_path))
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(
                 serve_session, listener, lambda resource, scopes: client.issue(resource, scopes, session_id)
@@ -79,17 +79,6 @@ async def _credentials(client: CredentialClient, config: KeycardConfig, session_
     if failures:
         raise SessionError("could not obtain " + "; ".join(failures))
     return values
-
-
-def _bind(path: Path) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    previous = os.umask(0o177)
-    try:
-        sock.bind(str(path))
-    finally:
-        os.umask(previous)
-    sock.listen(64)
-    return sock
 
 
 async def _forward_signals(process: anyio.abc.Process) -> None:
