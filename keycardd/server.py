@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
-from anyio.abc import SocketAttribute, SocketListener, SocketStream
+from anyio.abc import SocketAttribute, SocketListener, SocketStream, UNIXSocketStream
 
 from keycardd import protocol
 from keycardd.protocol import ErrorReply, FrameError, Reply, Request
@@ -98,11 +98,14 @@ class SocketServer:
     async def serve(self, listener: SocketListener) -> None:
         """Accept connections until `shutdown()`, then wait for in-flight requests and return."""
         async with anyio.create_task_group() as connections:
-            with self._accepting:
-                async with listener:
+            async with listener:
+                with self._accepting:
                     while True:
                         stream = await listener.accept()
                         connections.start_soon(self._serve_connection, stream)
+                # Connections already queued when shutdown began have sent, or are sending, a request: answer it.
+                for stream in await _queued_connections(listener):
+                    connections.start_soon(self._serve_connection, stream)
             for scope in list(self._idle_scopes):
                 scope.cancel()
             with anyio.move_on_after(self._grace_s):
@@ -123,7 +126,9 @@ class SocketServer:
                 return
             self.connections += 1
             frames = _FrameReader(stream, self._max_frame)
-            while not self._closing:
+            while True:
+                if self._closing and not frames.pending():
+                    return
                 with anyio.CancelScope() as idle:
                     self._idle_scopes.add(idle)
                     idle.deadline = anyio.current_time() + self._idle_timeout_s
@@ -175,6 +180,18 @@ class SocketServer:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return False
         return True
+
+
+async def _queued_connections(listener: SocketListener) -> list[SocketStream]:
+    """Accept, without waiting, whatever connections are already in the listen backlog."""
+    raw = listener.extra(SocketAttribute.raw_socket)
+    streams: list[SocketStream] = []
+    while True:
+        try:
+            connection, _ = raw.accept()
+        except OSError:  # BlockingIOError when the backlog is empty
+            return streams
+        streams.append(await UNIXSocketStream.from_socket(connection))
 
 
 class _FrameReader:
