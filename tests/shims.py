@@ -11,7 +11,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 C_SHIM = REPO / "hooks" / "keycard-hook"
-PYTHON_SHIM = REPO / "keycardd" / "shim" / "keycard_hook.py"
+PYTHON_LAUNCHER = REPO / "keycardd" / "shim" / "keycard-hook.py"
+"""The Python fallback as installed hooks run it: the launcher, which imports keycard_hook.py."""
 
 
 def build_c_shim() -> Path:
@@ -45,5 +46,5 @@ class Shim:
 def shims() -> list[Shim]:
     return [
         Shim("c", (str(build_c_shim()),)),
-        Shim("python", (sys.executable, "-I", "-S", str(PYTHON_SHIM))),
+        Shim("python", (sys.executable, "-I", "-S", str(PYTHON_LAUNCHER))),
     ]

@@ -67,7 +67,7 @@ def test_c_shim_as_another_user_fails_closed(daemon: DaemonProcess) -> None:
 
 def test_python_shim_as_another_user_fails_closed(daemon: DaemonProcess) -> None:
     python = world_readable_python()
-    shim = REPO / "keycardd" / "shim" / "keycard_hook.py"
+    shim = REPO / "keycardd" / "shim" / "keycard-hook.py"
     result = as_nobody(
         [python, "-I", "-S", str(shim), "claude", "--no-autostart"], {**daemon.env, "HOME": "/tmp"}, PAYLOAD
     )

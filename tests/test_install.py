@@ -99,7 +99,7 @@ def test_python_fallback_is_installed_by_absolute_interpreter_path(tmp_path: Pat
     settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())
     command, args = claude.installed_commands(settings)[0]
     assert Path(command).is_absolute()
-    assert args[:2] == ["-I", "-S"] and args[2].endswith("keycard_hook.py") and args[3] == "claude"
+    assert args[:2] == ["-I", "-S"] and args[2].endswith("keycard-hook.py") and args[3] == "claude"
 
 
 def test_cursor_install_writes_only_known_events_with_fail_closed_gates(tmp_path: Path) -> None:

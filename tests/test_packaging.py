@@ -19,6 +19,7 @@ from conftest import REPO, wait_for_socket
 PACKAGED = (
     "keycardd/shim/keycard-hook.c",
     "keycardd/shim/keycard_hook.py",
+    "keycardd/shim/keycard-hook.py",
     "keycardd/schema.cedarschema",
     "keycardd/default_policy.cedar",
     "keycardd/install/units/keycardd.service",

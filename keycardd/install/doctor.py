@@ -147,7 +147,8 @@ def _installed(project: Path | None) -> Iterator[tuple[str, Path, list[list[str]
 
 
 def _canary_checks(agent: str, argv: list[str]) -> Iterator[Check]:
-    kind = "Python fallback shim" if any(arg.endswith("keycard_hook.py") for arg in argv) else "C shim"
+    python = any(arg.endswith(("keycard-hook.py", "keycard_hook.py")) for arg in argv)  # launcher, or older installs
+    kind = "Python fallback shim" if python else "C shim"
     name = f"{agent} hook ({kind})"
     if not os.access(argv[0], os.X_OK):
         yield Check(

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from keycardd.shim import C_SOURCE, PYTHON_SHIM
+from keycardd.shim import C_SOURCE, PYTHON_LAUNCHER
 
 SHIM_NAMES = ("keycard-hook", "keycard_hook.py")
 """How keycardd recognises its own hook entries in agent configs (the last path component of the command)."""
@@ -77,7 +77,7 @@ def hook_command(prefer: str = "auto") -> HookCommand:
             return HookCommand("c", str(built))
         if prefer == "c":
             raise RuntimeError("the C shim cannot be built: no working C compiler (install cc, or use --shim python)")
-    return HookCommand("python", os.path.realpath(sys.executable), ("-I", "-S", str(PYTHON_SHIM)))
+    return HookCommand("python", os.path.realpath(sys.executable), ("-I", "-S", str(PYTHON_LAUNCHER)))
 
 
 def is_keycardd_command(command: str, args: list[str] | tuple[str, ...] = ()) -> bool:

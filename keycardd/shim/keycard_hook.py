@@ -8,21 +8,35 @@ Run it with `-I -S` by absolute interpreter path: isolated mode ignores the user
 which saves most of Python's start-up and keeps a broken virtualenv from turning into exit code 1 (which Claude
 Code treats as "let it run"). It behaves exactly like the C shim (keycardd/shim/keycard-hook.c): the same frame, the
 same fail-closed answers, the same conformance tests. `keycardctl agent hook` runs `main()` from here too.
+
+Installed hooks run it through `keycard-hook.py`, a four-line launcher that imports this file, so Python reuses its
+cached bytecode instead of compiling 300 lines on every tool call (a script run as `__main__` is never cached).
 """
 
-# The C module, not `socket`: that wrapper imports enum, selectors and collections, which cost more than the whole
-# rest of this shim (about 11 ms of a 25 ms run).
+# Every import here is paid on every tool call, so the shim takes the C modules, not their wrappers: `_socket`, not
+# `socket` (which imports enum, selectors and collections: about 11 ms of a 25 ms run), and `posix`, not `os`
+# (whose import costs as much as the rest of the shim's work). `os` is imported only on the rare autostart path.
 import _socket
-import os
-import struct
 import sys
 import time
+from posix import environ, getcwd, getuid
 
 MAX_FRAME = 1 << 20
 MAX_PAYLOAD = MAX_FRAME - 8192
 FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID")
 CURSOR_GATES = ("preToolUse", "beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "beforeTabFileRead",
                 "subagentStart")  # fmt: skip
+
+
+def getenv(name, default=""):
+    """`os.environ.get` on `posix.environ` (bytes keys and values; `os.environ` writes through to it)."""
+    value = environ.get(name.encode())
+    return default if value is None else value.decode("utf-8", "surrogateescape")
+
+
+def _uint(value, width):
+    """`value` as a big-endian unsigned integer of `width` bytes (what `struct.pack(">I")` gives, without struct)."""
+    return value.to_bytes(width, "big")
 
 
 class Failure(Exception):
@@ -40,8 +54,8 @@ def _pack_str(value):
     if n < 256:
         return b"\xd9" + bytes([n]) + data
     if n < 65536:
-        return b"\xda" + struct.pack(">H", n) + data
-    return b"\xdb" + struct.pack(">I", n) + data
+        return b"\xda" + _uint(n, 2) + data
+    return b"\xdb" + _uint(n, 4) + data
 
 
 def _pack_bin(data):
@@ -49,8 +63,8 @@ def _pack_bin(data):
     if n < 256:
         return b"\xc4" + bytes([n]) + data
     if n < 65536:
-        return b"\xc5" + struct.pack(">H", n) + data
-    return b"\xc6" + struct.pack(">I", n) + data
+        return b"\xc5" + _uint(n, 2) + data
+    return b"\xc6" + _uint(n, 4) + data
 
 
 def encode_request(agent, payload, env):
@@ -59,7 +73,7 @@ def encode_request(agent, payload, env):
     for key, value in env.items():
         items += [_pack_str(key), _pack_str(value)]
     body = b"".join(items)
-    return struct.pack(">I", len(body)) + body
+    return _uint(len(body), 4) + body
 
 
 def _read_value(data, pos):
@@ -116,21 +130,33 @@ def decode_reply(data):
 
 def socket_path():
     """Must equal keycardd.paths.socket_path() (the conformance tests compare them)."""
-    explicit = os.environ.get("KEYCARDD_SOCKET")
+    explicit = getenv("KEYCARDD_SOCKET")
     if explicit:
         return explicit
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    runtime = getenv("XDG_RUNTIME_DIR")
     if runtime:
         path = runtime + "/keycard/keycardd.sock"
     else:
-        state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        state = getenv("XDG_STATE_HOME") or _home() + "/.local/state"
         path = state + "/keycard/keycardd.sock"
-    if sys.platform == "darwin" and len(os.fsencode(path)) > 100:
-        path = f"/tmp/keycard-{os.getuid()}/keycardd.sock"  # noqa: S108 - as keycardd.paths (a 0700 dir)
+    if sys.platform == "darwin" and len(path.encode("utf-8", "surrogateescape")) > 100:
+        path = f"/tmp/keycard-{getuid()}/keycardd.sock"  # noqa: S108 - as keycardd.paths (a 0700 dir)
     return path
 
 
+def _home():
+    """`~` as `os.path.expanduser` reads it: `$HOME`, else the password database."""
+    home = getenv("HOME")
+    if home:
+        return home.rstrip("/")
+    import pwd  # noqa: PLC0415 - only when HOME is unset
+
+    return pwd.getpwuid(getuid()).pw_dir.rstrip("/")
+
+
 def _daemon_binary():
+    import os  # noqa: PLC0415 - only when the daemon must be started
+
     explicit = os.environ.get("KEYCARDD_BIN")
     if explicit:
         return explicit
@@ -143,6 +169,8 @@ def _daemon_binary():
 
 
 def _start_daemon():
+    import os  # noqa: PLC0415 - only when the daemon must be started
+
     binary = _daemon_binary()
     if binary is None:
         return False
@@ -216,7 +244,7 @@ def ask_daemon(agent, payload, env, timeout_ms, autostart):
             raise Failure(f"keycardd did not answer within {timeout_ms} ms: check `keycardctl status`") from None
         except OSError as exc:
             raise Failure(f"keycardd closed the connection ({exc.strerror}): restart keycardd") from None
-        length = struct.unpack(">I", _recv_exactly(sock, 4, deadline, timeout_ms))[0]
+        length = int.from_bytes(_recv_exactly(sock, 4, deadline, timeout_ms), "big")
         if length > MAX_FRAME:
             raise Failure("keycardd sent an unreadable answer: restart keycardd")
         return decode_reply(_recv_exactly(sock, length, deadline, timeout_ms))
@@ -297,11 +325,11 @@ def parse_args(argv):
             fail_open = args.pop(0)
         elif arg == "--no-autostart":
             autostart = False
-    timeout_env = os.environ.get("KEYCARD_HOOK_TIMEOUT_MS", "")
+    timeout_env = getenv("KEYCARD_HOOK_TIMEOUT_MS")
     if timeout_env.isdigit():
         timeout_ms = int(timeout_env)
-    fail_open = fail_open or os.environ.get("KEYCARD_HOOK_FAIL_OPEN", "")
-    if os.environ.get("KEYCARD_HOOK_NO_AUTOSTART", "0") not in ("", "0"):
+    fail_open = fail_open or getenv("KEYCARD_HOOK_FAIL_OPEN")
+    if getenv("KEYCARD_HOOK_NO_AUTOSTART", "0") not in ("", "0"):
         autostart = False
     return ("claude" if agent == "claude-code" else agent), (timeout_ms or 2000), fail_open.split(","), autostart
 
@@ -316,9 +344,9 @@ def main(argv=None, stdin=None, stdout=None):
             raise Failure("the hook payload is larger than 1 MiB, so keycardd cannot check it")
         if agent not in ("claude", "cursor"):
             raise Failure("keycard-hook was run for an unknown agent (use claude or cursor)")
-        env = {key: os.environ[key] for key in FORWARDED_ENV if key in os.environ}
+        env = {key: getenv(key) for key in FORWARDED_ENV if key.encode() in environ}
         try:
-            env["cwd"] = os.getcwd()
+            env["cwd"] = getcwd()
         except OSError:
             pass
         output, code = ask_daemon(agent, payload, env, timeout_ms, autostart)

@@ -1,0 +1,1 @@
+../keycardd/shim/keycard-hook.py
