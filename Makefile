@@ -27,11 +27,12 @@ run: $(VENV)/.stamp-base shim
 	$(VENV)/bin/keycardd --foreground
 
 lint: $(VENV)/.stamp-test
-	$(VENV)/bin/ruff check keycardd tests bench
-	$(VENV)/bin/ruff format --check keycardd tests bench
+	$(VENV)/bin/ruff check keycardd tests bench packaging
+	$(VENV)/bin/ruff format --check keycardd tests bench packaging
 
 typecheck: $(VENV)/.stamp-test
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy packaging/update_formula.py
 
 check: lint typecheck
 
