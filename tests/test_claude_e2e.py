@@ -182,11 +182,12 @@ def test_edit_goes_through_the_hook(project: Project, claude_bin: Path, daemon: 
     assert any(r["tool"] == "edit" and r["event"] == "PreToolUse" and r["agent"] == "claude-code" for r in records)
 
 
-def installed_project(root: Path, home: Path, socket: Path) -> Project:
-    """A project configured by `keycardctl install claude --project` (exec-form hooks, the compiled shim)."""
+def installed_project(root: Path, home: Path, socket: Path, shim: str = "auto") -> Project:
+    """A project configured by `keycardctl install claude --project` (exec-form hooks; the compiled shim unless
+    `shim` says `python`)."""
     root.mkdir(parents=True)
     result = subprocess.run(
-        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--project", str(root)],
+        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--project", str(root), "--shim", shim],
         capture_output=True,
         text=True,
         check=False,
@@ -195,11 +196,13 @@ def installed_project(root: Path, home: Path, socket: Path) -> Project:
     return Project(root, home, socket)
 
 
+@pytest.mark.parametrize("shim", ["auto", "python"])
 def test_keycardctl_install_puts_keycardd_in_front_of_claude(
-    tmp_path: Path, daemon: DaemonProcess, claude_bin: Path, isolated_home: Path
+    tmp_path: Path, daemon: DaemonProcess, claude_bin: Path, isolated_home: Path, shim: str
 ) -> None:
-    """`keycardctl install claude --project` (exec-form hooks, compiled shim) blocks a forbidden Bash call."""
-    project = installed_project(tmp_path / "installed", isolated_home, daemon.socket)
+    """`keycardctl install claude --project` blocks a forbidden Bash call, through the compiled shim and through the
+    Python fallback's launcher alike."""
+    project = installed_project(tmp_path / "installed", isolated_home, daemon.socket, shim)
     root = project.root
     marker = root / "ran"
     script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker}; rm -rf ~/", "description": "x"}))
