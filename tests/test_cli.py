@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +50,31 @@ def test_status_text_from_a_running_daemon(daemon: DaemonProcess) -> None:
     assert result.returncode == 0
     assert f"pid {daemon.process.pid}" in result.stdout
     assert "embedded:default" in result.stdout
+
+
+def test_status_text_reads_as_sentences_on_a_fresh_daemon(daemon: DaemonProcess) -> None:
+    lines = dict(line.split(":", 1) for line in keycardctl("status").stdout.splitlines() if ":" in line[:12])
+    assert lines["latency"].strip() == "no decisions yet"
+    assert lines["shadow"].strip() == "off (no shadow policy set)"
+    assert "None" not in keycardctl("status").stdout and "{" not in keycardctl("status").stdout
+
+
+def test_a_reader_that_goes_away_ends_keycardctl_quietly(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    record = {"time": "t", "decision": "deny", "agent": "claude-code", "event": "PreToolUse", "tool": "bash"}
+    log.write_text("".join(json.dumps({**record, "command": f"echo {n}"}) + "\n" for n in range(20_000)))
+    env = {**os.environ, "KEYCARD_DECISION_LOG": str(log)}
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "keycardd.cli", "decisions", "-n", "20000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.readline().startswith(b"t deny")
+    reader.stdout.close()  # what `| head -1` does
+    assert reader.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert reader.stderr.read() == b""
 
 
 def test_explain_in_process_says_so() -> None:

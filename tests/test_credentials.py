@@ -123,8 +123,10 @@ def test_daemon_caches_credentials_across_callers(zone: DevZone, start_daemon: C
     status = json.loads(keycardctl("status", "--json", env=daemon.env).stdout)
     (entry,) = status["credentials"]
     assert entry["resource"] == GITHUB and entry["env_var"] == "GH_TOKEN" and "expires_at" in entry
+    text = keycardctl("status", env=daemon.env).stdout
+    assert "credentials: 1 cached" in text and f"{GITHUB} as $GH_TOKEN until " in text
     leaks = find_secrets(
-        [first.stdout.strip()], texts=[json.dumps(status)], files=[daemon.log_path, Path(status["log"]["path"])]
+        [first.stdout.strip()], texts=[json.dumps(status), text], files=[daemon.log_path, Path(status["log"]["path"])]
     )
     assert leaks == []
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,6 +71,11 @@ def test_first_sync_enforces_zone_policy_beside_local_policy(
     assert zone_status["version"] == "org@v1" and zone_status["last_error"] is None
     assert "zone:org@v1/p1" in status(daemon)["policy"]["sources"]
     assert decision(daemon, GREP) == "no_objection"  # the embedded default still applies beside it
+    text = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "status"], env=daemon.env, capture_output=True, text=True, check=True
+    ).stdout
+    (zone_line,) = [line for line in text.splitlines() if line.startswith("zone:")]
+    assert "policy version org@v1, last synced " in zone_line and "last error" not in zone_line
 
 
 def test_unchanged_zone_answers_304(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:

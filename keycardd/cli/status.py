@@ -49,12 +49,42 @@ def _status(args: argparse.Namespace) -> int:
     if policy["error"]:
         print(f"  ERROR:   {policy['error']}")
     print("decisions: " + ", ".join(f"{key} {value}" for key, value in decisions.items()))
-    print(f"latency:   p50 {latency['p50']} us, p99 {latency['p99']} us")
+    print(f"latency:   {_latency_text(latency)}")
     print(f"log:       {document['log']['path']} ({document['log']['dropped']} dropped)")
-    for section in ("zone", "shadow", "credentials"):
-        if document.get(section):
-            print(f"{section + ':':<10} {json.dumps(document[section], sort_keys=True)}")
+    print(f"shadow:    {_shadow_text(document['shadow'])}")
+    if "zone" in document:
+        print(f"zone:      {_zone_text(document['zone'])}")
+    if "credentials" in document:
+        cached = document["credentials"]
+        print(f"credentials: {len(cached) or 'none'} cached")
+        for entry in cached:
+            env_var = f" as ${entry['env_var']}" if entry.get("env_var") else ""
+            print(f"           {entry['resource']}{env_var} until {entry['expires_at']}")
     return 1 if policy["error"] else 0
+
+
+def _latency_text(latency: dict[str, Any]) -> str:
+    if latency["p50"] is None:
+        return "no decisions yet"
+    return f"p50 {latency['p50']} us, p99 {latency['p99']} us"
+
+
+def _shadow_text(shadow: dict[str, Any]) -> str:
+    if not shadow["active"]:
+        return "off (no shadow policy set)"
+    return f"{shadow['evaluated']} evaluated, {shadow['differences']} differences, {shadow['dropped']} dropped"
+
+
+def _zone_text(zone: dict[str, Any]) -> str:
+    version = f"policy version {zone['version']}" if zone.get("version") else "no policy synced yet"
+    text = f"{zone['zone_id']} at {zone['source']}: {version}"
+    if zone.get("last_sync"):
+        text += f", last synced {zone['last_sync']}"
+    if zone.get("from_cache"):
+        text += " (from the local cache)"
+    if zone.get("last_error"):
+        text += f"; last error: {zone['last_error']}"
+    return text
 
 
 def _reload(args: argparse.Namespace) -> int:
