@@ -253,7 +253,7 @@ def test_cursor_garbage_is_denied_in_every_gates_vocabulary() -> None:
     assert code == 0
     assert output["permission"] == "deny"
     assert output["continue"] is False
-    assert "malformed" in output["user_message"]
+    assert output["user_message"].startswith("keycardd denied a malformed hook payload (unreadable): ")
 
 
 def test_cursor_subagent_start_ask_becomes_deny() -> None:

@@ -61,7 +61,7 @@ TOOL_NAMES = {
 """Cursor's preToolUse tool names -> the Cedar resource Claude Code's equivalent tool uses."""
 _NO_ASK = frozenset({"preToolUse", "beforeReadFile", "beforeTabFileRead", "subagentStart"})
 """Gates where Cursor does not honour `ask` (or treats it as deny): keycardd says deny, explicitly."""
-UNREADABLE = "unreadable payload"
+UNREADABLE = "unreadable"
 """The event name used when the payload is not a JSON object, so its real event cannot be known."""
 _encode = msgspec.json.Encoder().encode
 

@@ -64,7 +64,7 @@ class Settings:
 
 def decide(call: Call, engine: Engine | None, engine_error: str | None, settings: Settings) -> Decision:
     if call.malformed is not None:
-        return Decision(Outcome.DENY, f"keycardd denied a malformed {call.event} payload: {call.malformed}", ())
+        return Decision(Outcome.DENY, f"keycardd denied a malformed hook payload ({call.event}): {call.malformed}", ())
     if engine is None:
         problem = engine_error or "no policy is loaded"
         return Decision(Outcome.DENY, f"keycardd has no valid policy ({problem}); fix the policy file", ())
