@@ -40,6 +40,8 @@ def test_the_launcher_caches_the_shim_bytecode_and_answers_like_the_script(tmp_p
         argv = [sys.executable, "-I", "-S", str(tmp_path / script), "claude", "--no-autostart"]
         return subprocess.run(argv, input=payload, capture_output=True, text=True, env=env, check=False)
 
+    # A module beside the shim must not shadow the standard library the shim imports.
+    (tmp_path / "_socket.py").write_text("raise SystemExit('the stdlib was shadowed')\n")
     launched = run("keycard-hook.py")
     cached = list((tmp_path / "__pycache__").glob("keycard_hook.*.pyc"))
     assert len(cached) == 1, "the launcher must import the shim, so Python caches its bytecode"
