@@ -109,6 +109,40 @@ def test_service_manager_failure_is_one_clear_sentence(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("exit_code", "returncode", "last_line"),
+    [
+        (0, 0, "keycardd is running under systemd"),
+        (3, 3, "keycardd is stopped under systemd"),
+        (4, 3, "keycardd is not installed as a service: run `keycardctl service install`"),
+    ],
+)
+def test_service_status_exit_code_says_whether_it_runs(
+    tmp_path: Path, exit_code: int, returncode: int, last_line: str
+) -> None:
+    bin_dir, log = tmp_path / "fakebin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    _fake_tool(bin_dir, "systemctl", log, exit_code)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = _keycardctl("service", "status", env=env)
+    assert result.returncode == returncode, result.stderr
+    assert result.stdout.splitlines()[-1] == last_line
+    assert log.read_text() == "systemctl --user status --no-pager keycardd.socket keycardd.service\n"
+
+
+def test_service_status_without_a_user_bus_is_an_error_not_a_report(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    failing = "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n"
+    (bin_dir / "systemctl").write_text(failing)
+    (bin_dir / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    result = _keycardctl("service", "status", env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().endswith("failed: Failed to connect to bus: No such file or directory")
+
+
 def test_no_service_manager_is_a_clear_error(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

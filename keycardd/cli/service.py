@@ -36,7 +36,19 @@ def _run(args: argparse.Namespace) -> int:
         elif args.action == "stop":
             manager.stop()
         else:
-            print(manager.status().rstrip())
+            return _status(manager)
     except ServiceError as exc:
         raise CliError(str(exc)) from None
     return 0
+
+
+def _status(manager: Manager) -> int:
+    """The manager's own report, then one line; exit 0 when running and 3 otherwise (LSB, as systemctl does)."""
+    status = manager.status()
+    if status.report.strip():
+        print(status.report.rstrip())
+    if status.state == "not installed":
+        print("keycardd is not installed as a service: run `keycardctl service install`")
+    else:
+        print(f"keycardd is {status.state} under {manager.kind}")
+    return 0 if status.state == "running" else 3

@@ -25,6 +25,19 @@ class ServiceError(Exception):
     """The service manager is missing or refused; the message says which command failed and why."""
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    state: str
+    """`running`, `stopped` or `not installed`."""
+    report: str
+    """What the service manager itself printed."""
+
+
+_SYSTEMCTL_STATES = {0: "running", 3: "stopped", 4: "not installed"}
+"""`systemctl status` exit codes (LSB): 0 active, 3 not running, 4 no such unit; anything else is a failure."""
+_LAUNCHCTL_NOT_FOUND = 113
+
+
 def template(name: str) -> str:
     return resources.files("keycardd.install").joinpath("units", name).read_text(encoding="utf-8")
 
@@ -114,20 +127,37 @@ class Manager:
         else:
             self._run("launchctl", "kill", "SIGTERM", f"gui/{os.getuid()}/{LABEL}")
 
-    def status(self) -> str:
+    def status(self) -> ServiceStatus:
+        """The service's state; a manager that cannot be asked (no user bus, say) is a `ServiceError`."""
+        argv: tuple[str, ...]
         if self.kind == "systemd":
-            return self._run(
-                "systemctl", "--user", "status", "--no-pager", "keycardd.socket", "keycardd.service", check=False
-            )
-        return self._run("launchctl", "print", f"gui/{os.getuid()}/{LABEL}", check=False)
+            argv = ("systemctl", "--user", "status", "--no-pager", *UNITS)
+            result = self._call(*argv)
+            state = _SYSTEMCTL_STATES.get(result.returncode)
+        else:
+            argv = ("launchctl", "print", f"gui/{os.getuid()}/{LABEL}")
+            result = self._call(*argv)
+            loaded = "running" if "state = running" in result.stdout else "stopped"
+            state = {0: loaded, _LAUNCHCTL_NOT_FOUND: "not installed"}.get(result.returncode)
+        if state is None:
+            raise ServiceError(_failure(argv, result))
+        return ServiceStatus(state, result.stdout + result.stderr)
+
+    @classmethod
+    def _run(cls, *argv: str, check: bool = True) -> str:
+        result = cls._call(*argv)
+        if check and result.returncode != 0:
+            raise ServiceError(_failure(argv, result))
+        return result.stdout + result.stderr
 
     @staticmethod
-    def _run(*argv: str, check: bool = True) -> str:
+    def _call(*argv: str) -> subprocess.CompletedProcess[str]:
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ServiceError(f"`{' '.join(argv)}` could not run: {exc}") from None
-        if check and result.returncode != 0:
-            reason = (result.stderr or result.stdout).strip().splitlines()
-            raise ServiceError(f"`{' '.join(argv)}` failed: {reason[-1] if reason else f'exit {result.returncode}'}")
-        return result.stdout + result.stderr
+
+
+def _failure(argv: tuple[str, ...], result: subprocess.CompletedProcess[str]) -> str:
+    reason = (result.stderr or result.stdout).strip().splitlines()
+    return f"`{' '.join(argv)}` failed: {reason[-1] if reason else f'exit {result.returncode}'}"
