@@ -93,6 +93,16 @@ def test_broken_settings_file_is_a_clear_error_and_untouched(tmp_path: Path) -> 
     assert settings.read_text() == '{"hooks": '
 
 
+@pytest.mark.parametrize("verb", ["install", "uninstall"])
+@pytest.mark.parametrize("agent", ["claude", "cursor"])
+def test_a_missing_project_directory_is_an_error_not_created(tmp_path: Path, verb: str, agent: str) -> None:
+    missing = tmp_path / "typo"
+    result = keycardctl(verb, agent, "--project", str(missing))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"keycardctl: the project directory {missing} does not exist"
+    assert not missing.exists()
+
+
 def test_python_fallback_is_installed_by_absolute_interpreter_path(tmp_path: Path) -> None:
     result = keycardctl("install", "claude", "--project", str(tmp_path), "--shim", "python")
     assert "Python fallback shim" in result.stdout

@@ -38,6 +38,9 @@ def register(commands: Subcommands) -> None:
 
 
 def _target(args: argparse.Namespace) -> Path:
+    if args.project is not None and not args.project.is_dir():
+        # Creating it would turn a typo into a stray directory that no agent ever reads.
+        raise CliError(f"the project directory {args.project} does not exist")
     scope = "project" if args.project else "user"
     if args.agent == "claude":
         return claude.settings_path(scope, args.project)
