@@ -77,6 +77,13 @@ def test_a_reader_that_goes_away_ends_keycardctl_quietly(tmp_path: Path) -> None
     assert reader.stderr.read() == b""
 
 
+def test_explain_text_of_an_unreadable_payload_has_no_empty_tool() -> None:
+    result = keycardctl("explain", "--agent", "cursor", stdin="garbage")
+    assert result.returncode == 0, result.stderr
+    header = "decision: deny  [cursor unreadable, decided in-process (no daemon is running)]"
+    assert result.stdout.splitlines()[0] == header
+
+
 def test_explain_in_process_says_so() -> None:
     result = keycardctl("explain", "--json", stdin=SSH_READ)
     assert result.returncode == 0, result.stderr

@@ -111,10 +111,8 @@ def _explain(args: argparse.Namespace) -> int:
         print_json(document)
         return 0
     where = "by the running daemon" if document["daemon"] else "in-process (no daemon is running)"
-    print(
-        f"decision: {document['decision'] or 'none (observed event)'}  [{document['agent']} {document['event']}"
-        f" {document['tool']}, decided {where}]"
-    )
+    call = " ".join(part for part in (document["agent"], document["event"], document["tool"]) if part)
+    print(f"decision: {document['decision'] or 'none (observed event)'}  [{call}, decided {where}]")
     print(f"reason:   {document['reason']}")
     print(f"policies: {', '.join(document['policies']) or '-'}")
     requests = [document["request"]] if "request" in document else document.get("requests", [])
