@@ -92,7 +92,10 @@ class PolicyStore:
                     shadow = await anyio.to_thread.run_sync(Engine.compile, [*local, *self.zone_shadow])
             except PolicyError as exc:
                 self.error = str(exc)
-                log.error("policy rejected, keeping the last good policy: %s", exc)
+                if self.engine is None:
+                    log.error("policy rejected and no earlier policy to keep, so gated calls are denied: %s", exc)
+                else:
+                    log.error("policy rejected, keeping the last good policy: %s", exc)
                 return False
             self._install(engine, shadow)
             return True

@@ -159,6 +159,13 @@ def test_no_valid_policy_denies_gates_naming_the_file(start_daemon: Callable[...
         reason = deny_reason(hook(client, read_payload("/work/src/app.py")))
     assert reason is not None
     assert "policy.cedar:1" in reason
+    assert "no earlier policy to keep, so gated calls are denied" in daemon.log()
+    text = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "status"], env=daemon.env, capture_output=True, text=True, check=False
+    )
+    assert text.returncode == 1
+    assert "policy:    none active, so gated calls are denied" in text.stdout
+    assert "None" not in text.stdout
 
 
 def test_sighup_reloads(start_daemon: Callable[..., DaemonProcess], tmp_path: Path) -> None:

@@ -44,8 +44,12 @@ def _status(args: argparse.Namespace) -> int:
     print(f"keycardd {document['version']} (pid {document['pid']}, up {document['uptime_s']:.0f} s)")
     print(f"socket:    {document['socket']}")
     print(f"principal: {document.get('principal', '?')}")
-    print(f"policy:    {policy['count']} policies from {', '.join(policy['sources']) or 'nothing'}")
-    print(f"           sha256 {policy['sha256']}, loaded {policy['loaded_at']}")
+    if policy["sha256"] is None:
+        print("policy:    none active, so gated calls are denied")
+    else:
+        count = f"{policy['count']} {'policy' if policy['count'] == 1 else 'policies'}"
+        print(f"policy:    {count} from {', '.join(policy['sources'])}")
+        print(f"           sha256 {policy['sha256']}, loaded {policy['loaded_at']}")
     if policy["error"]:
         print(f"  ERROR:   {policy['error']}")
     print("decisions: " + ", ".join(f"{key} {value}" for key, value in decisions.items()))
