@@ -128,7 +128,7 @@ def test_policy_validate_reports_file_and_line(tmp_path: Path) -> None:
     bad.write_text(
         "permit (principal, action, resource);\n\nforbid (principal, action, resource) when { context.x };\n"
     )
-    assert keycardctl("policy", "validate", str(good)).stdout.startswith("valid: 1 policies")
+    assert keycardctl("policy", "validate", str(good)).stdout.startswith("valid: 1 policy (")
     result = keycardctl("policy", "validate", str(bad))
     assert result.returncode == 1
     assert f"{bad}:3:" in result.stderr

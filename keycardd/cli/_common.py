@@ -22,6 +22,11 @@ class Subcommands(Protocol):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
+def count_of(number: int, noun: str, plural: str | None = None) -> str:
+    """`1 policy`, `2 policies`: counts read as English in human output."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def print_json(document: Any) -> None:
     json.dump(document, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")

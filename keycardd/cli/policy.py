@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from keycardd.adapters import Settings, UnknownAgentError
-from keycardd.cli._common import CliError, Subcommands, print_json
+from keycardd.cli._common import CliError, Subcommands, count_of, print_json
 from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon, compile_local
 from keycardd.engine import Engine, EntityUid, PolicyError, PolicySource, default_policy_source
 from keycardd.explain import explain
@@ -81,7 +81,7 @@ def _validate(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         raise CliError(str(exc)) from None
     names = ", ".join(source.name for source in sources)
-    print(f"valid: {engine.count} policies ({names})")
+    print(f"valid: {count_of(engine.count, 'policy', 'policies')} ({names})")
     return 0
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keycardd import paths
-from keycardd.cli._common import CliError, Subcommands, print_json
+from keycardd.cli._common import CliError, Subcommands, count_of, print_json
 from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
 from keycardd.protocol import ReloadRequest, StatusRequest
 
@@ -47,7 +47,7 @@ def _status(args: argparse.Namespace) -> int:
     if policy["sha256"] is None:
         print("policy:    none active, so gated calls are denied")
     else:
-        count = f"{policy['count']} {'policy' if policy['count'] == 1 else 'policies'}"
+        count = count_of(policy["count"], "policy", "policies")
         print(f"policy:    {count} from {', '.join(policy['sources'])}")
         print(f"           sha256 {policy['sha256']}, loaded {policy['loaded_at']}")
     if policy["error"]:
@@ -99,7 +99,7 @@ def _reload(args: argparse.Namespace) -> int:
     policy = document["policy"]
     if not document["reloaded"]:
         raise CliError(f"the policy was rejected and the last good one stays active: {policy['error']}")
-    print(f"reloaded: {policy['count']} policies (sha256 {policy['sha256'][:12]})")
+    print(f"reloaded: {count_of(policy['count'], 'policy', 'policies')} (sha256 {policy['sha256'][:12]})")
     return 0
 
 
