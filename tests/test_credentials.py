@@ -113,6 +113,15 @@ def test_credential_read_and_info(zone: DevZone) -> None:
     ]
 
 
+def test_credential_info_with_nothing_configured_says_where_to_add_it(tmp_path: Path) -> None:
+    config = tmp_path / "bare.toml"
+    config.write_text('[zone]\nid = "z1"\n')
+    result = keycardctl("credential", "info", "--json", env={**os.environ, "CLI_CONFIG": str(config)})
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr == f"no credentials are configured: add [[credentials.default]] entries to {config}\n"
+
+
 def test_daemon_caches_credentials_across_callers(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
     assert sign_in(zone).returncode == 0
     daemon = start_daemon()

@@ -50,6 +50,9 @@ def _read(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     config = zone_config(args)
+    if not config.credentials:  # on stderr: stdout stays the (empty) list that scripts read
+        where = config.path or "keycard.toml (none found here)"
+        print(f"no credentials are configured: add [[credentials.default]] entries to {where}", file=sys.stderr)
     for entry in config.credentials:
         if args.json:
             print(json.dumps({"env_var": entry.env_var, "resource": entry.resource}))
