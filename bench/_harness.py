@@ -38,8 +38,8 @@ class BenchDaemon:
 
 
 @contextmanager
-def daemon(policy: str | None = None) -> Iterator[BenchDaemon]:
-    """A keycardd subprocess in a private temporary state directory."""
+def daemon(policy: str | None = None, args: Sequence[str] = ()) -> Iterator[BenchDaemon]:
+    """A keycardd subprocess in a private temporary state directory (`args`: extra command-line arguments)."""
     root = Path(tempfile.mkdtemp(prefix="kcb", dir="/tmp"))
     root.chmod(0o700)
     policy_file = root / "policy.cedar"
@@ -53,7 +53,7 @@ def daemon(policy: str | None = None) -> Iterator[BenchDaemon]:
         "KEYCARD_POLICY_DIR": str(root / "policy.d"),
         "KEYCARDD_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen([sys.executable, "-m", "keycardd.daemon"], env=env, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "-m", "keycardd.daemon", *args], env=env, stdin=subprocess.DEVNULL)
     sock = root / "d.sock"
     deadline = time.monotonic() + 60
     while True:

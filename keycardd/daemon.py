@@ -4,6 +4,7 @@ server into one anyio task group, so that shutdown is a single cancel and no bac
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import logging
 import os
@@ -34,10 +35,12 @@ from keycardd.protocol import (
     HookRequest,
     HookResult,
     ReloadRequest,
+    ReplicaReport,
     Reply,
     Request,
     StatusRequest,
 )
+from keycardd.replicas import Replicas
 from keycardd.server import AlreadyRunningError, SocketServer, bind_socket
 from keycardd.shadow import ShadowEvaluator
 from keycardd.stats import DecisionStats
@@ -45,11 +48,13 @@ from keycardd.zone.errors import ZoneError
 
 if TYPE_CHECKING:
     from keycardd.credentials.broker import CredentialBroker
+    from keycardd.replica import PrimaryLink
     from keycardd.zone.sync import ZoneSync
 
 log = logging.getLogger("keycardd")
 SOCKET_CHECK_S = 1.0
 EX_TEMPFAIL = 75
+MAX_PROCESSES = 64
 
 
 class Daemon:
@@ -64,11 +69,16 @@ class Daemon:
         *,
         zone: ZoneSync | None = None,
         broker: CredentialBroker | None = None,
+        primary: PrimaryLink | None = None,
     ) -> None:
         self.socket_path = socket_path
         self.store = store
         self.zone = zone
         self.broker = broker
+        self.primary = primary
+        """Set in a replica process: what it does not own (status, reload, credentials) is asked of the primary."""
+        self.replicas: Replicas | None = None
+        """Set in a primary started with `--processes N` (N > 1)."""
         self.decider = Decider(settings)
         self.decision_log = decision_log
         self.stats = DecisionStats()
@@ -82,6 +92,8 @@ class Daemon:
             return self._hook(request)
         if isinstance(request, ExplainRequest):
             return self._explain(request)
+        if self.primary is not None:
+            return await self.primary.forward(request)
         if isinstance(request, StatusRequest):
             return DocumentReply(body=self.status())
         if isinstance(request, ReloadRequest):
@@ -91,10 +103,31 @@ class Daemon:
                     await self.zone.sync_now()
                 except ZoneError:
                     reloaded = False
+            if self.replicas is not None:
+                self.replicas.signal(signal.SIGHUP)
             return DocumentReply(body={"reloaded": reloaded, "policy": self.store.status(), **self._zone_status()})
         if isinstance(request, CredentialRequest):
             return await self._credential(request)
         return ErrorReply(message=f"unsupported request {type(request).__name__}")
+
+    async def handle_replica(self, request: Request) -> Reply:
+        """Requests on a replica's private channel: its reports, and what it forwards."""
+        if not isinstance(request, ReplicaReport):
+            return await self.handle(request)
+        self.stats.merge(request.decisions, request.latencies_us)
+        self.shadow.merge(request.shadow)
+        self.server.connections += request.served
+        self.server.refused += request.refused
+        self.decision_log.dropped += request.log_dropped
+        if request.log_lines:
+            await self.decision_log.append_encoded(request.log_lines, request.log_records)
+        return DocumentReply(body={})
+
+    def stop_for_restart(self, reason: str) -> None:
+        """Stop with EX_TEMPFAIL: the service manager (or the next hook's autostart) starts a fresh daemon."""
+        log.error("%s", reason)
+        self.exit_code = EX_TEMPFAIL
+        self.server.shutdown()
 
     def _hook(self, request: HookRequest) -> Reply:
         started = time.perf_counter()
@@ -142,6 +175,7 @@ class Daemon:
             "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
             "shadow": self.shadow.status(),
             "connections": {"served": self.server.connections, "refused": self.server.refused},
+            "processes": 1 + (self.replicas.count if self.replicas is not None else 0),
             **self._zone_status(),
         }
 
@@ -170,14 +204,23 @@ class Daemon:
             tasks.start_soon(self.decision_log.run)
             tasks.start_soon(self.store.watch)
             tasks.start_soon(self.shadow.run)
-            if self.zone is not None:
-                tasks.start_soon(self.zone.run)
-            if self.broker is not None:
-                tasks.start_soon(self.broker.run)
-            if own_inode is not None:
-                tasks.start_soon(self._guard_socket, own_inode)
-            systemd.notify(f"READY=1\nSTATUS=deciding with {self.store.status()['count']} policies")
+            if self.primary is not None:  # a replica: the primary syncs the zone, brokers and owns the socket file
+                tasks.start_soon(self.primary.report_until_gone, self)
+            else:
+                if self.zone is not None:
+                    tasks.start_soon(self.zone.run)
+                if self.broker is not None:
+                    tasks.start_soon(self.broker.run)
+                if self.replicas is not None:
+                    await tasks.start(self.replicas.run)
+                if own_inode is not None:
+                    tasks.start_soon(self._guard_socket, own_inode)
+                systemd.notify(f"READY=1\nSTATUS=deciding with {self.store.status()['count']} policies")
             await self.server.serve(listener)
+            if self.replicas is not None:
+                await self.replicas.stop()
+            if self.primary is not None:
+                await self.primary.flush(self)
             tasks.cancel_scope.cancel()
 
     async def _guard_socket(self, inode: int) -> None:
@@ -190,11 +233,9 @@ class Daemon:
             except OSError:
                 current = None
             if current != inode:
-                log.error(
-                    "socket %s was removed or replaced; exiting so a fresh daemon can take over", self.socket_path
+                self.stop_for_restart(
+                    f"socket {self.socket_path} was removed or replaced; exiting so a fresh daemon can take over"
                 )
-                self.exit_code = EX_TEMPFAIL
-                self.server.shutdown()
                 return
 
     async def _signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -204,12 +245,26 @@ class Daemon:
                 if signum == signal.SIGHUP:
                     log.info("SIGHUP: reloading policy")
                     await self.store.reload()
+                    if self.primary is not None and self.zone is not None:
+                        await self.zone.load_cache()  # the primary verified and cached it, then signalled us
+                    if self.replicas is not None:
+                        self.replicas.signal(signal.SIGHUP)
                 else:
                     log.info("%s: shutting down", signal.Signals(signum).name)
+                    if self.replicas is not None:
+                        await self.replicas.stop()  # first, so that their last reports still reach us
                     self.server.shutdown()
 
 
-def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_path: str | None = None) -> Daemon:
+def build_daemon(
+    socket_path: Path,
+    unparseable: Outcome = Outcome.DENY,
+    config_path: str | None = None,
+    *,
+    primary: PrimaryLink | None = None,
+) -> Daemon:
+    """The daemon, or with `primary` a replica of it: no credential broker, zone policy from the primary's cache,
+    and decision-log records handed to the primary."""
     settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
     store = PolicyStore(LocalSources.from_environment())
     config = load_config(config_path)
@@ -221,11 +276,19 @@ def build_daemon(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_
         from keycardd.zone.sync import ZoneSync  # noqa: PLC0415
 
         zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json")
-        broker = CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
-    return Daemon(socket_path, store, settings, DecisionLog(paths.decision_log_path()), zone=zone, broker=broker)
+        if primary is None:
+            broker = CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
+    decision_log = DecisionLog(paths.decision_log_path(), sink=primary.buffer_log if primary is not None else None)
+    return Daemon(socket_path, store, settings, decision_log, zone=zone, broker=broker, primary=primary)
 
 
-async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_path: str | None = None) -> int:
+async def serve(
+    socket_path: Path,
+    unparseable: Outcome = Outcome.DENY,
+    config_path: str | None = None,
+    processes: int = 1,
+    log_level: str = "INFO",
+) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     paths.ensure_private_dir(paths.state_dir())
     inherited = systemd.listen_fds()
@@ -244,6 +307,12 @@ async def serve(socket_path: Path, unparseable: Outcome = Outcome.DENY, config_p
         sock = bind_socket(socket_path)
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
+    if processes > 1:
+        options = ["--unparseable", unparseable.value, "--log-level", log_level]
+        replicas = Replicas(daemon, processes - 1, sock, options + (["--config", config_path] if config_path else []))
+        daemon.replicas = replicas
+        if daemon.zone is not None:
+            daemon.zone.on_change = functools.partial(replicas.signal, signal.SIGHUP)
     try:
         await daemon.run(await SocketListener.from_socket(sock), own_inode=inode)
     finally:
@@ -263,7 +332,7 @@ def _unlink_own_socket(path: Path, inode: int) -> None:
         pass
 
 
-def _backend_options() -> dict[str, bool]:
+def backend_options() -> dict[str, bool]:
     """uvloop roughly halves the event loop's share of each request; plain asyncio is the fallback."""
     return {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
 
@@ -281,11 +350,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--config", help="keycard.toml (default: $CLI_CONFIG, else ./keycard.toml)")
     parser.add_argument("--log-level", default=os.environ.get("KEYCARDD_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--processes",
+        type=_process_count,
+        default=os.environ.get("KEYCARDD_PROCESSES", "1"),
+        help="deciding processes sharing the socket, for many concurrent agents (default 1: one core)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     socket_path = args.socket or paths.socket_path()
     try:
-        return anyio.run(serve, socket_path, Outcome(args.unparseable), args.config, backend_options=_backend_options())
+        return anyio.run(
+            serve,
+            socket_path,
+            Outcome(args.unparseable),
+            args.config,
+            args.processes,
+            args.log_level,
+            backend_options=backend_options(),
+        )
     except AlreadyRunningError as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
@@ -294,6 +377,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _process_count(text: str) -> int:
+    count = int(text) if text.isdigit() else 0
+    if not 1 <= count <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_PROCESSES}, not {text!r}")
+    return count
 
 
 if __name__ == "__main__":

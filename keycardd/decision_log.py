@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,12 +67,18 @@ class _Entry:
 
 
 class DecisionLog:
-    def __init__(self, path: Path, max_bytes: int = MAX_BYTES, keep: int = KEEP) -> None:
+    def __init__(
+        self, path: Path, max_bytes: int = MAX_BYTES, keep: int = KEEP, sink: Callable[[bytes, int], None] | None = None
+    ) -> None:
+        """`sink`, when given, receives each encoded batch and its record count instead of the file: a replica
+        process hands its records to the primary, which is the log's only writer."""
         self.path = path
         self.max_bytes = max_bytes
         self.keep = keep
         self.dropped = 0
         self.written = 0
+        self._sink = sink
+        self._file_lock = threading.Lock()  # the writer task and replicas' batches append from worker threads
         self._send: MemoryObjectSendStream[_Entry]
         self._receive: MemoryObjectReceiveStream[_Entry]
         self._send, self._receive = anyio.create_memory_object_stream[_Entry](QUEUE_SIZE)
@@ -100,6 +108,9 @@ class DecisionLog:
                     except anyio.WouldBlock:
                         break
                 lines = b"".join(self._encoder.encode(record(entry)) + b"\n" for entry in batch)
+                if self._sink is not None:
+                    self._sink(lines, len(batch))
+                    continue
                 try:
                     await anyio.to_thread.run_sync(self._append, lines)
                     self.written += len(batch)
@@ -107,7 +118,20 @@ class DecisionLog:
                     self.dropped += len(batch)
                     log.error("cannot write the decision log %s: %s", self.path, exc.strerror)
 
+    async def append_encoded(self, lines: bytes, records: int) -> None:
+        """Append records a replica encoded (the primary is the only writer, so rotation stays consistent)."""
+        try:
+            await anyio.to_thread.run_sync(self._append, lines)
+            self.written += records
+        except OSError as exc:
+            self.dropped += records
+            log.error("cannot write the decision log %s: %s", self.path, exc.strerror)
+
     def _append(self, lines: bytes) -> None:
+        with self._file_lock:
+            self._append_unlocked(lines)
+
+    def _append_unlocked(self, lines: bytes) -> None:
         try:
             if self.path.stat().st_size + len(lines) > self.max_bytes:
                 self._rotate()

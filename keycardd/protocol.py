@@ -59,6 +59,26 @@ class CredentialRequest(
     session_id: str | None = None
 
 
+class ReplicaReport(
+    msgspec.Struct, tag="replica_report", tag_field="type", frozen=True, kw_only=True, forbid_unknown_fields=True
+):
+    """What a replica process (`keycardd --processes N`) did since its last report. Accepted only on the private
+    channel between the primary and its replicas: the primary owns `status` and the decision log."""
+
+    decisions: dict[str, int] = {}
+    latencies_us: list[float] = []
+    log_lines: bytes = b""
+    """Encoded decision-log records, ready to append."""
+    log_records: int = 0
+    log_dropped: int = 0
+    shadow: dict[str, int] = {}
+    """`evaluated`, `differences` and `dropped` since the last report."""
+    served: int = 0
+    refused: int = 0
+    ready: bool = False
+    """Set on the first report, once the replica serves and handles signals: only then may the primary signal it."""
+
+
 class HookResult(msgspec.Struct, tag="hook_result", tag_field="type", frozen=True, kw_only=True):
     """What the shim must write: these stdout bytes, then exit with this code."""
 
@@ -78,7 +98,7 @@ class DocumentReply(msgspec.Struct, tag="document", tag_field="type", frozen=Tru
     body: dict[str, Any]
 
 
-Request = HookRequest | StatusRequest | ExplainRequest | ReloadRequest | CredentialRequest
+Request = HookRequest | StatusRequest | ExplainRequest | ReloadRequest | CredentialRequest | ReplicaReport
 Reply = HookResult | ErrorReply | DocumentReply
 
 _request_decoder: msgspec.msgpack.Decoder[Request] = msgspec.msgpack.Decoder(Request)

@@ -10,6 +10,7 @@ at once, and lets requests already being answered finish (up to a grace period).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import struct
@@ -117,35 +118,52 @@ class SocketServer:
         self._closing = True
         self._accepting.cancel()
 
-    async def _serve_connection(self, stream: SocketStream) -> None:
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def serve_channel(self, stream: SocketStream, handler: Handler) -> None:
+        """Serve a private, long-lived connection (a replica process's channel) with its own handler: no idle
+        timeout, and closed like any idle connection on shutdown."""
+        await self._serve_connection(stream, handler, idle_timeout_s=math.inf, count=False)
+
+    async def _serve_connection(
+        self,
+        stream: SocketStream,
+        handler: Handler | None = None,
+        idle_timeout_s: float | None = None,
+        count: bool = True,
+    ) -> None:
+        handler = handler or self._handler
+        idle_timeout_s = self._idle_timeout_s if idle_timeout_s is None else idle_timeout_s
         async with stream:
             uid = peer_uid(stream.extra(SocketAttribute.raw_socket))
             if uid != self._uid:
                 self.refused += 1
                 log.warning("refused a connection from uid %s (only uid %s may use this socket)", uid, self._uid)
                 return
-            self.connections += 1
-            frames = _FrameReader(stream, self._max_frame)
+            self.connections += count
+            frames = FrameReader(stream, self._max_frame)
             while True:
                 if self._closing and not frames.pending():
                     return
                 with anyio.CancelScope() as idle:
                     self._idle_scopes.add(idle)
-                    idle.deadline = anyio.current_time() + self._idle_timeout_s
+                    idle.deadline = anyio.current_time() + idle_timeout_s
                     try:
                         started = await frames.wait_for_data()
                     finally:
                         self._idle_scopes.discard(idle)
                 if idle.cancelled_caught:
                     if self._closing and frames.pending():  # a request already sent is still answered
-                        await self._serve_frame(stream, frames)
+                        await self._serve_frame(stream, frames, handler)
                     return
                 if not started:
                     return
-                if not await self._serve_frame(stream, frames):
+                if not await self._serve_frame(stream, frames, handler):
                     return
 
-    async def _serve_frame(self, stream: SocketStream, frames: _FrameReader) -> bool:
+    async def _serve_frame(self, stream: SocketStream, frames: FrameReader, handler: Handler) -> bool:
         """Read one frame and answer it; returns False when the connection must close."""
         self._in_flight += 1
         try:
@@ -162,7 +180,7 @@ class SocketServer:
                 await self._send(stream, ErrorReply(message="timed out reading the request frame"))
                 return False
             try:
-                reply = await self._handler(request)
+                reply = await handler(request)
             except Exception:
                 log.exception("internal error while answering a %s request", type(request).__name__)
                 reply = ErrorReply(message="keycardd hit an internal error answering this request; see its log")
@@ -194,7 +212,7 @@ async def _queued_connections(listener: SocketListener) -> list[SocketStream]:
         streams.append(await UNIXSocketStream.from_socket(connection))
 
 
-class _FrameReader:
+class FrameReader:
     """Splits a byte stream into frames with one `receive` per request in the common case (no extra awaits)."""
 
     def __init__(self, stream: SocketStream, max_frame: int) -> None:

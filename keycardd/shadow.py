@@ -69,6 +69,17 @@ class ShadowEvaluator:
             mask(str({key: call.context[key] for key in sorted(call.context)})),
         )
 
+    def drain(self) -> dict[str, int]:
+        """The counters since the last drain, and reset (a replica reporting to its primary)."""
+        counts = {"evaluated": self.evaluated, "differences": self.differences, "dropped": self.dropped}
+        self.evaluated = self.differences = self.dropped = 0
+        return {key: value for key, value in counts.items() if value}
+
+    def merge(self, counts: dict[str, int]) -> None:
+        self.evaluated += counts.get("evaluated", 0)
+        self.differences += counts.get("differences", 0)
+        self.dropped += counts.get("dropped", 0)
+
     def status(self) -> dict[str, object]:
         return {
             "active": self._store.shadow is not None,

@@ -18,6 +18,21 @@ class DecisionStats:
         self.counts[outcome.value] += 1
         self._latencies_us.append(latency_us)
 
+    def drain(self) -> tuple[dict[str, int], list[float]]:
+        """The counts and latencies recorded since the last drain, and reset (a replica reporting to its primary)."""
+        counts = {key: value for key, value in self.counts.items() if value}
+        self.counts = dict.fromkeys(self.counts, 0)
+        latencies = list(self._latencies_us)
+        self._latencies_us.clear()
+        return counts, latencies
+
+    def merge(self, counts: dict[str, int], latencies_us: list[float]) -> None:
+        """Add a replica's report (unknown outcome names are ignored)."""
+        for key, value in counts.items():
+            if key in self.counts:
+                self.counts[key] += value
+        self._latencies_us.extend(latencies_us)
+
     def latency(self) -> dict[str, float | None]:
         """p50 and p99 of the last `LATENCY_WINDOW` decisions, in microseconds (None before the first)."""
         samples = sorted(self._latencies_us)

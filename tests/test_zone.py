@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +60,19 @@ def eventually(predicate: Callable[[], bool], timeout_s: float = 10) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+def test_zone_policy_reaches_replica_processes(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+    zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+    daemon = start_daemon(env=zone_env(zone), args=["--processes", "2"])
+    eventually(lambda: "[replica" in daemon.log() and "INFO serving" in daemon.log(), 15)
+    eventually(lambda: decision(daemon, FETCH) == "deny")
+    daemon.process.send_signal(signal.SIGSTOP)  # only the replica can answer now
+    try:
+        assert decision(daemon, FETCH) == "deny"
+        assert decision(daemon, GREP) == "no_objection"
+    finally:
+        daemon.process.send_signal(signal.SIGCONT)
 
 
 def test_first_sync_enforces_zone_policy_beside_local_policy(

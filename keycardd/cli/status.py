@@ -54,6 +54,9 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  ERROR:   {policy['error']}")
     print("decisions: " + ", ".join(f"{key} {value}" for key, value in decisions.items()))
     print(f"latency:   {_latency_text(latency)}")
+    processes = document.get("processes", 1)
+    if processes > 1:
+        print(f"processes: {processes} deciding (the primary and {count_of(processes - 1, 'replica')})")
     print(f"log:       {document['log']['path']} ({document['log']['dropped']} dropped)")
     print(f"shadow:    {_shadow_text(document['shadow'])}")
     if "zone" in document:

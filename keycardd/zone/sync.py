@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,8 @@ class ZoneSync:
     cache_path: Path
     interval_s: float = DEFAULT_INTERVAL_S
     api_token: str | None = None
+    on_change: Callable[[], object] | None = None
+    """Called after new zone policy is installed and cached (the primary tells its replicas to load the cache)."""
     status_: ZoneStatus = field(init=False)
     _jwks: KeySet | None = field(default=None, init=False)
     _jwks_uri: str | None = field(default=None, init=False)
@@ -157,6 +160,8 @@ class ZoneSync:
         self.status_.etag, self.status_.version, self.status_.from_cache = etag, label, False
         self._save_cache(etag, all_active, all_shadow)
         log.info("zone policy installed: %s", label or "no active policy sets")
+        if self.on_change is not None:
+            self.on_change()
         return True
 
     async def _fetch_sets(self, client: httpx.AsyncClient) -> _SetsState | None:
