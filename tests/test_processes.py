@@ -20,7 +20,7 @@ import pytest
 from conftest import DaemonProcess
 from test_daemon import deny_reason, hook, read_payload, status, wait_until
 
-from keycardd.protocol import DocumentReply, StatusRequest
+from keycardd.protocol import DocumentReply, ErrorReply, ReplicaReport, StatusRequest
 
 DENY_SECRETS = (
     '@id("no-secrets") forbid (principal, action, resource)\n'
@@ -130,6 +130,18 @@ def test_a_dead_replica_stops_the_daemon_for_a_restart(start_daemon: Callable[..
     os.kill(replica, signal.SIGKILL)
     assert daemon.process.wait(timeout=10) == 75  # EX_TEMPFAIL: the service manager restarts it whole
     assert f"replica {replica} exited" in daemon.log()
+
+
+def test_a_report_on_the_public_socket_is_refused_and_changes_nothing(daemon: DaemonProcess) -> None:
+    forged = ReplicaReport(decisions={"deny": 1000}, log_lines=b'{"forged": true}\n', log_records=1, ready=True)
+    with daemon.client() as client:
+        reply = client.request(forged)
+    assert isinstance(reply, ErrorReply)
+    assert reply.message == "unsupported request ReplicaReport"
+    document = status(daemon)
+    assert document["decisions"]["deny"] == 0  # type: ignore[index]
+    log_path = Path(document["log"]["path"])  # type: ignore[index]
+    assert not log_path.exists() or "forged" not in log_path.read_text()
 
 
 @pytest.mark.parametrize("value", ["0", "65", "two", "-1"])
