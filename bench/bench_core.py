@@ -206,7 +206,7 @@ def run() -> dict[str, Any]:
         results["rss_mb_after_load"] = bench_daemon.rss_mb()
     with daemon(synthetic_policies(1000), args=["--processes", "2"]) as bench_daemon:
         time.sleep(3)  # the replica loads the policy itself after the primary starts listening
-        results["throughput_processes_2"] = [_throughput(bench_daemon.socket, n, 3000 // n) for n in (8, 64)]
+        results["throughput_processes_2"] = [_throughput(bench_daemon.socket, n, 9600 // n) for n in (8, 64)]
     at100 = results["decision_latency"]["100"]["p50_us"]
     at5000 = results["decision_latency"]["5000"]["p50_us"]
     results["targets"] = {
