@@ -142,7 +142,8 @@ class SocketServer:
                 self.refused += 1
                 log.warning("refused a connection from uid %s (only uid %s may use this socket)", uid, self._uid)
                 return
-            self.connections += count
+            if count:
+                self.connections += 1
             frames = FrameReader(stream, self._max_frame)
             while True:
                 if self._closing and not frames.pending():
