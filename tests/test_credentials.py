@@ -122,11 +122,16 @@ def test_credential_info_with_nothing_configured_says_where_to_add_it(tmp_path: 
     assert result.stderr == f"no credentials are configured: add [[credentials.default]] entries to {config}\n"
 
 
-def test_daemon_caches_credentials_across_callers(zone: DevZone, start_daemon: Callable[..., DaemonProcess]) -> None:
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_daemon_caches_credentials_across_callers(
+    zone: DevZone, start_daemon: Callable[..., DaemonProcess], processes: str
+) -> None:
+    """With replicas, every credential request is forwarded to the primary: one broker, one cache."""
     assert sign_in(zone).returncode == 0
-    daemon = start_daemon()
+    daemon = start_daemon(args=["--processes", processes])
     first = keycardctl("credential", "read", GITHUB, env=daemon.env)
-    second = keycardctl("credential", "read", GITHUB, env=daemon.env)
+    second, *more = [keycardctl("credential", "read", GITHUB, env=daemon.env) for _ in range(6)]
+    assert all(result.stdout == first.stdout for result in more)
     assert first.returncode == 0 and first.stdout == second.stdout
     assert zone.state.oauth.exchanges == [GITHUB]  # the second came from the daemon's cache: no network call
     status = json.loads(keycardctl("status", "--json", env=daemon.env).stdout)
