@@ -20,6 +20,7 @@ from anyio.abc import SocketListener, TaskStatus
 
 from keycardd import __version__, paths, systemd
 from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
+from keycardd.balance import ConnectionBalance
 from keycardd.config import ConfigError, load_config
 from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError, failure_document
 from keycardd.decision_log import DecisionLog
@@ -308,6 +309,7 @@ async def serve(
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
     if processes > 1:
+        daemon.server.balance = ConnectionBalance.create(processes)
         options = ["--unparseable", unparseable.value, "--log-level", log_level]
         replicas = Replicas(daemon, processes - 1, sock, options + (["--config", config_path] if config_path else []))
         daemon.replicas = replicas

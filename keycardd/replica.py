@@ -25,6 +25,7 @@ import anyio
 from anyio.abc import SocketListener, SocketStream, UNIXSocketStream
 
 from keycardd import protocol
+from keycardd.balance import ConnectionBalance
 from keycardd.engine import Outcome
 from keycardd.protocol import ErrorReply, ReplicaReport, Reply, Request
 from keycardd.server import FrameReader
@@ -125,13 +126,16 @@ class PrimaryLink:
             return protocol.decode_reply(body)
 
 
-async def serve(listen_fd: int, channel_fd: int, unparseable: Outcome, config_path: str | None) -> int:
+async def serve(
+    listen_fd: int, channel_fd: int, unparseable: Outcome, config_path: str | None, balance: ConnectionBalance | None
+) -> int:
     from keycardd.daemon import build_daemon  # noqa: PLC0415 - the daemon module imports this one
 
     channel = await UNIXSocketStream.from_socket(socket.socket(fileno=channel_fd))
     link = PrimaryLink(channel)
     listener_socket = socket.socket(fileno=listen_fd)
     daemon = build_daemon(listener_socket.getsockname(), unparseable, config_path, primary=link)
+    daemon.server.balance = balance
     await daemon.store.reload()
     if daemon.zone is not None:
         await daemon.zone.load_cache()
@@ -150,11 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--unparseable", choices=["deny", "ask"], default="deny")
     parser.add_argument("--config")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--balance-fd", type=int)
+    parser.add_argument("--slot", type=int)
+    parser.add_argument("--processes", type=int)
     args = parser.parse_args(argv)
     log_format = "%(asctime)s %(name)s[replica %(process)d] %(levelname)s %(message)s"
     logging.basicConfig(level=args.log_level.upper(), format=log_format)
     fds, unparseable = (args.listen_fd, args.channel_fd), Outcome(args.unparseable)
-    return anyio.run(serve, *fds, unparseable, args.config, backend_options=backend_options())
+    balance = None
+    if args.balance_fd is not None and args.slot is not None and args.processes is not None:
+        balance = ConnectionBalance(args.balance_fd, args.slot, args.processes)
+    return anyio.run(serve, *fds, unparseable, args.config, balance, backend_options=backend_options())
 
 
 if __name__ == "__main__":

@@ -46,12 +46,17 @@ class Replicas:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start every replica, then serve their channels and watch them until the daemon stops."""
         env = {key: value for key, value in os.environ.items() if key not in _NOT_INHERITED}
+        balance = self._daemon.server.balance
         async with anyio.create_task_group() as tasks:
-            for _ in range(self.count):
+            for slot in range(1, self.count + 1):
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 with theirs:
-                    fds = (self._listener.fileno(), theirs.fileno())
+                    fds: tuple[int, ...] = (self._listener.fileno(), theirs.fileno())
                     fd_options = ["--listen-fd", str(fds[0]), "--channel-fd", str(fds[1])]
+                    if balance is not None:
+                        fds += (balance.fd,)
+                        fd_options += ["--balance-fd", str(balance.fd), "--slot", str(slot)]
+                        fd_options += ["--processes", str(self.count + 1)]
                     process = await anyio.open_process(
                         [sys.executable, "-m", "keycardd.replica", *fd_options, *self._options],
                         stdin=subprocess.DEVNULL,

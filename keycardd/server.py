@@ -21,7 +21,8 @@ from pathlib import Path
 import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream, UNIXSocketStream
 
-from keycardd import protocol
+from keycardd import balance, protocol
+from keycardd.balance import ConnectionBalance
 from keycardd.protocol import ErrorReply, FrameError, Reply, Request
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class SocketServer:
         self._accepting = anyio.CancelScope()
         self.refused = 0
         self.connections = 0
+        self.balance: ConnectionBalance | None = None
+        """Set when several processes share the socket (`--processes N`), to spread connections over them."""
 
     async def serve(self, listener: SocketListener) -> None:
         """Accept connections until `shutdown()`, then wait for in-flight requests and return."""
@@ -102,6 +105,8 @@ class SocketServer:
             async with listener:
                 with self._accepting:
                     while True:
+                        while self.balance is not None and self.balance.should_wait():
+                            await anyio.sleep(balance.WAIT_S)  # a less loaded process takes the next connection
                         stream = await listener.accept()
                         connections.start_soon(self._serve_connection, stream)
                 # Connections already queued when shutdown began have sent, or are sending, a request: answer it.
@@ -144,25 +149,35 @@ class SocketServer:
                 return
             if count:
                 self.connections += 1
-            frames = FrameReader(stream, self._max_frame)
-            while True:
-                if self._closing and not frames.pending():
-                    return
-                with anyio.CancelScope() as idle:
-                    self._idle_scopes.add(idle)
-                    idle.deadline = anyio.current_time() + idle_timeout_s
-                    try:
-                        started = await frames.wait_for_data()
-                    finally:
-                        self._idle_scopes.discard(idle)
-                if idle.cancelled_caught:
-                    if self._closing and frames.pending():  # a request already sent is still answered
-                        await self._serve_frame(stream, frames, handler)
-                    return
-                if not started:
-                    return
-                if not await self._serve_frame(stream, frames, handler):
-                    return
+                if self.balance is not None:
+                    self.balance.opened()
+            try:
+                await self._serve_frames(stream, handler, idle_timeout_s)
+            finally:
+                if count and self.balance is not None:
+                    self.balance.closed()
+
+    async def _serve_frames(self, stream: SocketStream, handler: Handler, idle_timeout_s: float) -> None:
+        """Answer one connection's requests until it closes, idles out, or the server shuts down."""
+        frames = FrameReader(stream, self._max_frame)
+        while True:
+            if self._closing and not frames.pending():
+                return
+            with anyio.CancelScope() as idle:
+                self._idle_scopes.add(idle)
+                idle.deadline = anyio.current_time() + idle_timeout_s
+                try:
+                    started = await frames.wait_for_data()
+                finally:
+                    self._idle_scopes.discard(idle)
+            if idle.cancelled_caught:
+                if self._closing and frames.pending():  # a request already sent is still answered
+                    await self._serve_frame(stream, frames, handler)
+                return
+            if not started:
+                return
+            if not await self._serve_frame(stream, frames, handler):
+                return
 
     async def _serve_frame(self, stream: SocketStream, frames: FrameReader, handler: Handler) -> bool:
         """Read one frame and answer it; returns False when the connection must close."""

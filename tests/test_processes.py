@@ -20,6 +20,7 @@ import pytest
 from conftest import DaemonProcess
 from test_daemon import deny_reason, hook, read_payload, status, wait_until
 
+from keycardd.client import DaemonUnavailableError
 from keycardd.protocol import DocumentReply, ErrorReply, ReplicaReport, StatusRequest
 
 DENY_SECRETS = (
@@ -67,6 +68,29 @@ def test_the_replica_answers_while_the_primary_cannot(start_daemon: Callable[...
         assert decide_on_fresh_connections(daemon, read_payload("/work/src/app.py"), 10) == [None] * 10
     finally:
         daemon.process.send_signal(signal.SIGCONT)
+
+
+def test_persistent_connections_are_spread_over_the_processes(start_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon, _replica = start_with_a_replica(start_daemon)
+    clients = []
+    try:
+        for _ in range(20):  # each connection is open, and counted by the process holding it, before the next
+            client = daemon.client(timeout_s=0.3)
+            hook(client, read_payload("/work/src/app.py"))
+            clients.append(client)
+        daemon.process.send_signal(signal.SIGSTOP)
+        answered = 0
+        for client in clients:
+            try:
+                hook(client, read_payload("/work/src/app.py"))
+                answered += 1
+            except DaemonUnavailableError:
+                pass
+        assert 9 <= answered <= 11, f"the replica holds {answered} of 20 persistent connections"
+    finally:
+        daemon.process.send_signal(signal.SIGCONT)
+        for client in clients:
+            client.close()
 
 
 def test_status_and_the_decision_log_count_every_process(start_daemon: Callable[..., DaemonProcess]) -> None:
