@@ -85,8 +85,8 @@ class Keycardd < Formula
   end
 
   resource "msgspec" do
-    url "https://files.pythonhosted.org/packages/d0/e6/6dcf9306ff3c5e486578f3bf29ed11dfbdbbc2a8bf0caf7e07d392887fda/msgspec-0.22.0.tar.gz"
-    sha256 "0a13624a4969159fe35d8c2a3d377b2b61bbd8585e327440d5e52725affcce38"
+    url "https://files.pythonhosted.org/packages/7b/72/c9d89595763e54800d2c136efadfb65c8ae789bc85b8a0c890358f967667/msgspec-0.23.0.tar.gz"
+    sha256 "a0d57d3ca7734542eb6861e72d974ab051e6cf73ea6b01b263f77170593362be"
   end
 
   resource "rfc8785" do
