@@ -18,6 +18,9 @@ import tempfile
 _COUNT = struct.Struct("q")
 WAIT_S = 0.001
 """How long a busier process stays out of accept() before it looks again."""
+NOT_ACCEPTING = 1 << 62
+"""The count of a process that does not accept (still starting, or stopping): never the least loaded, so nobody
+waits for it."""
 
 
 class ConnectionBalance:
@@ -29,6 +32,7 @@ class ConnectionBalance:
         self._slot = slot
         self._processes = processes
         self._open = 0
+        self._accepting = False
 
     @classmethod
     def create(cls, processes: int) -> ConnectionBalance:
@@ -36,17 +40,28 @@ class ConnectionBalance:
         fd, path = tempfile.mkstemp(prefix="keycardd-balance-")
         os.unlink(path)
         os.ftruncate(fd, processes * _COUNT.size)
-        return cls(fd, 0, processes)
+        balance = cls(fd, 0, processes)
+        for slot in range(processes):
+            _COUNT.pack_into(balance._map, slot * _COUNT.size, NOT_ACCEPTING)
+        return balance
+
+    def accepting(self, accepting: bool) -> None:
+        """Join (or leave) the processes that take connections."""
+        self._accepting = accepting
+        self._publish()
 
     def opened(self) -> None:
         self._open += 1
-        _COUNT.pack_into(self._map, self._slot * _COUNT.size, self._open)
+        self._publish()
 
     def closed(self) -> None:
         self._open -= 1
-        _COUNT.pack_into(self._map, self._slot * _COUNT.size, self._open)
+        self._publish()
 
     def should_wait(self) -> bool:
-        """Does this process hold more connections than the least loaded one, plus one?"""
+        """Does this process hold more connections than the least loaded accepting one, plus one?"""
         loads: list[int] = [_COUNT.unpack_from(self._map, index * _COUNT.size)[0] for index in range(self._processes)]
         return self._open > min(loads) + 1
+
+    def _publish(self) -> None:
+        _COUNT.pack_into(self._map, self._slot * _COUNT.size, self._open if self._accepting else NOT_ACCEPTING)

@@ -103,12 +103,16 @@ class SocketServer:
         """Accept connections until `shutdown()`, then wait for in-flight requests and return."""
         async with anyio.create_task_group() as connections:
             async with listener:
+                if self.balance is not None:
+                    self.balance.accepting(True)
                 with self._accepting:
                     while True:
                         while self.balance is not None and self.balance.should_wait():
                             await anyio.sleep(balance.WAIT_S)  # a less loaded process takes the next connection
                         stream = await listener.accept()
                         connections.start_soon(self._serve_connection, stream)
+                if self.balance is not None:
+                    self.balance.accepting(False)
                 # Connections already queued when shutdown began have sent, or are sending, a request: answer it.
                 for stream in await _queued_connections(listener):
                     connections.start_soon(self._serve_connection, stream)

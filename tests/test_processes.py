@@ -93,6 +93,27 @@ def test_persistent_connections_are_spread_over_the_processes(start_daemon: Call
             client.close()
 
 
+def test_the_primary_keeps_accepting_while_its_replica_starts(start_daemon: Callable[..., DaemonProcess]) -> None:
+    """A replica still compiling its policy takes no connections, so the primary must take them all meanwhile."""
+    slow = "".join(
+        f'@id("p{n}") permit (principal, action == Action::"Agent::ToolUse", resource == Tool::"read")'
+        f' when {{ context has file_path && context.file_path like "*/w{n}/*" }};\n'
+        for n in range(6000)
+    )
+    daemon = start_daemon(args=["--processes", "2"], policy=PERMIT_ALL + slow)
+    if "INFO serving" in daemon.log():
+        pytest.skip("the replica was ready before the check: nothing would be measured")
+    held = [daemon.client() for _ in range(4)]  # open connections that count against the primary
+    try:
+        for client in held:
+            hook(client, read_payload("/work/src/app.py"))
+        assert decide_on_fresh_connections(daemon, read_payload("/work/src/app.py"), 4) == [None] * 4
+        assert "INFO serving" not in daemon.log(), "the calls waited for a replica that was still starting"
+    finally:
+        for client in held:
+            client.close()
+
+
 def test_status_and_the_decision_log_count_every_process(start_daemon: Callable[..., DaemonProcess]) -> None:
     daemon, _replica = start_with_a_replica(start_daemon, policy=PERMIT_ALL + DENY_SECRETS)
     assert decide_on_fresh_connections(daemon, read_payload("/work/secrets/a"), 120).count(None) == 0
