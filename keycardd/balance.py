@@ -15,6 +15,8 @@ import os
 import struct
 import tempfile
 
+import anyio
+
 _COUNT = struct.Struct("q")
 WAIT_S = 0.001
 """How long a busier process stays out of accept() before it looks again."""
@@ -57,6 +59,11 @@ class ConnectionBalance:
     def closed(self) -> None:
         self._open -= 1
         self._publish()
+
+    async def wait_turn(self) -> None:
+        """Before accepting: while this process holds more than its share, let a less loaded one take the next."""
+        while self.should_wait():
+            await anyio.sleep(WAIT_S)
 
     def should_wait(self) -> bool:
         """Does this process hold more connections than the least loaded accepting one, plus one?"""

@@ -98,14 +98,12 @@ class Daemon:
         if isinstance(request, StatusRequest):
             return DocumentReply(body=self.status())
         if isinstance(request, ReloadRequest):
-            reloaded = await self.store.reload()
+            reloaded = await self.reload_policy()
             if self.zone is not None:
                 try:
-                    await self.zone.sync_now()
+                    await self.zone.sync_now()  # new zone policy reaches replicas through `zone.on_change`
                 except ZoneError:
                     reloaded = False
-            if self.replicas is not None:
-                self.replicas.signal(signal.SIGHUP)
             return DocumentReply(body={"reloaded": reloaded, "policy": self.store.status(), **self._zone_status()})
         if isinstance(request, CredentialRequest):
             return await self._credential(request)
@@ -123,6 +121,16 @@ class Daemon:
         if request.log_lines:
             await self.decision_log.append_encoded(request.log_lines, request.log_records)
         return DocumentReply(body={})
+
+    async def reload_policy(self) -> bool:
+        """Re-read the local policy sources (SIGHUP, `reload`, a replica's start). A replica also re-reads the zone
+        policy its primary verified and cached; a primary passes the reload on to its replicas."""
+        reloaded = await self.store.reload()
+        if self.primary is not None and self.zone is not None:
+            await self.zone.load_cache()
+        if self.replicas is not None:
+            self.replicas.signal(signal.SIGHUP)
+        return reloaded
 
     def stop_for_restart(self, reason: str) -> None:
         """Stop with EX_TEMPFAIL: the service manager (or the next hook's autostart) starts a fresh daemon."""
@@ -245,11 +253,7 @@ class Daemon:
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("SIGHUP: reloading policy")
-                    await self.store.reload()
-                    if self.primary is not None and self.zone is not None:
-                        await self.zone.load_cache()  # the primary verified and cached it, then signalled us
-                    if self.replicas is not None:
-                        self.replicas.signal(signal.SIGHUP)
+                    await self.reload_policy()
                 else:
                     log.info("%s: shutting down", signal.Signals(signum).name)
                     if self.replicas is not None:

@@ -110,16 +110,12 @@ class DecisionLog:
                 lines = b"".join(self._encoder.encode(record(entry)) + b"\n" for entry in batch)
                 if self._sink is not None:
                     self._sink(lines, len(batch))
-                    continue
-                try:
-                    await anyio.to_thread.run_sync(self._append, lines)
-                    self.written += len(batch)
-                except OSError as exc:
-                    self.dropped += len(batch)
-                    log.error("cannot write the decision log %s: %s", self.path, exc.strerror)
+                else:
+                    await self.append_encoded(lines, len(batch))
 
     async def append_encoded(self, lines: bytes, records: int) -> None:
-        """Append records a replica encoded (the primary is the only writer, so rotation stays consistent)."""
+        """Append encoded records: this process's batches, and its replicas' (the primary is the only writer, so
+        rotation stays consistent)."""
         try:
             await anyio.to_thread.run_sync(self._append, lines)
             self.written += records
@@ -129,19 +125,16 @@ class DecisionLog:
 
     def _append(self, lines: bytes) -> None:
         with self._file_lock:
-            self._append_unlocked(lines)
-
-    def _append_unlocked(self, lines: bytes) -> None:
-        try:
-            if self.path.stat().st_size + len(lines) > self.max_bytes:
-                self._rotate()
-        except FileNotFoundError:
-            pass
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, lines)
-        finally:
-            os.close(fd)
+            try:
+                if self.path.stat().st_size + len(lines) > self.max_bytes:
+                    self._rotate()
+            except FileNotFoundError:
+                pass
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, lines)
+            finally:
+                os.close(fd)
 
     def _rotate(self) -> None:
         for index in range(self.keep - 1, 0, -1):

@@ -136,9 +136,7 @@ async def serve(
     listener_socket = socket.socket(fileno=listen_fd)
     daemon = build_daemon(listener_socket.getsockname(), unparseable, config_path, primary=link)
     daemon.server.balance = balance
-    await daemon.store.reload()
-    if daemon.zone is not None:
-        await daemon.zone.load_cache()
+    await daemon.reload_policy()
     log.info("serving")
     await daemon.run(await SocketListener.from_socket(listener_socket))
     log.info("stopped")

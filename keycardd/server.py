@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream, UNIXSocketStream
 
-from keycardd import balance, protocol
+from keycardd import protocol
 from keycardd.balance import ConnectionBalance
 from keycardd.protocol import ErrorReply, FrameError, Reply, Request
 
@@ -107,8 +107,8 @@ class SocketServer:
                     self.balance.accepting(True)
                 with self._accepting:
                     while True:
-                        while self.balance is not None and self.balance.should_wait():
-                            await anyio.sleep(balance.WAIT_S)  # a less loaded process takes the next connection
+                        if self.balance is not None:
+                            await self.balance.wait_turn()
                         stream = await listener.accept()
                         connections.start_soon(self._serve_connection, stream)
                 if self.balance is not None:
