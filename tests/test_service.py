@@ -71,6 +71,13 @@ def _fake_tool(directory: Path, name: str, log: Path, exit_code: int = 0) -> Non
     tool.chmod(0o755)
 
 
+def _installed_units(config_home: Path) -> None:
+    unit_dir = config_home / "systemd" / "user"
+    unit_dir.mkdir(parents=True)
+    for name in service.UNITS:
+        (unit_dir / name).write_text("[Unit]\n")
+
+
 def _keycardctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "keycardd.cli", *args], capture_output=True, text=True, env=env)
 
@@ -123,6 +130,7 @@ def test_service_status_exit_code_says_whether_it_runs(
     bin_dir, log = tmp_path / "fakebin", tmp_path / "calls.log"
     bin_dir.mkdir()
     _fake_tool(bin_dir, "systemctl", log, exit_code)
+    _installed_units(tmp_path / "config")
     env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     result = _keycardctl("service", "status", env=env)
     assert result.returncode == returncode, result.stderr
@@ -136,11 +144,60 @@ def test_service_status_without_a_user_bus_is_an_error_not_a_report(tmp_path: Pa
     failing = "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n"
     (bin_dir / "systemctl").write_text(failing)
     (bin_dir / "systemctl").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    _installed_units(tmp_path / "config")
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     result = _keycardctl("service", "status", env=env)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.strip().endswith("failed: Failed to connect to bus: No such file or directory")
+
+
+def test_install_without_a_user_bus_says_what_to_do_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    bin_dir, log = tmp_path / "fakebin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(
+        f"#!/bin/sh\necho \"systemctl $*\" >> {log}\necho 'Failed to connect to bus: No medium found' >&2\nexit 1\n"
+    )
+    (bin_dir / "systemctl").chmod(0o755)
+    unit_dir = tmp_path / "config" / "systemd" / "user"
+    unit_dir.mkdir(parents=True)
+    (unit_dir / "other.service").write_text("[Unit]\n")  # not keycardd's: must stay
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = _keycardctl("service", "install", env=env)
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert message.count("\n") == 0, message
+    assert "there is no systemd user session" in message
+    assert "loginctl enable-linger" in message and "nothing was installed" in message
+    assert sorted(path.name for path in unit_dir.iterdir()) == ["other.service"]
+
+
+def test_install_that_fails_restores_a_unit_file_it_replaced(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text("#!/bin/sh\necho 'Unit file is masked.' >&2\nexit 1\n")
+    (bin_dir / "systemctl").chmod(0o755)
+    unit_dir = tmp_path / "config" / "systemd" / "user"
+    unit_dir.mkdir(parents=True)
+    (unit_dir / "keycardd.service").write_text("# the user's own edit\n")
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = _keycardctl("service", "install", env=env)
+    assert result.returncode == 1
+    assert "Unit file is masked." in result.stderr and "nothing was installed" in result.stderr
+    assert (unit_dir / "keycardd.service").read_text() == "# the user's own edit\n"
+    assert not (unit_dir / "keycardd.socket").exists()
+
+
+def test_status_after_uninstall_exits_3_even_without_a_user_bus(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text("#!/bin/sh\necho 'Failed to connect to bus: No medium found' >&2\nexit 1\n")
+    (bin_dir / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    assert _keycardctl("service", "uninstall", env=env).returncode == 0
+    result = _keycardctl("service", "status", env=env)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.splitlines()[-1] == "keycardd is not installed as a service: run `keycardctl service install`"
 
 
 def test_no_service_manager_is_a_clear_error(tmp_path: Path) -> None:

@@ -81,29 +81,41 @@ class Manager:
             "or let the hook shim start it on first use"
         )
 
+    def paths(self) -> list[Path]:
+        """Where this manager's files for keycardd live."""
+        if self.kind == "systemd":
+            unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
+            return [unit_dir / name for name in UNITS]
+        return [Path.home() / "Library" / "LaunchAgents" / f"{LABEL}.plist"]
+
     def files(self) -> dict[Path, bytes]:
         binary = keycardd_binary()
         if self.kind == "systemd":
-            unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
-            return {unit_dir / name: text.encode() for name, text in render_systemd(binary).items()}
-        agent = Path.home() / "Library" / "LaunchAgents" / f"{LABEL}.plist"
-        return {agent: render_launchd(binary, Path.home() / "Library" / "Logs" / "keycardd.log")}
+            rendered = render_systemd(binary)
+            return {path: rendered[path.name].encode() for path in self.paths()}
+        log_path = Path.home() / "Library" / "Logs" / "keycardd.log"
+        return {path: render_launchd(binary, log_path) for path in self.paths()}
 
     def install(self) -> list[Path]:
-        written = []
-        for path, content in self.files().items():
+        """Write the unit files and enable them; if the manager refuses, put every file back as it was."""
+        files = self.files()
+        previous = {path: path.read_bytes() if path.exists() else None for path in files}
+        for path, content in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
-            written.append(path)
-        if self.kind == "systemd":
-            self._run("systemctl", "--user", "daemon-reload")
-            self._run("systemctl", "--user", "enable", "--now", "keycardd.socket")
-        else:
-            self._run("launchctl", "bootstrap", f"gui/{os.getuid()}", str(written[0]))
-        return written
+        try:
+            if self.kind == "systemd":
+                self._run("systemctl", "--user", "daemon-reload")
+                self._run("systemctl", "--user", "enable", "--now", "keycardd.socket")
+            else:
+                self._run("launchctl", "bootstrap", f"gui/{os.getuid()}", str(next(iter(files))))
+        except ServiceError as exc:
+            _restore(previous)
+            raise ServiceError(f"{_explain(self.kind, str(exc))}; nothing was installed") from None
+        return list(files)
 
     def uninstall(self) -> list[Path]:
-        files = list(self.files())
+        files = self.paths()
         if self.kind == "systemd":
             self._run("systemctl", "--user", "disable", "--now", "keycardd.socket", "keycardd.service", check=False)
         else:
@@ -128,7 +140,13 @@ class Manager:
             self._run("launchctl", "kill", "SIGTERM", f"gui/{os.getuid()}/{LABEL}")
 
     def status(self) -> ServiceStatus:
-        """The service's state; a manager that cannot be asked (no user bus, say) is a `ServiceError`."""
+        """The service's state; a manager that cannot be asked (no user bus, say) is a `ServiceError`.
+
+        With none of keycardd's unit files on disk the answer is `not installed` without asking the manager, so
+        `status` after `uninstall` exits 3 even where there is no user bus to ask.
+        """
+        if not any(path.exists() for path in self.paths()):
+            return ServiceStatus("not installed", "")
         argv: tuple[str, ...]
         if self.kind == "systemd":
             argv = ("systemctl", "--user", "status", "--no-pager", *UNITS)
@@ -156,6 +174,28 @@ class Manager:
             return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ServiceError(f"`{' '.join(argv)}` could not run: {exc}") from None
+
+
+_NO_USER_BUS = "Failed to connect to bus"
+
+
+def _explain(kind: str, failure: str) -> str:
+    """A manager failure, with what to do instead when the cause is that there is no user service manager."""
+    if kind == "systemd" and _NO_USER_BUS in failure:
+        return (
+            f"there is no systemd user session to install into ({failure}): run `loginctl enable-linger $USER` "
+            "and log in again, or run `keycardd` yourself, or let the hook shim start it on first use"
+        )
+    return failure
+
+
+def _restore(previous: dict[Path, bytes | None]) -> None:
+    """Put files back as they were before an install that failed half-way."""
+    for path, content in previous.items():
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(content)
 
 
 def _failure(argv: tuple[str, ...], result: subprocess.CompletedProcess[str]) -> str:
