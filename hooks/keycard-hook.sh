@@ -8,10 +8,24 @@ for shim in "$here/keycard-hook" "$data"; do
 done
 if command -v keycard-hook >/dev/null 2>&1; then exec keycard-hook "$@"; fi
 if command -v keycardctl >/dev/null 2>&1; then exec keycardctl agent hook "$@"; fi
-# Nothing to run: deny gates with the fix, rather than letting Claude Code treat a failure as "go ahead".
-cat >/dev/null
-reason='keycardd is not installed: install it (pipx install keycardd) and run `keycardctl install claude`'
-case "$1" in
-  cursor) printf '{"permission":"deny","user_message":"%s","agent_message":"%s"}' "$reason" "$reason" ;;
-  *) printf '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"%s"}}' "$reason" ;;
+# Nothing to run: deny gates with the fix, in the event's own shape, rather than letting the agent treat a failure
+# as "go ahead". Observe-only events get what they expect (nothing for Claude Code, `{}` for Cursor).
+payload=$(cat)
+event=$(printf '%s\n' "$payload" | sed -n 's/.*"hook_event_name"[[:space:]]*:[[:space:]]*"\([A-Za-z]*\)".*/\1/p' | head -n 1)
+agent=${1:-claude}
+reason="keycardd is not installed: install it from its checkout (make run, or pip install PATH-TO-CHECKOUT) and run \`keycardctl install $agent\`"
+case "$agent" in
+  cursor)
+    case "$event" in
+      beforeSubmitPrompt) printf '{"continue":false,"user_message":"%s"}' "$reason" ;;
+      before*|pre*|subagentStart|"") printf '{"permission":"deny","user_message":"%s","agent_message":"%s"}' "$reason" "$reason" ;;
+      *) printf '{}' ;;
+    esac ;;
+  *)
+    case "$event" in
+      PermissionRequest) printf '{"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"%s"}}}' "$reason" ;;
+      UserPromptSubmit) printf '{"decision":"block","reason":"%s"}' "$reason" ;;
+      PreToolUse|"") printf '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"%s"}}' "$reason" ;;
+      *) ;;
+    esac ;;
 esac
