@@ -157,6 +157,8 @@ class SocketServer:
                     self.balance.opened()
             try:
                 await self._serve_frames(stream, handler, idle_timeout_s)
+            except Exception:  # one connection's failure, whatever it is, must not end the server's task group
+                log.exception("internal error on a connection; closing that connection only")
             finally:
                 if count and self.balance is not None:
                     self.balance.closed()
@@ -213,6 +215,9 @@ class SocketServer:
             frame = protocol.encode(reply)
         except FrameError as exc:
             frame = protocol.encode(ErrorReply(message=str(exc)))
+        except (TypeError, ValueError, OverflowError):  # a value msgspec cannot encode: a bug, not the client's
+            log.exception("cannot encode a %s reply", type(reply).__name__)
+            frame = protocol.encode(ErrorReply(message="keycardd could not encode its answer; see its log"))
         try:
             await stream.send(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):

@@ -1,0 +1,90 @@
+"""Hostile input and ordinary faults (issue 14): no frame, file or load stops keycardd, and it touches nothing it
+does not own. Every test drives the real daemon process over its socket, with raw frames where the point is what a
+client that is not our shim can send."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import pytest
+from anyio.abc import SocketListener
+from conftest import DaemonProcess
+from test_daemon import status
+from test_processes import alive, start_with_a_replica
+
+from keycardd import protocol
+from keycardd.client import Client
+from keycardd.protocol import DocumentReply, ErrorReply, ReloadRequest, StatusRequest
+from keycardd.server import SocketServer, bind_socket
+
+NESTED_DEPTH = 1000
+
+
+def nested_frame(depth: int = NESTED_DEPTH) -> bytes:
+    """A 3 KB request whose first key's value is a map nested `depth` deep: msgspec recurses to skip it, and a
+    RecursionError (not a DecodeError) comes out."""
+    body = b"\x82\xa1a" + b"\x81\xa1a" * depth + b"\xc0" + b"\xa4type\xa4hook"
+    return struct.pack(">I", len(body)) + body
+
+
+def send_raw(path: object, frame: bytes, timeout_s: float = 5.0) -> bytes:
+    """Send one raw frame and return everything the daemon answers before it closes the connection."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(str(path))
+        sock.sendall(frame)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def reply_of(raw: bytes) -> protocol.Reply:
+    (length,) = struct.unpack(">I", raw[:4])
+    return protocol.decode_reply(raw[4 : 4 + length])
+
+
+def test_deeply_nested_frame_gets_an_error_and_the_daemon_keeps_serving(daemon: DaemonProcess) -> None:
+    reply = reply_of(send_raw(daemon.socket, nested_frame()))
+    assert isinstance(reply, ErrorReply)
+    assert "nested" in reply.message or "malformed" in reply.message
+    assert daemon.process.poll() is None
+    assert status(daemon)["pid"] == daemon.process.pid
+
+
+def test_nested_frames_reaching_a_replica_kill_neither_process(start_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon, replica = start_with_a_replica(start_daemon)
+    for _ in range(24):  # connections are spread over both processes: some of these reach the replica
+        assert isinstance(reply_of(send_raw(daemon.socket, nested_frame())), ErrorReply)
+    assert daemon.process.poll() is None
+    assert alive(replica)
+    assert status(daemon)["processes"] == 2
+
+
+@pytest.mark.anyio
+async def test_an_answer_that_cannot_be_encoded_ends_one_connection_not_the_server(short_dir: Path) -> None:
+    """A handler bug (a value msgspec cannot encode) is an error reply on that connection; the next one is served."""
+
+    async def handler(request: protocol.Request) -> protocol.Reply:
+        if isinstance(request, StatusRequest):
+            return DocumentReply(body={"unencodable": object()})
+        return DocumentReply(body={"ok": True})
+
+    server = SocketServer(handler)
+    listener = await SocketListener.from_socket(bind_socket(short_dir / "s.sock"))
+
+    def ask(request: protocol.Request) -> protocol.Reply:
+        with Client(short_dir / "s.sock", timeout_s=5) as client:
+            return client.request(request)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.serve, listener)
+        assert isinstance(await anyio.to_thread.run_sync(ask, StatusRequest()), ErrorReply)
+        assert await anyio.to_thread.run_sync(ask, ReloadRequest()) == DocumentReply(body={"ok": True})
+        server.shutdown()
