@@ -4,8 +4,12 @@ client that is not our shim can send."""
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +17,8 @@ import anyio
 import anyio.to_thread
 import pytest
 from anyio.abc import SocketListener
-from conftest import DaemonProcess
-from test_daemon import status
+from conftest import DaemonProcess, wait_for_socket
+from test_daemon import deny_reason, hook, read_payload, status
 from test_processes import alive, start_with_a_replica
 
 from keycardd import protocol
@@ -88,3 +92,60 @@ async def test_an_answer_that_cannot_be_encoded_ends_one_connection_not_the_serv
         assert isinstance(await anyio.to_thread.run_sync(ask, StatusRequest()), ErrorReply)
         assert await anyio.to_thread.run_sync(ask, ReloadRequest()) == DocumentReply(body={"ok": True})
         server.shutdown()
+
+
+def start_with_fd_limit(short_dir: Path, tmp_path: Path, soft: int, hard: int) -> DaemonProcess:
+    """keycardd started with these RLIMIT_NOFILE limits."""
+    env = {**os.environ, "KEYCARDD_SOCKET": str(short_dir / "limited.sock")}
+    log_path = tmp_path / "limited.log"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "keycardd.daemon"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=limit,  # noqa: PLW1509 - only setrlimit, before exec
+        )
+    wait_for_socket(short_dir / "limited.sock", process)
+    return DaemonProcess(short_dir / "limited.sock", process, log_path, env)
+
+
+def test_idle_connection_flood_beyond_the_fd_limit_does_not_stop_the_daemon(short_dir: Path, tmp_path: Path) -> None:
+    """More idle connections than the daemon has descriptors: the oldest idle ones are closed, new calls answered."""
+    daemon = start_with_fd_limit(short_dir, tmp_path, 128, 128)  # raising the soft limit cannot help
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(400):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(5)
+            try:
+                sock.connect(str(daemon.socket))
+            except OSError:  # the listen backlog is full: the flood is as big as it gets
+                sock.close()
+                break
+            idle.append(sock)
+        for _ in range(3):
+            with daemon.client(timeout_s=10) as client:
+                assert deny_reason(hook(client, read_payload("/etc/hosts"))) is None
+        assert daemon.process.poll() is None
+        assert "Too many open files" not in daemon.log() or "backing off" in daemon.log()
+    finally:
+        for sock in idle:
+            sock.close()
+        daemon.stop()
+
+
+def test_soft_descriptor_limit_is_raised_to_the_hard_limit(short_dir: Path, tmp_path: Path) -> None:
+    hard = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 4096)
+    daemon = start_with_fd_limit(short_dir, tmp_path, 256, hard)
+    try:
+        limits = Path(f"/proc/{daemon.process.pid}/limits").read_text()
+        soft = next(line.split()[3] for line in limits.splitlines() if line.startswith("Max open files"))
+        assert int(soft) == hard
+    finally:
+        daemon.stop()
