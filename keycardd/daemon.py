@@ -309,7 +309,8 @@ async def serve(
         sock = inherited[0]
         log.info("keycardd %s serving %s, passed in by systemd (pid %d)", __version__, socket_path, os.getpid())
     else:
-        paths.ensure_private_dir(socket_path.parent)
+        paths.check_socket_path(socket_path)
+        paths.ensure_private_dir(socket_path.parent, parents=False)
         sock = bind_socket(socket_path)
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
@@ -380,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlreadyRunningError as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
-    except (PermissionError, ConfigError) as exc:
+    except (PermissionError, ConfigError, paths.UnsafePathError) as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ import math
 import os
 import resource
 import socket
+import stat
 import struct
 import sys
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from anyio.abc import SocketAttribute, SocketListener, SocketStream, UNIXSocketS
 
 from keycardd import protocol
 from keycardd.balance import ConnectionBalance
+from keycardd.paths import UnsafePathError
 from keycardd.protocol import ErrorReply, FrameError, Reply, Request
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,22 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 
 def bind_socket(path: Path) -> socket.socket:
-    """Bind a listening socket at `path`, 0600 from the first instant, replacing only a dead daemon's socket."""
-    if path.exists() or path.is_symlink():
+    """Bind a listening socket at `path`, 0600 from the first instant, replacing only a dead daemon's socket.
+
+    Anything else at `path` (a regular file, a symlink, a directory) is refused, never deleted: it is not ours.
+    """
+    try:
+        existing: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise UnsafePathError(f"cannot use the socket path {path}: {exc.strerror or exc}") from None
+    if existing is not None and not stat.S_ISSOCK(existing.st_mode):
+        raise UnsafePathError(
+            f"{path} exists and is not a socket; keycardd replaces only a stale socket, never other files "
+            "(move it away or choose another socket path)"
+        )
+    if existing is not None:
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.settimeout(1.0)
@@ -100,9 +116,9 @@ def bind_socket(path: Path) -> socket.socket:
     previous = os.umask(0o177)
     try:
         sock.bind(str(path))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise UnsafePathError(f"cannot listen on {path}: {exc.strerror or exc}") from None
     finally:
         os.umask(previous)
     os.chmod(path, 0o600)

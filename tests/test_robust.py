@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import resource
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -149,3 +150,81 @@ def test_soft_descriptor_limit_is_raised_to_the_hard_limit(short_dir: Path, tmp_
         assert int(soft) == hard
     finally:
         daemon.stop()
+
+
+def run_daemon(socket_path: Path | str, timeout_s: float = 20) -> subprocess.CompletedProcess[str]:
+    """keycardd run to completion (it is expected to refuse to start)."""
+    env = {**os.environ, "KEYCARDD_SOCKET": str(socket_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "keycardd.daemon"], env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def assert_one_sentence(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """The process failed with exactly one `keycardd: ...` sentence on stderr (besides log lines), no traceback."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    message = [line for line in result.stderr.splitlines() if line.startswith("keycardd: ")]
+    assert len(message) == 1, result.stderr
+    assert "None" not in message[0]
+    for fragment in fragments:
+        assert fragment in message[0], message[0]
+
+
+def test_a_shared_sticky_directory_is_refused_and_left_as_it_was(short_dir: Path) -> None:
+    """KEYCARDD_SOCKET=/tmp/x.sock once turned /tmp into drwx------: a shared directory is refused untouched."""
+    shared = short_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    result = run_daemon(shared / "k.sock")
+    assert_one_sentence(result, str(shared), "writable by others")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert not (shared / "k.sock").exists()
+
+
+def test_an_existing_private_enough_directory_is_used_without_chmod(
+    start_daemon: Callable[..., DaemonProcess], short_dir: Path
+) -> None:
+    """A directory of ours that others may read but not write (like $HOME) keeps its mode; the socket is 0600."""
+    home_like = short_dir / "home"
+    home_like.mkdir()
+    home_like.chmod(0o755)
+    daemon = start_daemon(socket_name="home/k.sock")
+    assert stat.S_IMODE(home_like.stat().st_mode) == 0o755
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+
+
+def test_a_directory_keycardd_creates_is_private(start_daemon: Callable[..., DaemonProcess], short_dir: Path) -> None:
+    daemon = start_daemon(socket_name="fresh/k.sock")
+    assert stat.S_IMODE((short_dir / "fresh").stat().st_mode) == 0o700
+    assert status(daemon)["pid"] == daemon.process.pid
+
+
+def test_a_regular_file_at_the_socket_path_is_never_deleted(short_dir: Path) -> None:
+    victim = short_dir / "k.sock"
+    victim.write_text("someone's data\n")
+    result = run_daemon(victim)
+    assert_one_sentence(result, str(victim), "not a socket")
+    assert victim.read_text() == "someone's data\n"
+
+
+@pytest.mark.parametrize(
+    ("make_path", "fragment"),
+    [
+        pytest.param(lambda d: d / ("x" * 120) / "k.sock", "too long", id="too-long"),
+        pytest.param(lambda d: Path("/proc/keycardd-test/k.sock"), "/proc/keycardd-test", id="proc"),
+        pytest.param(lambda d: d / "missing" / "parent" / "k.sock", "does not exist", id="missing-parent"),
+    ],
+)
+def test_a_bad_socket_path_is_one_sentence_for_daemon_status_and_doctor(
+    short_dir: Path, make_path: Callable[[Path], Path], fragment: str
+) -> None:
+    path = make_path(short_dir)
+    assert_one_sentence(run_daemon(path), fragment)
+    env = {**os.environ, "KEYCARDD_SOCKET": str(path)}
+    for command in (["status"], ["doctor"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "keycardd.cli", *command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "(None)" not in result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
