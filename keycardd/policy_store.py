@@ -3,7 +3,8 @@
 The store reads the local sources (the policy file or, when there is none, the embedded default; plus `*.cedar`
 in the policy directory), combines them with zone sources handed over by the zone sync, compiles the result off the
 event loop and swaps the new `Engine` in with a single assignment. A source that fails to compile never replaces
-the last good engine; the error is kept for `status` and logged. With no good engine at all, `engine` is None and
+the last good engine; the error is kept for `status` and logged. A large set compiles in a worker process
+(`compiler`), so a reload does not stall the answers. With no good engine at all, `engine` is None and
 the adapters deny every gated event, naming the file and the error.
 """
 
@@ -20,6 +21,7 @@ import anyio.to_thread
 from watchfiles import awatch
 
 from keycardd import paths
+from keycardd.compiler import compile_engine
 from keycardd.engine import Engine, PolicyError, PolicySource, default_policy_source
 
 log = logging.getLogger(__name__)
@@ -86,10 +88,11 @@ class PolicyStore:
         async with self._lock:
             try:
                 local = await anyio.to_thread.run_sync(self.local.read)
-                engine = await anyio.to_thread.run_sync(Engine.compile, [*local, *self.zone_active])
+                first = self.engine is None  # nobody is waiting for answers yet: no worker process needed
+                engine = await compile_engine([*local, *self.zone_active], in_process=first)
                 shadow = None
                 if self.zone_shadow is not None:
-                    shadow = await anyio.to_thread.run_sync(Engine.compile, [*local, *self.zone_shadow])
+                    shadow = await compile_engine([*local, *self.zone_shadow], in_process=first)
             except PolicyError as exc:
                 self.error = str(exc)
                 if self.engine is None:
@@ -108,10 +111,8 @@ class PolicyStore:
         """
         async with self._lock:
             local = await anyio.to_thread.run_sync(self.local.read)
-            engine = await anyio.to_thread.run_sync(Engine.compile, [*local, *active])
-            shadow_engine = (
-                await anyio.to_thread.run_sync(Engine.compile, [*local, *shadow]) if shadow is not None else None
-            )
+            engine = await compile_engine([*local, *active])
+            shadow_engine = await compile_engine([*local, *shadow]) if shadow is not None else None
             self.zone_active = tuple(active)
             self.zone_shadow = tuple(shadow) if shadow is not None else None
             self._install(engine, shadow_engine)

@@ -4,6 +4,7 @@ client that is not our shim can send."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
@@ -18,14 +19,21 @@ import anyio
 import anyio.to_thread
 import pytest
 from anyio.abc import SocketListener
-from conftest import DaemonProcess, wait_for_socket
-from test_daemon import deny_reason, hook, read_payload, status
+from conftest import REPO, DaemonProcess, wait_for_socket
+from test_daemon import deny_reason, hook, read_payload, status, wait_until
 from test_processes import alive, start_with_a_replica
 
-from keycardd import protocol
+from keycardd import engine, protocol
+from keycardd.adapters import Decider, Settings
 from keycardd.client import Client
+from keycardd.compiler import IN_PROCESS_BYTES, compile_engine
+from keycardd.engine import MAX_POLICY_BYTES, Engine, EntityUid, PolicyError, PolicySource
 from keycardd.protocol import DocumentReply, ErrorReply, ReloadRequest, StatusRequest
 from keycardd.server import SocketServer, bind_socket
+
+sys.path.insert(0, str(REPO))  # the reload benchmark doubles as the stress run
+from bench._harness import synthetic_policies
+from bench.bench_reload import reload_stall
 
 NESTED_DEPTH = 1000
 
@@ -228,3 +236,69 @@ def test_a_bad_socket_path_is_one_sentence_for_daemon_status_and_doctor(
         )
         assert "(None)" not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr
+
+
+PERMIT_ALL = '@id("all") permit (principal, action, resource);\n'
+FORBID_LS = (
+    '@id("no-ls") forbid (principal, action, resource) when { context has program && context.program == "ls" };\n'
+)
+
+
+def bash(command: str) -> bytes:
+    return json.dumps(
+        {"hook_event_name": "PreToolUse", "tool_name": "Bash", "session_id": "s", "tool_input": {"command": command}}
+    ).encode()
+
+
+def test_a_policy_set_over_the_size_limit_is_refused_and_the_last_good_stays(
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    """A 50 MB policy once took 15 GB and minutes; over MAX_POLICY_BYTES it is refused before Cedar sees it."""
+    daemon = start_daemon(policy=PERMIT_ALL + FORBID_LS)
+    policy = Path(daemon.env["KEYCARD_POLICY_FILE"])
+    line = "// " + "x" * 1020 + "\n"
+    policy.write_text(PERMIT_ALL + line * (MAX_POLICY_BYTES // len(line) + 1))
+    wait_until(lambda: status(daemon)["policy"]["error"] is not None, timeout_s=20)  # type: ignore[index]
+    error = str(status(daemon)["policy"]["error"])  # type: ignore[index]
+    assert str(policy) in error and f"{MAX_POLICY_BYTES:,}" in error
+    with daemon.client() as client:
+        assert "no-ls" in (deny_reason(hook(client, bash("ls /"))) or "")  # still the last good policy
+
+
+def test_a_policy_set_over_the_count_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "MAX_POLICIES", 3)
+    text = "".join(f'@id("p{index}") permit (principal, action, resource);\n' for index in range(4))
+    with pytest.raises(PolicyError, match="more than the 3 policies"):
+        Engine.compile([PolicySource("big.cedar", text)])
+
+
+@pytest.mark.anyio
+async def test_a_large_set_compiled_in_the_worker_equals_the_in_process_compile() -> None:
+    """The worker path (used for sets over IN_PROCESS_BYTES) hands back exactly what Engine.compile builds."""
+    sources = [PolicySource("big.cedar", synthetic_policies(1000)), PolicySource("extra.cedar", FORBID_LS)]
+    assert sum(len(source.text) for source in sources) > IN_PROCESS_BYTES
+    direct = Engine.compile(sources)
+    via_worker = await compile_engine(sources)
+    assert via_worker.sha256 == direct.sha256
+    assert via_worker.policies == direct.policies
+    decider = Decider(Settings(principal=EntityUid("User", "a@example.com")))
+    for command in ("ls /", "w17 --version", "w4000 x", "git status"):
+        answers = [decider.decide_hook(e, None, "claude", bash(command), {}).stdout for e in (direct, via_worker)]
+        assert answers[0] == answers[1]
+
+
+@pytest.mark.anyio
+async def test_an_invalid_large_set_fails_in_the_worker_with_the_file_and_line() -> None:
+    text = synthetic_policies(1000) + "permit (principal, action, resource) when { context.nope == 1 };\n"
+    with pytest.raises(PolicyError, match=r"^big\.cedar:1001: "):
+        await compile_engine([PolicySource("big.cedar", text)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("count", [5000, 20_000])
+def test_stress_reload_under_continuous_calls(count: int) -> None:
+    """`make stress`: replace 100 policies by `count` under back-to-back calls; prints the slowest call."""
+    result = reload_stall(count)
+    print(f"\nreload of {count} policies under load: {json.dumps(result)}")
+    assert result["failed_calls"] == 0
+    assert result["calls_during_reload"] > 0
