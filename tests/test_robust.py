@@ -12,6 +12,7 @@ import stat
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -302,3 +303,82 @@ def test_stress_reload_under_continuous_calls(count: int) -> None:
     print(f"\nreload of {count} policies under load: {json.dumps(result)}")
     assert result["failed_calls"] == 0
     assert result["calls_during_reload"] > 0
+
+
+def policy_count(daemon: DaemonProcess) -> int:
+    return int(status(daemon)["policy"]["count"])  # type: ignore[index]
+
+
+def test_a_policy_dir_created_after_start_is_watched_with_every_later_file(
+    start_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    policy_dir = tmp_path / "policy" / "policy.d"
+    daemon = start_daemon(policy=PERMIT_ALL, env={"KEYCARD_POLICY_DIR": str(policy_dir)})
+    assert policy_count(daemon) == 1
+    policy_dir.mkdir()
+    (policy_dir / "a.cedar").write_text(FORBID_LS)
+    wait_until(lambda: policy_count(daemon) == 2, timeout_s=10)
+    (policy_dir / "b.cedar").write_text('@id("no-rm") forbid (principal, action, resource == Tool::"bash");\n')
+    wait_until(lambda: policy_count(daemon) == 3, timeout_s=10)
+
+
+def test_edits_to_the_target_of_a_symlinked_policy_file_are_noticed(
+    start_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    target = dotfiles / "keycard.cedar"
+    target.write_text(PERMIT_ALL)
+    link = tmp_path / "linked" / "policy.cedar"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    daemon = start_daemon(env={"KEYCARD_POLICY_FILE": str(link)})
+    assert policy_count(daemon) == 1
+    with target.open("a") as handle:  # edited in place, as editors with backupcopy=yes do
+        handle.write(FORBID_LS)
+    wait_until(lambda: policy_count(daemon) == 2, timeout_s=10)
+    with daemon.client() as client:
+        assert "no-ls" in (deny_reason(hook(client, bash("ls"))) or "")
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_a_broken_policy_symlink_is_an_error_and_the_last_good_policy_stays(
+    start_daemon: Callable[..., DaemonProcess], tmp_path: Path, kind: str
+) -> None:
+    """Never a silent fall back to the embedded default (which would drop the user's forbids)."""
+    target = tmp_path / "keycard.cedar"
+    target.write_text(PERMIT_ALL + FORBID_LS)
+    link = tmp_path / "linked" / "policy.cedar"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    daemon = start_daemon(env={"KEYCARD_POLICY_FILE": str(link)})
+    assert policy_count(daemon) == 2
+    replacement = link.with_name("new-link")
+    replacement.symlink_to(tmp_path / "missing.cedar" if kind == "dangling" else replacement)
+    replacement.replace(link)
+    wait_until(lambda: status(daemon)["policy"]["error"] is not None, timeout_s=10)  # type: ignore[index]
+    policy = status(daemon)["policy"]
+    assert str(link) in policy["error"]  # type: ignore[index]
+    assert policy["sources"] == [str(link)]  # type: ignore[index]
+    with daemon.client() as client:
+        assert "no-ls" in (deny_reason(hook(client, bash("ls"))) or "")
+
+
+def test_the_watcher_ignores_other_files_in_the_policy_directory(
+    start_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    """A decision log beside the policy file must not wake the watcher (once: '1 change detected', forever)."""
+    log_file = tmp_path / "policy" / "decisions.jsonl"
+    daemon = start_daemon(policy=PERMIT_ALL, env={"KEYCARD_DECISION_LOG": str(log_file)})
+    with daemon.client() as client:
+        for _ in range(20):
+            hook(client, bash("git status"))
+    wait_until(lambda: log_file.exists() and log_file.stat().st_size > 0, timeout_s=10)
+    time.sleep(0.3)  # past the watcher's 50 ms debounce: the log's changes and the next ones are separate batches
+    (tmp_path / "policy" / "notes.txt").write_text("not a policy\n")
+    time.sleep(0.3)
+    Path(daemon.env["KEYCARD_POLICY_FILE"]).write_text(PERMIT_ALL + FORBID_LS)  # a real change still reloads
+    wait_until(lambda: policy_count(daemon) == 2, timeout_s=10)
+    # watchfiles logs "N change(s) detected" for each batch that passes the filter: only the policy file's
+    assert daemon.log().count(" detected") == 1, daemon.log()
+    assert daemon.log().count("policy loaded") == 2
