@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 
 import cedarpy
 
+from keycardd.attribute_check import unknown_context_tests
+
 _EMPTY_ENTITIES = cedarpy.Entities.from_json_str("[]")
 _ERRORING_POLICY = re.compile(r"policy `(?P<id>.*?)`")
 
@@ -267,7 +269,8 @@ def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = No
         raise PolicyError(
             f"{_names_of(sources)}: {size:,} bytes of policy, more than the {MAX_POLICY_BYTES:,} keycardd compiles"
         )
-    schema = cedarpy.Schema.from_str(schema_text if schema_text is not None else load_schema_text())
+    schema_text = schema_text if schema_text is not None else load_schema_text()
+    schema = cedarpy.Schema.from_str(schema_text)
     infos: dict[str, PolicyInfo] = {}
     statics: dict[str, Any] = {}
     digest = hashlib.sha256()
@@ -278,6 +281,11 @@ def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = No
                 other = infos[info.id]
                 raise PolicyError(
                     f"{source.name}:{info.line}: duplicate policy id {info.id!r} (also at {other.source}:{other.line})"
+                )
+            for attribute in unknown_context_tests(body, schema_text):
+                raise PolicyError(
+                    f"{source.name}:{info.line}: `context has {attribute}` is never true: no action this policy "
+                    f"applies to has a context attribute `{attribute}` (a typo?)"
                 )
             infos[info.id] = info
             statics[info.id] = body

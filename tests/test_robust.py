@@ -382,3 +382,44 @@ def test_the_watcher_ignores_other_files_in_the_policy_directory(
     # watchfiles logs "N change(s) detected" for each batch that passes the filter: only the policy file's
     assert daemon.log().count(" detected") == 1, daemon.log()
     assert daemon.log().count("policy loaded") == 2
+
+
+TYPO = (
+    '@id("no-rm") forbid (principal, action, resource == Tool::"bash")\n'
+    '  when { context has progam && context.progam == "rm" };\n'
+)
+
+
+def test_a_context_attribute_typo_behind_has_is_a_validation_error(
+    start_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    """Cedar's validator passes `context has progam && context.progam == "rm"` (the forbid silently never fires)."""
+    daemon = start_daemon(policy=PERMIT_ALL + FORBID_LS)
+    policy = Path(daemon.env["KEYCARD_POLICY_FILE"])
+    policy.write_text(PERMIT_ALL + "\n" + TYPO)
+    wait_until(lambda: status(daemon)["policy"]["error"] is not None, timeout_s=10)  # type: ignore[index]
+    error = str(status(daemon)["policy"]["error"])  # type: ignore[index]
+    assert error.startswith(f"{policy}:3: ") and "progam" in error
+    assert "progam" in daemon.log()
+    typo_file = tmp_path / "typo.cedar"
+    typo_file.write_text(TYPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "policy", "validate", str(typo_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"{typo_file}:1: `context has progam` is never true" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'permit (principal, action, resource) when { context has program && context.program == "rm" };',
+        "permit (principal, action, resource) when { context has scopes };",  # the credential action has it
+        "forbid (principal, action, resource) unless { context has cwd };",
+    ],
+)
+def test_declared_context_attributes_pass_the_typo_check(text: str) -> None:
+    assert Engine.compile([PolicySource("ok.cedar", text)]).count == 1
