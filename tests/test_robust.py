@@ -423,3 +423,47 @@ def test_a_context_attribute_typo_behind_has_is_a_validation_error(
 )
 def test_declared_context_attributes_pass_the_typo_check(text: str) -> None:
     assert Engine.compile([PolicySource("ok.cedar", text)]).count == 1
+
+
+def test_a_full_log_keeps_whole_lines_and_counts_every_dropped_record(short_dir: Path, tmp_path: Path) -> None:
+    """Under a file size limit (a full disk), os.write returns short: once that cut a record mid-line, merged the
+    next into it and lost the rest of the batch silently."""
+    log_file = tmp_path / "log" / "decisions.jsonl"
+    env = {**os.environ, "KEYCARDD_SOCKET": str(short_dir / "full.sock"), "KEYCARD_DECISION_LOG": str(log_file)}
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keycardd.daemon"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # not a regular file, so the limit does not apply to the daemon's own log
+        stderr=subprocess.DEVNULL,
+        preexec_fn=limit,  # noqa: PLW1509 - only setrlimit, before exec
+    )
+    daemon = DaemonProcess(short_dir / "full.sock", process, tmp_path / "unused.log", env)
+    try:
+        wait_for_socket(daemon.socket, process)
+        calls = 0
+        for batch in range(8):  # separate batches: the log's writer gathers for 50 ms
+            with daemon.client() as client:
+                for index in range(15):
+                    hook(client, bash(f"echo batch {batch} call {index} {'x' * 200}"))
+                    calls += 1
+            time.sleep(0.2)
+
+        def accounted() -> int:  # records written whole plus records counted as dropped
+            dropped = int(status(daemon)["log"]["dropped"])  # type: ignore[index]
+            return dropped + len(log_file.read_bytes().splitlines())
+
+        wait_until(lambda: accounted() >= calls)
+        lines = log_file.read_bytes().splitlines()
+        assert log_file.read_bytes().endswith(b"\n")
+        for line in lines:
+            json.loads(line)  # every line a whole record
+        dropped = int(status(daemon)["log"]["dropped"])  # type: ignore[index]
+        assert dropped > 0
+        assert len(lines) + dropped == calls
+    finally:
+        daemon.stop()
