@@ -179,6 +179,11 @@ def _write_all(fd: int, data: bytes) -> int:
     return written
 
 
+def _masked(value: object) -> str | None:
+    """Paths carry tokens too (`~/.cache/tokens/ghp_...`, a signed URL saved as a file name)."""
+    return mask(value) if isinstance(value, str) else None
+
+
 def record(entry: _Entry) -> DecisionRecord:
     answer = entry.answer
     call, decision = answer.call, answer.decision
@@ -193,12 +198,12 @@ def record(entry: _Entry) -> DecisionRecord:
         tool=call.tool,
         decision=decision.outcome.value if decision else "observed",
         policies=list(decision.policies) if decision else [],
-        reason=(mask(decision.reason) if call.shell_line is not None else decision.reason) if decision else None,
+        reason=mask(decision.reason) if decision else None,
         latency_us=round(entry.latency_us, 1),
         session_id=context.get("session_id"),
-        cwd=context.get("cwd"),
+        cwd=_masked(context.get("cwd")),
         command=mask(command) if isinstance(command, str) else None,
-        file_path=context.get("file_path"),
+        file_path=_masked(context.get("file_path")),
         url=mask(context["url"]) if isinstance(context.get("url"), str) else None,
         content_size=len(content.encode("utf-8", "surrogatepass")) if content is not None else None,
         content_sha256=hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest() if content else None,

@@ -21,6 +21,7 @@ import anyio.to_thread
 import pytest
 from anyio.abc import SocketListener
 from conftest import REPO, DaemonProcess, wait_for_socket
+from hardening_helpers import find_secrets
 from test_daemon import deny_reason, hook, read_payload, status, wait_until
 from test_processes import alive, start_with_a_replica
 
@@ -467,3 +468,52 @@ def test_a_full_log_keeps_whole_lines_and_counts_every_dropped_record(short_dir:
         assert len(lines) + dropped == calls
     finally:
         daemon.stop()
+
+
+MYSQL, CURL, DOCKER, SSHPASS = "S3cr3tMysqlPw", "CurlPassw0rd", "D0ckerPassw0rd", "SshPassw0rd"
+COOKIE = "C00kieSessi0nValue"
+GOOGLE = "AIza" + "SyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"
+STRIPE = "sk_live_" + "51H8xYzAbCdEfGhIjKlMnOpQr"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
+QUERY_KEY, QUERY_SIG = "QueryKeyValue123", "SigValue456789"
+PATH_TOKEN = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
+ISSUE_14_SECRETS = [MYSQL, CURL, DOCKER, SSHPASS, COOKIE, GOOGLE, STRIPE, AWS_SECRET, QUERY_KEY, QUERY_SIG, PATH_TOKEN]
+ASK_CURL = '@id("ask-curl") @itl("Let this curl run?") permit (principal, action, resource == Tool::"bash")\n'
+ASK_CURL += '  when { context has program && context.program == "curl" };\n'
+NO_MYSQL = (
+    '@id("no-db") forbid (principal, action, resource) when { context has program && context.program == "mysql" };\n'
+)
+
+
+def test_issue_14_secrets_never_reach_the_log_status_or_answers(
+    start_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    log_file = tmp_path / "decisions.jsonl"
+    daemon = start_daemon(policy=PERMIT_ALL + ASK_CURL + NO_MYSQL, env={"KEYCARD_DECISION_LOG": str(log_file)})
+    commands = [
+        f"mysql -uroot -p{MYSQL} prod",
+        f"curl -u alice:{CURL} https://api.example.com/",
+        f"docker login -u bob -p {DOCKER} registry.example.com",
+        f"sshpass -p {SSHPASS} ssh deploy@host",
+        f"curl -H 'Cookie: session={COOKIE}' https://example.com/",
+        f"curl 'https://maps.example.com/v1?key={GOOGLE}'",
+        f"curl https://api.stripe.com/v1/charges -u {STRIPE}:",
+        f"echo {AWS_SECRET} > creds",
+        f"curl 'https://bucket.example.com/f?key={QUERY_KEY}&sig={QUERY_SIG}'",
+    ]
+    outputs: list[str | bytes] = []
+    with daemon.client() as client:
+        for command in commands:
+            outputs.append(hook(client, bash(command)).stdout)
+        write = {
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Write",
+            "session_id": "s",
+            "tool_input": {"file_path": f"/w/.cache/{PATH_TOKEN}/token.json", "content": "{}"},
+        }
+        outputs.append(hook(client, json.dumps(write).encode()).stdout)
+    assert any(b"Let this curl run?" in output for output in outputs if isinstance(output, bytes))  # asks happened
+    wait_until(lambda: log_file.exists() and len(log_file.read_text().splitlines()) >= len(commands) + 1)
+    outputs.append(json.dumps(status(daemon)))
+    assert find_secrets(ISSUE_14_SECRETS, texts=outputs, files=[log_file, daemon.log_path]) == []
+    assert "[MASKED]" in log_file.read_text()
