@@ -30,7 +30,8 @@ class Client:
             ) from None
         except OSError as exc:
             self._sock.close()
-            raise DaemonUnavailableError(f"keycardd is not running on {self.socket_path} ({exc.strerror})") from None
+            reason = exc.strerror or str(exc)  # "AF_UNIX path too long" has no strerror
+            raise DaemonUnavailableError(f"keycardd is not running on {self.socket_path} ({reason})") from None
 
     def request(self, message: Request) -> Reply:
         try:

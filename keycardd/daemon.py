@@ -42,7 +42,7 @@ from keycardd.protocol import (
     StatusRequest,
 )
 from keycardd.replicas import Replicas
-from keycardd.server import AlreadyRunningError, SocketServer, bind_socket
+from keycardd.server import AlreadyRunningError, SocketServer, bind_socket, raise_fd_limit
 from keycardd.shadow import ShadowEvaluator
 from keycardd.stats import DecisionStats
 from keycardd.zone.errors import ZoneError
@@ -295,6 +295,7 @@ async def serve(
     log_level: str = "INFO",
 ) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
+    raise_fd_limit()  # before any replica starts: they inherit it
     paths.ensure_private_dir(paths.state_dir())
     inherited = systemd.listen_fds()
     if inherited:  # socket activation: systemd owns the socket file and its permissions
@@ -308,10 +309,12 @@ async def serve(
         sock = inherited[0]
         log.info("keycardd %s serving %s, passed in by systemd (pid %d)", __version__, socket_path, os.getpid())
     else:
-        paths.ensure_private_dir(socket_path.parent)
+        paths.check_socket_path(socket_path)
+        paths.ensure_private_dir(socket_path.parent, parents=False)
         sock = bind_socket(socket_path)
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
+    log.info("at most %d open connections (the longest-idle close first)", daemon.server.max_connections)
     if processes > 1:
         daemon.server.balance = ConnectionBalance.create(processes)
         options = ["--unparseable", unparseable.value, "--log-level", log_level]
@@ -378,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlreadyRunningError as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
-    except (PermissionError, ConfigError) as exc:
+    except (PermissionError, ConfigError, paths.UnsafePathError) as exc:
         print(f"keycardd: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -115,15 +115,22 @@ class DecisionLog:
 
     async def append_encoded(self, lines: bytes, records: int) -> None:
         """Append encoded records: this process's batches, and its replicas' (the primary is the only writer, so
-        rotation stays consistent)."""
+        rotation stays consistent). Records that cannot be written whole are dropped and counted."""
         try:
-            await anyio.to_thread.run_sync(self._append, lines)
-            self.written += records
+            written = await anyio.to_thread.run_sync(self._append, lines)
         except OSError as exc:
             self.dropped += records
-            log.error("cannot write the decision log %s: %s", self.path, exc.strerror)
+            log.error("cannot write the decision log %s: %s", self.path, exc.strerror or exc)
+            return
+        self.written += written
+        if written < records:
+            self.dropped += records - written
+            log.error("decision log %s is full: %d of %d records dropped", self.path, records - written, records)
 
-    def _append(self, lines: bytes) -> None:
+    def _append(self, lines: bytes) -> int:
+        """Append whole records and return how many were written. A short write (a full disk, a file size limit)
+        is retried for the rest; when it cannot go on, the record it cut is truncated away, so the file only ever
+        holds whole lines and the next batch starts on a fresh one."""
         with self._file_lock:
             try:
                 if self.path.stat().st_size + len(lines) > self.max_bytes:
@@ -132,7 +139,15 @@ class DecisionLog:
                 pass
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, lines)
+                start = os.fstat(fd).st_size
+                if start and os.pread(fd, 1, start - 1) != b"\n":  # cut off earlier (a crash mid-write)
+                    _write_all(fd, b"\n")
+                    start += 1
+                written = _write_all(fd, lines)
+                if written < len(lines):
+                    written = lines.rfind(b"\n", 0, written) + 1
+                    os.ftruncate(fd, start + written)
+                return lines.count(b"\n", 0, written)
             finally:
                 os.close(fd)
 
@@ -145,6 +160,28 @@ class DecisionLog:
 
     def status(self) -> dict[str, object]:
         return {"path": str(self.path), "dropped": self.dropped, "written": self.written}
+
+
+def _write_all(fd: int, data: bytes) -> int:
+    """Write `data`, looping on short writes; returns the bytes written (fewer when the writes fail part-way)."""
+    view = memoryview(data)
+    written = 0
+    while written < len(data):
+        try:
+            count = os.write(fd, view[written:])
+        except OSError:
+            if not written:
+                raise
+            return written
+        if count == 0:
+            return written
+        written += count
+    return written
+
+
+def _masked(value: object) -> str | None:
+    """Paths carry tokens too (`~/.cache/tokens/ghp_...`, a signed URL saved as a file name)."""
+    return mask(value) if isinstance(value, str) else None
 
 
 def record(entry: _Entry) -> DecisionRecord:
@@ -161,12 +198,12 @@ def record(entry: _Entry) -> DecisionRecord:
         tool=call.tool,
         decision=decision.outcome.value if decision else "observed",
         policies=list(decision.policies) if decision else [],
-        reason=(mask(decision.reason) if call.shell_line is not None else decision.reason) if decision else None,
+        reason=mask(decision.reason) if decision else None,
         latency_us=round(entry.latency_us, 1),
         session_id=context.get("session_id"),
-        cwd=context.get("cwd"),
+        cwd=_masked(context.get("cwd")),
         command=mask(command) if isinstance(command, str) else None,
-        file_path=context.get("file_path"),
+        file_path=_masked(context.get("file_path")),
         url=mask(context["url"]) if isinstance(context.get("url"), str) else None,
         content_size=len(content.encode("utf-8", "surrogatepass")) if content is not None else None,
         content_sha256=hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest() if content else None,

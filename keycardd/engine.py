@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 
 import cedarpy
 
+from keycardd.attribute_check import unknown_context_tests
+
 _EMPTY_ENTITIES = cedarpy.Entities.from_json_str("[]")
 _ERRORING_POLICY = re.compile(r"policy `(?P<id>.*?)`")
 
@@ -86,6 +88,11 @@ TOOL_USE = EntityUid("Action", "Agent::ToolUse")
 PROMPT_SUBMIT = EntityUid("Action", "Agent::PromptSubmit")
 CREDENTIAL_ISSUE = EntityUid("Action", "Agent::CredentialIssue")
 _WILDCARD = EntityUid("*", "*")
+MAX_POLICY_BYTES = 8 * 1024 * 1024
+"""The most policy text keycardd compiles (all sources together): about 45,000 typical policies. A 50 MB set once
+took 15 GB and minutes to compile; a set over a limit is refused and the last good policy stays active."""
+MAX_POLICIES = 25_000
+"""The most policies keycardd compiles (all sources together)."""
 MAX_UNIONS = 64
 """Union buckets are built on first use per combination of resources (shell lines: the shell tool and `write`)."""
 
@@ -158,22 +165,7 @@ class Engine:
     @classmethod
     def compile(cls, sources: Sequence[PolicySource], schema_text: str | None = None) -> Engine:
         """Parse, validate and index `sources`; raises `PolicyError` naming the source and line of any problem."""
-        schema = cedarpy.Schema.from_str(schema_text if schema_text is not None else load_schema_text())
-        infos: dict[str, PolicyInfo] = {}
-        statics: dict[str, Any] = {}
-        digest = hashlib.sha256()
-        for source in sources:
-            digest.update(source.name.encode() + b"\0" + source.text.encode() + b"\0")
-            for info, body in _parse_source(source, schema, first_index=len(infos)):
-                if info.id in infos:
-                    other = infos[info.id]
-                    raise PolicyError(
-                        f"{source.name}:{info.line}: duplicate policy id {info.id!r} "
-                        f"(also at {other.source}:{other.line})"
-                    )
-                infos[info.id] = info
-                statics[info.id] = body
-        return cls(tuple(sources), infos, statics, digest.hexdigest())
+        return cls(*parse_policies(sources, schema_text))
 
     def evaluate(self, request: CedarRequest) -> Verdict:
         """Decide one request. Never raises on request content: an evaluation failure is a deny."""
@@ -258,6 +250,55 @@ class Engine:
             if info is None or info.effect == "forbid":
                 failed.append(info.id if info is not None else "<unknown>")
         return tuple(failed)
+
+
+class ParsedPolicies(NamedTuple):
+    """Sources parsed and validated, not yet indexed: `Engine(*parsed)` indexes them."""
+
+    sources: tuple[PolicySource, ...]
+    policies: dict[str, PolicyInfo]
+    statics: dict[str, Any]
+    """Each policy's Cedar JSON form, by id."""
+    sha256: str
+
+
+def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = None) -> ParsedPolicies:
+    """Parse and validate `sources` within the size limits; raises `PolicyError` naming the source and line."""
+    size = sum(len(source.text.encode("utf-8", "surrogatepass")) for source in sources)
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"{_names_of(sources)}: {size:,} bytes of policy, more than the {MAX_POLICY_BYTES:,} keycardd compiles"
+        )
+    schema_text = schema_text if schema_text is not None else load_schema_text()
+    schema = cedarpy.Schema.from_str(schema_text)
+    infos: dict[str, PolicyInfo] = {}
+    statics: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.text.encode() + b"\0")
+        for info, body in _parse_source(source, schema, first_index=len(infos)):
+            if info.id in infos:
+                other = infos[info.id]
+                raise PolicyError(
+                    f"{source.name}:{info.line}: duplicate policy id {info.id!r} (also at {other.source}:{other.line})"
+                )
+            for attribute in unknown_context_tests(body, schema_text):
+                raise PolicyError(
+                    f"{source.name}:{info.line}: `context has {attribute}` is never true: no action this policy "
+                    f"applies to has a context attribute `{attribute}` (a typo?)"
+                )
+            infos[info.id] = info
+            statics[info.id] = body
+        if len(infos) > MAX_POLICIES:
+            raise PolicyError(
+                f"{_names_of(sources)}: more than the {MAX_POLICIES:,} policies keycardd compiles "
+                f"({len(infos):,} up to {source.name})"
+            )
+    return ParsedPolicies(tuple(sources), infos, statics, digest.hexdigest())
+
+
+def _names_of(sources: Sequence[PolicySource]) -> str:
+    return ", ".join(source.name for source in sources) or "policy"
 
 
 def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[tuple[PolicyInfo, Any]]:

@@ -6,11 +6,18 @@ The C and Python shims re-implement `socket_path`; keep the three in step (the c
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 
 # sun_path is 104 bytes on macOS and 108 on Linux; leave room for the terminating NUL.
 _MAX_SOCKET_PATH = 100
+MAX_SUN_PATH = 103 if sys.platform == "darwin" else 107
+"""The longest socket path the kernel accepts (sun_path less its terminating NUL)."""
+
+
+class UnsafePathError(Exception):
+    """A path keycardd would create or use is unusable or not safely its own; the message is one sentence."""
 
 
 def state_dir() -> Path:
@@ -56,11 +63,46 @@ def decision_log_path() -> Path:
     return Path(explicit) if explicit else state_dir() / "log" / "decisions.jsonl"
 
 
-def ensure_private_dir(path: Path) -> None:
-    """Create `path` (and parents) and make the leaf 0700, refusing a directory owned by someone else."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = path.stat()
+def ensure_private_dir(path: Path, *, parents: bool = True) -> None:
+    """Create `path` 0700 (with its parents unless `parents` is False), or check an existing one.
+
+    An existing directory is never chmodded: it may be /tmp or $HOME, shared with everything else the user (and
+    others) run. It is used when it is the user's and nobody else can write to it (so nobody can replace what
+    keycardd puts there), and refused, with one sentence naming it, otherwise.
+    """
+    try:
+        path.mkdir(parents=parents, mode=0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        raise UnsafePathError(f"cannot create {path}: {path.parent} does not exist") from None
+    except OSError as exc:
+        raise UnsafePathError(f"cannot create {path}: {exc.strerror or exc}") from None
+    else:
+        path.chmod(0o700)  # ours: mkdir's mode was reduced by the umask, and 0700 is what we mean
+        return
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise UnsafePathError(f"cannot use {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafePathError(f"{path} exists and is not a directory")
     if info.st_uid != os.getuid():
-        raise PermissionError(f"{path} is owned by uid {info.st_uid}, not by you (uid {os.getuid()})")
-    if info.st_mode & 0o077:
-        path.chmod(0o700)
+        raise UnsafePathError(
+            f"{path} is owned by uid {info.st_uid}, not by you (uid {os.getuid()}); keycardd keeps its files only "
+            "in a directory of yours"
+        )
+    if info.st_mode & 0o022:
+        raise UnsafePathError(
+            f"{path} is writable by others (mode {stat.S_IMODE(info.st_mode):04o}); keycardd keeps its files only in "
+            "a directory nobody else can write to (choose another one, or remove the group and other write bits)"
+        )
+
+
+def check_socket_path(path: Path) -> None:
+    """Refuse, with one sentence, a socket path the kernel cannot bind (too long for sun_path)."""
+    length = len(os.fsencode(path))
+    if length > MAX_SUN_PATH:
+        raise UnsafePathError(
+            f"socket path {path} is too long ({length} bytes; a Unix socket path has at most {MAX_SUN_PATH})"
+        )

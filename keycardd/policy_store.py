@@ -3,13 +3,16 @@
 The store reads the local sources (the policy file or, when there is none, the embedded default; plus `*.cedar`
 in the policy directory), combines them with zone sources handed over by the zone sync, compiles the result off the
 event loop and swaps the new `Engine` in with a single assignment. A source that fails to compile never replaces
-the last good engine; the error is kept for `status` and logged. With no good engine at all, `engine` is None and
+the last good engine; the error is kept for `status` and logged. A large set compiles in a worker process
+(`compiler`), so a reload does not stall the answers. With no good engine at all, `engine` is None and
 the adapters deny every gated event, naming the file and the error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +23,7 @@ import anyio.to_thread
 from watchfiles import awatch
 
 from keycardd import paths
+from keycardd.compiler import compile_engine
 from keycardd.engine import Engine, PolicyError, PolicySource, default_policy_source
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,8 @@ RELOAD_DEBOUNCE_MS = 50
 """watchfiles' own default debounce is 1.6 s; changes must be live within 1 s."""
 WATCH_POLL_MS = 250
 """How long the watcher thread blocks before checking for cancellation (its default, 5 s, delays shutdown)."""
+ROOT_POLL_S = 1.0
+"""How often to look for a policy directory to appear when none exists yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +48,32 @@ class LocalSources:
         return cls(policy_file=paths.policy_file(), policy_dir=paths.policy_dir())
 
     def read(self) -> list[PolicySource]:
-        """Read every local source; raises `PolicyError` naming the file that cannot be read."""
-        sources = [_read(self.policy_file)] if self.policy_file.exists() else [default_policy_source()]
+        """Read every local source; raises `PolicyError` naming the file that cannot be read. A symlink whose
+        target is missing or loops is such a file: falling back to the embedded default would drop its forbids."""
+        present = self.policy_file.exists() or self.policy_file.is_symlink()
+        sources = [_read(self.policy_file)] if present else [default_policy_source()]
         if self.policy_dir is not None and self.policy_dir.is_dir():
             sources.extend(_read(path) for path in sorted(self.policy_dir.glob("*.cedar")))
         return sources
 
     def watch_roots(self) -> list[Path]:
-        """Directories to watch: editors and `mv` replace files, so the parent directory is what sees it."""
-        roots = [self.policy_file.parent]
+        """The existing directories to watch: editors and `mv` replace files, so the parent directory is what sees
+        it; a symlinked policy file's target directory too (dotfiles); the policy directory's parent until the
+        policy directory exists. They change as links and directories do, so the watcher asks again after each
+        change."""
+        roots = {self.policy_file.parent}
+        if self.policy_file.is_symlink():
+            roots.add(Path(os.path.realpath(self.policy_file)).parent)
         if self.policy_dir is not None:
-            roots.append(self.policy_dir)
-        return roots
+            roots.add(self.policy_dir if self.policy_dir.is_dir() else self.policy_dir.parent)
+        return sorted(root for root in roots if root.is_dir())
 
     def is_relevant(self, changed: Path) -> bool:
-        if changed == self.policy_file:
+        """Only policy files (and the policy directory itself) matter: a log in the same directory must not wake
+        the watcher."""
+        if changed in (self.policy_file, self.policy_dir):
+            return True
+        if self.policy_file.is_symlink() and changed == Path(os.path.realpath(self.policy_file)):
             return True
         return self.policy_dir is not None and changed.parent == self.policy_dir and changed.suffix == ".cedar"
 
@@ -64,7 +81,10 @@ class LocalSources:
 def _read(path: Path) -> PolicySource:
     try:
         return PolicySource(name=str(path), text=path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        link = f", a symlink to {os.readlink(path)}" if path.is_symlink() else ""
+        raise PolicyError(f"{path}: cannot read the policy file{link} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
         raise PolicyError(f"{path}: cannot read the policy file ({exc})") from None
 
 
@@ -86,10 +106,11 @@ class PolicyStore:
         async with self._lock:
             try:
                 local = await anyio.to_thread.run_sync(self.local.read)
-                engine = await anyio.to_thread.run_sync(Engine.compile, [*local, *self.zone_active])
+                first = self.engine is None  # nobody is waiting for answers yet: no worker process needed
+                engine = await compile_engine([*local, *self.zone_active], in_process=first)
                 shadow = None
                 if self.zone_shadow is not None:
-                    shadow = await anyio.to_thread.run_sync(Engine.compile, [*local, *self.zone_shadow])
+                    shadow = await compile_engine([*local, *self.zone_shadow], in_process=first)
             except PolicyError as exc:
                 self.error = str(exc)
                 if self.engine is None:
@@ -108,10 +129,8 @@ class PolicyStore:
         """
         async with self._lock:
             local = await anyio.to_thread.run_sync(self.local.read)
-            engine = await anyio.to_thread.run_sync(Engine.compile, [*local, *active])
-            shadow_engine = (
-                await anyio.to_thread.run_sync(Engine.compile, [*local, *shadow]) if shadow is not None else None
-            )
+            engine = await compile_engine([*local, *active])
+            shadow_engine = await compile_engine([*local, *shadow]) if shadow is not None else None
             self.zone_active = tuple(active)
             self.zone_shadow = tuple(shadow) if shadow is not None else None
             self._install(engine, shadow_engine)
@@ -123,21 +142,35 @@ class PolicyStore:
         log.info("policy loaded: %d policies from %s (sha256 %s)", engine.count, _names(engine), engine.sha256[:12])
 
     async def watch(self) -> None:
-        """Reload whenever a local source changes; runs until cancelled (a task in the daemon's task group)."""
-        roots = [root for root in self.local.watch_roots() if root.is_dir()]
-        if not roots:
-            log.warning("no policy directory exists yet; hot reload starts when the daemon restarts")
-            return
-        async for changes in awatch(
-            *roots,
-            debounce=RELOAD_DEBOUNCE_MS,
-            step=RELOAD_DEBOUNCE_MS,
-            rust_timeout=WATCH_POLL_MS,
-            recursive=False,
-            ignore_permission_denied=True,
-        ):
-            if any(self.local.is_relevant(Path(changed)) for _, changed in changes):
+        """Reload whenever a local source changes; runs until cancelled (a task in the daemon's task group).
+
+        When the directories to watch change (policy.d created, a symlink pointed elsewhere) the watcher starts
+        again on the new ones, and reloads once more for whatever changed in between."""
+        while True:
+            roots = self.local.watch_roots()
+            if not roots:
+                log.warning("no policy directory exists yet; watching for one to appear")
+                while not self.local.watch_roots():
+                    await anyio.sleep(ROOT_POLL_S)
                 await self.reload()
+                continue
+            watcher = awatch(
+                *roots,
+                watch_filter=lambda _, changed: self.local.is_relevant(Path(changed)),
+                debounce=RELOAD_DEBOUNCE_MS,
+                step=RELOAD_DEBOUNCE_MS,
+                rust_timeout=WATCH_POLL_MS,
+                recursive=False,
+                ignore_permission_denied=True,
+            )
+            async with contextlib.aclosing(watcher):
+                async for _ in watcher:
+                    await self.reload()
+                    if self.local.watch_roots() != roots:
+                        break
+                else:
+                    return
+            await self.reload()
 
     def status(self) -> dict[str, object]:
         engine = self.engine

@@ -127,11 +127,14 @@ def frame_length(header: bytes, limit: int = MAX_FRAME) -> int:
 
 
 def decode_request(body: bytes) -> Request:
-    """Decode a request body (without its length prefix)."""
+    """Decode a request body (without its length prefix). Any body, however hostile, is a request or a
+    `FrameError`: a map nested a thousand deep makes msgspec raise `RecursionError`, not `DecodeError`."""
     try:
         return _request_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise FrameError(f"malformed request: {exc}") from None
+    except RecursionError:
+        raise FrameError("malformed request: nested too deeply") from None
 
 
 def decode_reply(body: bytes) -> Reply:
@@ -140,3 +143,5 @@ def decode_reply(body: bytes) -> Reply:
         return _reply_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise FrameError(f"malformed reply: {exc}") from None
+    except RecursionError:
+        raise FrameError("malformed reply: nested too deeply") from None

@@ -3,16 +3,22 @@
 Each connection is served by one task. A peer of another uid is refused before a byte is read. Each request frame
 gets exactly one reply frame; an oversized or undecodable frame gets an `ErrorReply` and the connection is closed.
 Waiting for the next frame is bounded by an idle timeout, reading a started frame by a read timeout, so a slow or
-stuck client costs one idle task and nothing else. On shutdown the server stops accepting, closes idle connections
-at once, and lets requests already being answered finish (up to a grace period).
+stuck client costs one idle task and nothing else. Open connections are capped below the process's descriptor
+limit: at the cap, or when accept() runs out of descriptors anyway, the longest-idle connections are closed and
+accepting backs off, so a flood of idle clients costs them their connections, never the daemon. On shutdown the
+server stops accepting, closes idle connections at once, and lets requests already being answered finish (up to a
+grace period).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import resource
 import socket
+import stat
 import struct
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,12 +29,44 @@ from anyio.abc import SocketAttribute, SocketListener, SocketStream, UNIXSocketS
 
 from keycardd import protocol
 from keycardd.balance import ConnectionBalance
+from keycardd.paths import UnsafePathError
 from keycardd.protocol import ErrorReply, FrameError, Reply, Request
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Reply]]
 RECEIVE_SIZE = 1 << 16
+IDLE_TIMEOUT_S = 20.0
+"""A connection waiting this long for its next request is closed: shims connect per call, and a client that keeps
+its connection reconnects cheaply, while every idle connection holds a descriptor."""
+MAX_CONNECTIONS = 4096
+RESERVED_FDS = 32
+"""Descriptors left for everything else the daemon opens (log, policy files, watcher, replicas' channels)."""
+ACCEPT_BACKOFF_S = (0.01, 1.0)
+"""First and longest pause of accept() after it fails for lack of descriptors (doubling in between)."""
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def connection_cap() -> int:
+    """How many connections this process may hold open: its descriptor limit less a reserve, at most 4,096."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(8, min(MAX_CONNECTIONS, soft - RESERVED_FDS))
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft descriptor limit to the hard one (the common soft default, 1,024, is a few hundred agents'
+    worth of connections); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # macOS refuses more than OPEN_MAX; keep what we have
+            return soft
+        return target
+    return soft
 
 
 class AlreadyRunningError(Exception):
@@ -48,8 +86,22 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 
 def bind_socket(path: Path) -> socket.socket:
-    """Bind a listening socket at `path`, 0600 from the first instant, replacing only a dead daemon's socket."""
-    if path.exists() or path.is_symlink():
+    """Bind a listening socket at `path`, 0600 from the first instant, replacing only a dead daemon's socket.
+
+    Anything else at `path` (a regular file, a symlink, a directory) is refused, never deleted: it is not ours.
+    """
+    try:
+        existing: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise UnsafePathError(f"cannot use the socket path {path}: {exc.strerror or exc}") from None
+    if existing is not None and not stat.S_ISSOCK(existing.st_mode):
+        raise UnsafePathError(
+            f"{path} exists and is not a socket; keycardd replaces only a stale socket, never other files "
+            "(move it away or choose another socket path)"
+        )
+    if existing is not None:
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.settimeout(1.0)
@@ -64,9 +116,9 @@ def bind_socket(path: Path) -> socket.socket:
     previous = os.umask(0o177)
     try:
         sock.bind(str(path))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise UnsafePathError(f"cannot listen on {path}: {exc.strerror or exc}") from None
     finally:
         os.umask(previous)
     os.chmod(path, 0o600)
@@ -80,9 +132,10 @@ class SocketServer:
         handler: Handler,
         *,
         read_timeout_s: float = 5.0,
-        idle_timeout_s: float = 300.0,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
         grace_s: float = 5.0,
         max_frame: int = protocol.MAX_FRAME,
+        max_connections: int | None = None,
     ) -> None:
         self._handler = handler
         self._read_timeout_s = read_timeout_s
@@ -90,7 +143,12 @@ class SocketServer:
         self._grace_s = grace_s
         self._max_frame = max_frame
         self._uid = os.getuid()
-        self._idle_scopes: set[anyio.CancelScope] = set()
+        self.max_connections = connection_cap() if max_connections is None else max_connections
+        self._open = 0
+        """Client connections accepted and not yet closed (replicas' channels are not counted)."""
+        self._idle_scopes: dict[anyio.CancelScope, None] = {}
+        """Connections waiting for their next request, longest-idle first: the first to go when room is needed."""
+        self._channel_scopes: set[anyio.CancelScope] = set()
         self._in_flight = 0
         self._closing = False
         self._accepting = anyio.CancelScope()
@@ -106,22 +164,57 @@ class SocketServer:
                 if self.balance is not None:
                     self.balance.accepting(True)
                 with self._accepting:
+                    backoff = ACCEPT_BACKOFF_S[0]
                     while True:
                         if self.balance is not None:
                             await self.balance.wait_turn()
-                        stream = await listener.accept()
+                        await self._make_room(self.max_connections - 1)
+                        try:
+                            stream = await listener.accept()
+                        except anyio.BrokenResourceError as exc:
+                            if not _out_of_descriptors(exc):
+                                raise
+                            log.warning(
+                                "out of file descriptors with %d connections open: closing idle ones, backing off "
+                                "%.2f s",
+                                self._open,
+                                backoff,
+                            )
+                            self._close_idle(max(1, len(self._idle_scopes) // 4))
+                            await anyio.sleep(backoff)
+                            backoff = min(backoff * 2, ACCEPT_BACKOFF_S[1])
+                            continue
+                        backoff = ACCEPT_BACKOFF_S[0]
+                        self._open += 1
                         connections.start_soon(self._serve_connection, stream)
                 if self.balance is not None:
                     self.balance.accepting(False)
                 # Connections already queued when shutdown began have sent, or are sending, a request: answer it.
                 for stream in await _queued_connections(listener):
+                    self._open += 1
                     connections.start_soon(self._serve_connection, stream)
-            for scope in list(self._idle_scopes):
+            self._close_idle(len(self._idle_scopes))
+            for scope in self._channel_scopes:
                 scope.cancel()
             with anyio.move_on_after(self._grace_s):
                 while self._in_flight:
                     await anyio.sleep(0.01)
             connections.cancel_scope.cancel()
+
+    async def _make_room(self, limit: int) -> None:
+        """Wait until at most `limit` connections are open, closing the longest-idle ones to get there."""
+        while self._open > limit:
+            if not self._close_idle(self._open - limit):
+                await anyio.sleep(0.01)  # every connection is mid-request: they end within the read timeout
+            await anyio.sleep(0)
+
+    def _close_idle(self, count: int) -> int:
+        """Close up to `count` idle connections, longest-idle first; returns how many."""
+        victims = list(self._idle_scopes)[:count]
+        for scope in victims:
+            del self._idle_scopes[scope]
+            scope.cancel()
+        return len(victims)
 
     def shutdown(self) -> None:
         self._closing = True
@@ -143,8 +236,16 @@ class SocketServer:
         idle_timeout_s: float | None = None,
         count: bool = True,
     ) -> None:
+        """Serve one connection; `count` (a client connection, not a channel) was added to `_open` on accept."""
         handler = handler or self._handler
         idle_timeout_s = self._idle_timeout_s if idle_timeout_s is None else idle_timeout_s
+        try:
+            await self._serve_stream(stream, handler, idle_timeout_s, count)
+        finally:
+            if count:
+                self._open -= 1
+
+    async def _serve_stream(self, stream: SocketStream, handler: Handler, idle_timeout_s: float, count: bool) -> None:
         async with stream:
             uid = peer_uid(stream.extra(SocketAttribute.raw_socket))
             if uid != self._uid:
@@ -156,24 +257,31 @@ class SocketServer:
                 if self.balance is not None:
                     self.balance.opened()
             try:
-                await self._serve_frames(stream, handler, idle_timeout_s)
+                await self._serve_frames(stream, handler, idle_timeout_s, count)
+            except Exception:  # one connection's failure, whatever it is, must not end the server's task group
+                log.exception("internal error on a connection; closing that connection only")
             finally:
                 if count and self.balance is not None:
                     self.balance.closed()
 
-    async def _serve_frames(self, stream: SocketStream, handler: Handler, idle_timeout_s: float) -> None:
-        """Answer one connection's requests until it closes, idles out, or the server shuts down."""
+    async def _serve_frames(self, stream: SocketStream, handler: Handler, idle_timeout_s: float, client: bool) -> None:
+        """Answer one connection's requests until it closes, idles out, or the server shuts down (or, for a client
+        connection, until it is the longest idle when room is needed)."""
         frames = FrameReader(stream, self._max_frame)
         while True:
             if self._closing and not frames.pending():
                 return
             with anyio.CancelScope() as idle:
-                self._idle_scopes.add(idle)
+                if client:
+                    self._idle_scopes[idle] = None
+                else:
+                    self._channel_scopes.add(idle)
                 idle.deadline = anyio.current_time() + idle_timeout_s
                 try:
                     started = await frames.wait_for_data()
                 finally:
-                    self._idle_scopes.discard(idle)
+                    self._idle_scopes.pop(idle, None)
+                    self._channel_scopes.discard(idle)
             if idle.cancelled_caught:
                 if self._closing and frames.pending():  # a request already sent is still answered
                     await self._serve_frame(stream, frames, handler)
@@ -213,11 +321,19 @@ class SocketServer:
             frame = protocol.encode(reply)
         except FrameError as exc:
             frame = protocol.encode(ErrorReply(message=str(exc)))
+        except (TypeError, ValueError, OverflowError):  # a value msgspec cannot encode: a bug, not the client's
+            log.exception("cannot encode a %s reply", type(reply).__name__)
+            frame = protocol.encode(ErrorReply(message="keycardd could not encode its answer; see its log"))
         try:
             await stream.send(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return False
         return True
+
+
+def _out_of_descriptors(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in _OUT_OF_DESCRIPTORS
 
 
 async def _queued_connections(listener: SocketListener) -> list[SocketStream]:

@@ -112,12 +112,13 @@ def _daemon_checks() -> Iterator[Check]:
     yield Check("daemon", True, f"keycardd {status['version']} (pid {status['pid']}) on {socket_path}")
     socket_mode = stat.S_IMODE(socket_path.stat().st_mode)
     dir_mode = stat.S_IMODE(socket_path.parent.stat().st_mode)
-    private = socket_mode & 0o077 == 0 and dir_mode & 0o077 == 0
+    # The directory may be $HOME: readable by others is fine, writable (others could replace the socket) is not.
+    socket_private, dir_private = socket_mode & 0o077 == 0, dir_mode & 0o022 == 0
+    fix = "" if socket_private else f"chmod 600 {socket_path}"
+    if not dir_private:
+        fix = "put the socket in a directory only you can write to (KEYCARDD_SOCKET)"
     yield Check(
-        "socket permissions",
-        private,
-        f"socket {socket_mode:04o}, directory {dir_mode:04o}",
-        "" if private else f"chmod 600 {socket_path} && chmod 700 {socket_path.parent}",
+        "socket permissions", socket_private and dir_private, f"socket {socket_mode:04o}, directory {dir_mode:04o}", fix
     )
     policy = status["policy"]
     if policy["error"]:
