@@ -210,3 +210,34 @@ def test_status_text_shows_each_set_and_the_listing_etag(start_daemon: Callable[
         ).stdout
         assert f"active version 1 ({version.id}), 1 policy, manifest_sha {version.manifest_sha}" in text
         assert "policy-sets listing ETag" in text and "auth: none" in text
+
+
+def test_a_bundle_refused_to_a_service_credential_leaves_the_zone_sets_enforced(
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    with DevZone(zone_id="za", require_auth=True) as zone:
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+        zone.state.policy_zone.bundle = {"pol_grep": NO_GREP}  # a user's bundle an API key cannot read
+        daemon = start_daemon(env=zone_env(zone, KEYCARD_API_API_KEY=zone.state.accounts.api_key))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        zone_status = status(daemon)["zone"]
+        assert zone_status["last_error"] is None and zone_status["bundle"] is None
+        assert "HTTP 403 (forbidden: the policy bundle belongs to a user" in zone_status["bundle_note"]
+        assert decision(daemon, GREP) == "no_objection"
+
+
+def test_a_zone_without_etags_is_verified_every_poll_but_compiled_once(
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    with DevZone(zone_id="ze") as zone:
+        zone.state.policy_zone.send_etags = False
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        first = status(daemon)["zone"]["last_sync"]
+        eventually(lambda: status(daemon)["zone"]["last_sync"] != first, 5)  # polls keep verifying
+        assert daemon.log().count("zone policy installed") == 1
+        assert zone.state.policy_zone.not_modified == 0
+        zone.state.policy_zone.publish("org", {"p1": NO_GREP})
+        eventually(lambda: decision(daemon, GREP) == "deny")
+        assert daemon.log().count("zone policy installed") == 2

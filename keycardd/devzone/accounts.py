@@ -7,7 +7,9 @@
   answering `TokenResponse {access_token, token_type, expires_in}` (keycard-ts `Organizations.exchangeToken`).
 
 With `required` off (the default for tests that do not care) anonymous calls are served too; `keycardctl dev zone`
-turns it on. A refused call answers 401 with the API's `Error {message, code, status}` body.
+turns it on. A refused call answers 401 with the API's `Error {message, code, status}` body. The per-user policy
+bundle wants a user's token (keycard-python `resources/policy_bundle.py`: "the zone-issued resource-scoped token"),
+so with `required` on an API key or a service account is answered 403 there.
 """
 
 from __future__ import annotations
@@ -31,20 +33,25 @@ class ApiAccounts:
     client_secret: str = field(default_factory=lambda: _secret("sa_secret_"))
     org_id: str = "org_dev"
     token_ttl_s: int = 3600
-    tokens: dict[str, float] = field(default_factory=dict)
-    """Issued bearer tokens -> their expiry (wall clock)."""
+    tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """Issued bearer tokens -> (kind, expiry on the wall clock)."""
     issued: list[str] = field(default_factory=list)
     """`service_account` or `organization` for every token issued, in order (tests count refreshes)."""
     refused: int = 0
     """How many API calls were refused with 401."""
 
     def allows(self, authorization: str | None) -> bool:
-        if not self.required:
-            return True
-        token = (authorization or "").removeprefix("Bearer ")
-        allowed = token == self.api_key or self.tokens.get(token, 0.0) > time.time()
+        allowed = not self.required or self.kind_of(authorization) is not None
         self.refused += not allowed
         return allowed
+
+    def kind_of(self, authorization: str | None) -> str | None:
+        """`api_key`, `service_account` or `organization` for a live credential, else None."""
+        token = (authorization or "").removeprefix("Bearer ")
+        if token == self.api_key:
+            return "api_key"
+        kind, expires_at = self.tokens.get(token, ("", 0.0))
+        return kind if expires_at > time.time() else None
 
     def client_credentials(self, authorization: str | None, form: dict[str, str]) -> dict[str, Any] | None:
         """A service-account token, or None when the Basic credentials or the grant are wrong."""
@@ -61,7 +68,7 @@ class ApiAccounts:
 
     def _issue(self, kind: str) -> dict[str, Any]:
         token = _secret("kc_at_")
-        self.tokens[token] = time.time() + self.token_ttl_s
+        self.tokens[token] = (kind, time.time() + self.token_ttl_s)
         self.issued.append(kind)
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl_s}
 

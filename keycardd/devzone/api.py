@@ -21,6 +21,12 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(error_body(status, code, message), status_code=status)
 
 
+def _is_user(state: ZoneState, authorization: str | None) -> bool:
+    """A signed-in user's token, or the organisation token exchanged for one: not an API key or service account."""
+    bearer = (authorization or "").removeprefix("Bearer ")
+    return state.accounts.kind_of(authorization) == "organization" or bearer in state.oauth.access_tokens
+
+
 def api_routes(state: ZoneState) -> list[BaseRoute]:
     zone = state.policy_zone
     accounts = state.accounts
@@ -37,6 +43,8 @@ def api_routes(state: ZoneState) -> list[BaseRoute]:
         """A page of a list with its own ETag; 304 when the caller already has that page."""
         if document is None:
             return error(404, "not_found", "no such policy set or version")
+        if not zone.send_etags:
+            return JSONResponse(document)
         etag = zone.page_etag(document)
         if request.headers.get("if-none-match") == etag:
             zone.not_modified += 1
@@ -82,6 +90,8 @@ def api_routes(state: ZoneState) -> list[BaseRoute]:
     async def policy_bundle(request: Request) -> Response:
         if (refused := refusal(request)) is not None:
             return refused
+        if accounts.required and not _is_user(state, request.headers.get("authorization")):
+            return error(403, "forbidden", "the policy bundle belongs to a user: call it with a user's token")
         if zone.bundle is None:
             return error(404, "not_found", "no user policy bundle")
         archive, digest = zone.bundle_archive()

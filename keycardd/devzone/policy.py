@@ -95,6 +95,8 @@ class PolicyZone:
         """Default and largest page of every list (small, so that clients must follow cursors)."""
         self.sets: dict[str, PolicySet] = {}
         self.tampering: str | None = None
+        self.send_etags = True
+        """False: list pages come without ETags, as from a server that does not do conditional requests."""
         self.not_modified = 0
         """How many list requests were answered 304 (tests check the daemon sends If-None-Match)."""
         self.bundle: dict[str, str] | None = None

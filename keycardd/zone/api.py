@@ -26,7 +26,8 @@ from keycardd.zone.auth import ApiAuth
 from keycardd.zone.errors import ZoneError
 
 PAGE_LIMIT = 100
-"""The `limit` asked for; the server may answer fewer."""
+"""The `limit` asked for: the API's default (1-1000 allowed in terraform-provider-keycard's openapi.yaml); the
+server may answer fewer."""
 MAX_PAGES = 1000
 """At most this many pages per list (100,000 items at the asked limit) before the sync is refused."""
 MAX_ERROR_TEXT = 300

@@ -89,6 +89,8 @@ class ZoneStatus:
     version: str | None = None
     etag: str | None = None
     bundle_etag: str | None = None
+    bundle_note: str | None = None
+    """Why no user bundle is read, when the API refuses it to this credential."""
     policy_sets: list[SetStatus] = field(default_factory=list)
     last_sync: str | None = None
     last_error: str | None = None
@@ -142,6 +144,7 @@ class ZoneSync:
             "etag": zone.etag,
             "policy_sets": [msgspec.structs.asdict(entry) for entry in zone.policy_sets],
             "bundle": {"etag": zone.bundle_etag, "digest": _digest_of(zone.bundle_etag)} if zone.bundle_etag else None,
+            "bundle_note": zone.bundle_note,
             "last_sync": zone.last_sync,
             "last_error": zone.last_error,
             "last_error_reason": zone.last_error_reason,
@@ -197,18 +200,25 @@ class ZoneSync:
         bundle_etag, bundle_sources = bundle if bundle is not None else self._bundle
         all_active = [*listing.active, *bundle_sources]
         all_shadow = [*listing.shadow, *bundle_sources] if listing.shadow is not None else None
-        await self.store.set_zone_policies(all_active, all_shadow)
+        shadow_key = tuple(all_shadow) if all_shadow is not None else None
+        # A server without ETags answers 200 every time: the same verified policy is not compiled again.
+        changed = (tuple(all_active), shadow_key) != (self.store.zone_active, self.store.zone_shadow)
+        if changed:
+            await self.store.set_zone_policies(all_active, all_shadow)
         # Only now, with everything verified and installed, are the new ETags remembered.
         self._listing, self._bundle = listing, (bundle_etag, bundle_sources)
         label = _label(listing.sets, bool(bundle_sources))
         zone = self.status_
         zone.etag = listing.pages[0].etag if listing.pages else None
-        zone.version, zone.policy_sets, zone.bundle_etag, zone.from_cache = label, listing.sets, bundle_etag, False
-        self._save_cache(all_active, all_shadow)
-        log.info("zone policy installed: %s", label or "no active policy sets")
-        if self.on_change is not None:
-            self.on_change()
-        return True
+        zone.version, zone.policy_sets, zone.bundle_etag = label, listing.sets, bundle_etag
+        if changed or zone.from_cache:
+            zone.from_cache = False
+            self._save_cache(all_active, all_shadow)
+        if changed:
+            log.info("zone policy installed: %s", label or "no active policy sets")
+            if self.on_change is not None:
+                self.on_change()
+        return changed
 
     async def _discover(self, client: httpx.AsyncClient) -> str:
         issuer = self.config.issuer_url or ""
@@ -308,8 +318,15 @@ class ZoneSync:
             return None
         if response.status_code == 404:
             return None if not self._bundle[1] and self._bundle[0] is None else (None, [])
+        if response.status_code in (401, 403) and self._bundle == (None, []):
+            # The bundle is per user: a service account or API key may have none to read. Without a bundle
+            # verified before, there is nothing to keep; one that was verified is never dropped this way.
+            self.status_.bundle_note = f"not readable with this credential ({describe_error(response)})"
+            return None
         if response.status_code != 200:
-            raise ZoneError(f"GET /policy/bundle: {describe_error(response)}", reason="http")
+            reason = "auth" if response.status_code in (401, 403) else "http"
+            raise ZoneError(f"GET /policy/bundle: {describe_error(response)}", reason=reason)
+        self.status_.bundle_note = None
         etag = response.headers.get("ETag")
         if not etag:
             raise ZoneError("the policy bundle came without an ETag, so its digest cannot be checked", reason="bundle")
