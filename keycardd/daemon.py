@@ -280,9 +280,10 @@ def build_daemon(
         from keycardd.credentials.policy import policy_check  # noqa: PLC0415
         from keycardd.zone.sync import ZoneSync  # noqa: PLC0415
 
-        zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json")
         if primary is None:
             broker = CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
+        user_token = broker.user_access_token if broker is not None else None
+        zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json", user_token=user_token)
     decision_log = DecisionLog(paths.decision_log_path(), sink=primary.buffer_log if primary is not None else None)
     return Daemon(socket_path, store, settings, decision_log, zone=zone, broker=broker, primary=primary)
 

@@ -61,6 +61,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"shadow:    {_shadow_text(document['shadow'])}")
     if "zone" in document:
         print(f"zone:      {_zone_text(document['zone'])}")
+        for line in _zone_details(document["zone"]):
+            print(f"           {line}")
     if "credentials" in document:
         cached = document["credentials"]
         print(f"credentials: {len(cached) or 'none'} cached")
@@ -90,8 +92,23 @@ def _zone_text(zone: dict[str, Any]) -> str:
     if zone.get("from_cache"):
         text += " (from the local cache)"
     if zone.get("last_error"):
-        text += f"; last error: {zone['last_error']}"
+        text += f"; last error ({zone.get('last_error_reason') or 'zone'}): {zone['last_error']}"
     return text
+
+
+def _zone_details(zone: dict[str, Any]) -> list[str]:
+    """Authentication, each verified policy set and the bundle: what to match against what the zone published."""
+    lines = [f"auth: {zone['auth']}"] if zone.get("auth") else []
+    if zone.get("etag"):
+        lines.append(f"policy-sets listing ETag {zone['etag']}")
+    for entry in zone.get("policy_sets") or []:
+        lines.append(
+            f"set {entry['name']} ({entry['id']}) {entry['mode']} version {entry['version']} ({entry['version_id']}),"
+            f" {count_of(entry['policies'], 'policy', 'policies')}, manifest_sha {entry['manifest_sha']}"
+        )
+    if zone.get("bundle"):
+        lines.append(f"user bundle ETag {zone['bundle']['etag']} (digest {zone['bundle']['digest']})")
+    return lines
 
 
 def _reload(args: argparse.Namespace) -> int:
@@ -99,9 +116,15 @@ def _reload(args: argparse.Namespace) -> int:
         document = ask_daemon(ReloadRequest())
     except DaemonUnavailableError as exc:
         raise CliError(str(exc)) from None
-    policy = document["policy"]
+    policy, zone = document["policy"], document.get("zone") or {}
     if not document["reloaded"]:
-        raise CliError(f"the policy was rejected and the last good one stays active: {policy['error']}")
+        if policy["error"]:
+            raise CliError(f"the policy was rejected and the last good one stays active: {policy['error']}")
+        reason = zone.get("last_error_reason") or "zone"
+        raise CliError(
+            f"the zone policy sync was rejected ({reason}) and the last verified zone policy stays active: "
+            f"{zone.get('last_error') or 'no reason recorded'}"
+        )
     print(f"reloaded: {count_of(policy['count'], 'policy', 'policies')} (sha256 {policy['sha256'][:12]})")
     return 0
 

@@ -132,6 +132,11 @@ class CredentialBroker:
             return IssuedCredential(response.access_token, response.expires_at, self.clock() + response.expires_in)
         raise AssertionError("unreachable")
 
+    async def user_access_token(self) -> str:
+        """The signed-in user's access token, refreshed when due: zone sync authenticates with it too, so that only
+        one place rotates the refresh token."""
+        return (await self._user_tokens()).access_token
+
     async def _user_tokens(self) -> UserTokens:
         """The user's access token, refreshed (and the rotated refresh token stored) when it is about to expire."""
         if self._user is None:

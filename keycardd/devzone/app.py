@@ -1,4 +1,5 @@
-"""The dev zone's HTTP surface (Starlette): RFC 8414 metadata, the JWKS, and the policy-set API."""
+"""The dev zone's HTTP surface (Starlette): RFC 8414 metadata, the JWKS, the Management API (`api`), OAuth
+(`oauth`), and an admin surface for tests."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from keycardd.devzone.api import api_routes, error
 from keycardd.devzone.oauth import TOKEN_EXCHANGE
 from keycardd.devzone.oauth import routes as oauth_routes
 from keycardd.devzone.state import ZoneState
-from keycardd.zone.bundle import MEDIA_TYPE
 
 
 def create_app(state: ZoneState) -> Starlette:
@@ -32,39 +33,7 @@ def create_app(state: ZoneState) -> Starlette:
     async def jwks(request: Request) -> Response:
         return JSONResponse(state.keys.jwks())
 
-    def _zone_matches(request: Request) -> bool:
-        return bool(request.path_params["zone_id"] == state.zone_id)
-
-    async def policy_sets(request: Request) -> Response:
-        if not _zone_matches(request):
-            return JSONResponse({"error": "not_found"}, status_code=404)
-        etag = zone.etag()
-        if request.headers.get("if-none-match") == etag:
-            zone.not_modified += 1
-            return Response(status_code=304, headers={"ETag": etag})
-        return JSONResponse(zone.list_sets(), headers={"ETag": etag})
-
-    async def version(request: Request) -> Response:
-        document = zone.version_document(request.path_params["set_id"], request.path_params["version_id"])
-        if document is None or not _zone_matches(request):
-            return JSONResponse({"error": "not_found"}, status_code=404)
-        return JSONResponse(document)
-
-    async def version_policies(request: Request) -> Response:
-        document = zone.version_policies(request.path_params["set_id"], request.path_params["version_id"])
-        if document is None or not _zone_matches(request):
-            return JSONResponse({"error": "not_found"}, status_code=404)
-        return JSONResponse(document)
-
-    async def policy_bundle(request: Request) -> Response:
-        if zone.bundle is None:
-            return JSONResponse({"error": "not_found", "error_description": "no user policy bundle"}, status_code=404)
-        archive, digest = zone.bundle_archive()
-        etag = f'"{digest}"'
-        if request.headers.get("if-none-match") == etag:
-            zone.not_modified += 1
-            return Response(status_code=304, headers={"ETag": etag})
-        return Response(archive, media_type=MEDIA_TYPE, headers={"ETag": etag})
+    accounts = state.accounts
 
     async def admin(request: Request) -> Response:
         """The admin surface: publish, activate, shadow, tamper, and set the user bundle (loopback only)."""
@@ -78,7 +47,7 @@ def create_app(state: ZoneState) -> Starlette:
             version = zone.publish(body["set"], body["policies"], activate=body.get("activate", True))
             return JSONResponse({"version_id": version.id, "version": version.number})
         if action in ("activate", "shadow") and body.get("version_id") not in versions and body.get("version_id"):
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return error(404, "not_found", "no such version")
         if action == "activate":
             zone.activate(versions[body["version_id"]])
         elif action == "shadow":
@@ -89,19 +58,17 @@ def create_app(state: ZoneState) -> Starlette:
             zone.bundle = body.get("policies")
         elif action == "rotate-key":
             state.keys.rotate()
+        elif action == "revoke-api-tokens":
+            accounts.revoke_tokens()
         else:
-            return JSONResponse({"error": "not_found"}, status_code=404)
+            return error(404, "not_found", f"no admin action {action!r}")
         return JSONResponse({"ok": True})
 
-    base = "/zones/{zone_id}/policy-sets"
     return Starlette(
         routes=[
             Route("/.well-known/oauth-authorization-server", metadata),
             Route("/.well-known/jwks.json", jwks),
-            Route(base, policy_sets),
-            Route(base + "/{set_id}/versions/{version_id}", version),
-            Route(base + "/{set_id}/versions/{version_id}/policies", version_policies),
-            Route("/policy/bundle", policy_bundle),
+            *api_routes(state),
             Route("/admin/{action}", admin, methods=["POST"]),
             *oauth_routes(state.oauth),
         ]

@@ -42,25 +42,27 @@ def parse_bundle(archive: bytes, etag: str | None) -> dict[str, str]:
     try:
         manifest = json.loads(files.pop("manifest.json"))
     except KeyError:
-        raise ZoneError("the policy bundle has no manifest.json") from None
+        raise ZoneError("the policy bundle has no manifest.json", reason="bundle") from None
     except ValueError:
-        raise ZoneError("the policy bundle's manifest.json is not JSON") from None
+        raise ZoneError("the policy bundle's manifest.json is not JSON", reason="bundle") from None
     files.pop("schema.cedarschema", None)
     policies: dict[str, str] = {}
     for entry in manifest.get("policies", []):
         public_id = entry.get("public_id") if isinstance(entry, dict) else None
         if not isinstance(public_id, str):
-            raise ZoneError("a policy bundle manifest entry has no public_id")
+            raise ZoneError("a policy bundle manifest entry has no public_id", reason="bundle")
         data = files.pop(f"policies/{public_id}.cedar", None)
         if data is None:
-            raise ZoneError(f"the policy bundle lacks the file for {public_id}")
+            raise ZoneError(f"the policy bundle lacks the file for {public_id}", reason="bundle")
         if file_sha(data) != entry.get("sha"):
-            raise ZoneError(f"policy {public_id} in the bundle does not match its sha256")
+            raise ZoneError(f"policy {public_id} in the bundle does not match its sha256", reason="bundle")
         policies[public_id] = data.decode("utf-8", "strict")
     if files:
-        raise ZoneError(f"the policy bundle holds files its manifest does not list: {', '.join(sorted(files))}")
+        raise ZoneError(
+            f"the policy bundle holds files its manifest does not list: {', '.join(sorted(files))}", reason="bundle"
+        )
     if etag is not None and etag.strip('"').removeprefix("W/").strip('"') != bundle_digest(manifest):
-        raise ZoneError("the policy bundle's digest does not match the ETag the zone sent")
+        raise ZoneError("the policy bundle's digest does not match the ETag the zone sent", reason="bundle")
     return policies
 
 
@@ -70,7 +72,7 @@ def _unpack(archive: bytes) -> dict[str, bytes]:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             return _members(tar)
     except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
-        raise ZoneError(f"the policy bundle is not a tar+gzip archive ({exc})") from None
+        raise ZoneError(f"the policy bundle is not a tar+gzip archive ({exc})", reason="bundle") from None
 
 
 def _members(tar: tarfile.TarFile) -> dict[str, bytes]:
@@ -78,12 +80,12 @@ def _members(tar: tarfile.TarFile) -> dict[str, bytes]:
     for member in tar:
         name = member.name
         if not member.isfile():
-            raise ZoneError(f"the policy bundle holds a link or special file: {name}")
+            raise ZoneError(f"the policy bundle holds a link or special file: {name}", reason="bundle")
         expected = name in ("manifest.json", "schema.cedarschema") or _POLICY_NAME.match(name)
         if name.startswith("/") or ".." in name.split("/") or not expected:
-            raise ZoneError(f"the policy bundle holds an unexpected path: {name!r}")
+            raise ZoneError(f"the policy bundle holds an unexpected path: {name!r}", reason="bundle")
         if name in files:
-            raise ZoneError(f"the policy bundle holds {name} twice")
+            raise ZoneError(f"the policy bundle holds {name} twice", reason="bundle")
         handle = tar.extractfile(member)
         files[name] = handle.read() if handle is not None else b""
     return files
@@ -96,7 +98,7 @@ def _gunzip_bounded(archive: bytes) -> bytes:
         while chunk := stream.read(1 << 20):
             out += chunk
             if len(out) > MAX_UNPACKED:
-                raise ZoneError("the policy bundle unpacks to more than 64 MiB")
+                raise ZoneError("the policy bundle unpacks to more than 64 MiB", reason="bundle")
     return bytes(out)
 
 

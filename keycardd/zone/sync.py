@@ -1,11 +1,12 @@
 """Keeping the daemon's zone policy in step with a Keycard zone, verified, and working offline.
 
-Each sync discovers the zone (RFC 8414; the issuer must match), lists its policy sets with `If-None-Match`, and
-for every active (and shadow) version fetches the version, verifies its attestation against the zone's JWKS
-(refetched once on an unknown key id), fetches its policies and checks each against the attested manifest. Only a
-sync in which everything verifies is installed, as a whole; anything else is rejected whole, the last verified
-policy stays active, and the error is loud (log and `status`). Verified policy is cached on disk (0600) so a daemon
-that restarts offline enforces it at once.
+Each sync discovers the zone (RFC 8414; the issuer must match), lists its policy sets page by page (each page with
+its own `If-None-Match`), and for every active (and shadow) version fetches the version, verifies its attestation
+against the zone's JWKS (refetched once on an unknown key id), lists the version's policies to the last page and
+checks each against the attested manifest. Only a sync in which everything verifies is installed, as a whole;
+anything else is rejected whole, the last verified policy stays active, and the error is loud (log and `status`,
+with its reason: see `errors.REASONS`). Verified policy is cached on disk (0600) so a daemon that restarts offline
+enforces it at once. Requests, shapes and authentication are Keycard's Management API's (`api`, `auth`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,8 @@ from joserfc.jwk import KeySet
 from keycardd.config import KeycardConfig, require_secure_url
 from keycardd.engine import PolicyError, PolicySource
 from keycardd.policy_store import PolicyStore
+from keycardd.zone.api import ManagementApi, Page, describe_error
+from keycardd.zone.auth import ApiAuth, NoAuth, UserToken, auth_from_environment
 from keycardd.zone.bundle import MEDIA_TYPE, parse_bundle
 from keycardd.zone.errors import UnknownKeyError, ZoneError
 from keycardd.zone.verify import verify_contents, verify_version
@@ -36,6 +39,21 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S = 60.0
 MAX_BACKOFF_S = 300.0
 TIMEOUT_S = 10.0
+FETCH_CONCURRENCY = 8
+"""Policy set versions fetched and verified at once (a zone of 60 sets is 120+ requests)."""
+
+
+class SetStatus(msgspec.Struct):
+    """What the zone published for one policy set and keycardd verified: for matching against the zone's console."""
+
+    id: str
+    name: str
+    mode: str
+    """`active` (enforced) or `shadow` (compared only)."""
+    version_id: str
+    version: int
+    manifest_sha: str
+    policies: int
 
 
 class _CachedSource(msgspec.Struct):
@@ -50,19 +68,34 @@ class _Cache(msgspec.Struct):
     version: str
     active: list[_CachedSource]
     shadow: list[_CachedSource] | None = None
+    policy_sets: list[SetStatus] = []
+    bundle_etag: str | None = None
 
 
-_SetsState = tuple[str | None, list[PolicySource], list[PolicySource] | None, list[str]]
-"""(ETag, active sources, shadow sources or None, version labels) of the last verified policy-set listing."""
+@dataclass
+class _Listing:
+    """The last verified policy-set listing: its pages (for If-None-Match), sources, and per-set status."""
+
+    pages: list[Page] = field(default_factory=list)
+    active: list[PolicySource] = field(default_factory=list)
+    shadow: list[PolicySource] | None = None
+    sets: list[SetStatus] = field(default_factory=list)
 
 
 @dataclass
 class ZoneStatus:
     source: str
+    auth: str = "none"
     version: str | None = None
     etag: str | None = None
+    bundle_etag: str | None = None
+    bundle_note: str | None = None
+    """Why no user bundle is read, when the API refuses it to this credential."""
+    policy_sets: list[SetStatus] = field(default_factory=list)
     last_sync: str | None = None
     last_error: str | None = None
+    last_error_reason: str | None = None
+    requests: int = 0
     from_cache: bool = False
 
 
@@ -72,34 +105,51 @@ class ZoneSync:
     store: PolicyStore
     cache_path: Path
     interval_s: float = DEFAULT_INTERVAL_S
-    api_token: str | None = None
+    auth: ApiAuth = field(default_factory=NoAuth)
     on_change: Callable[[], object] | None = None
     """Called after new zone policy is installed and cached (the primary tells its replicas to load the cache)."""
     status_: ZoneStatus = field(init=False)
     _jwks: KeySet | None = field(default=None, init=False)
     _jwks_uri: str | None = field(default=None, init=False)
-    _sets: _SetsState = field(default=(None, [], None, []), init=False)
+    _jwks_lock: anyio.Lock = field(default_factory=anyio.Lock, init=False)
+    _listing: _Listing = field(default_factory=_Listing, init=False)
     _bundle: tuple[str | None, list[PolicySource]] = field(default=(None, []), init=False)
 
     def __post_init__(self) -> None:
-        self.status_ = ZoneStatus(source=self.config.issuer_url or "")
+        self.status_ = ZoneStatus(source=self.config.issuer_url or "", auth=self.auth.describe())
 
     @classmethod
-    def from_config(cls, config: KeycardConfig, store: PolicyStore, cache_path: Path) -> ZoneSync | None:
+    def from_config(
+        cls,
+        config: KeycardConfig,
+        store: PolicyStore,
+        cache_path: Path,
+        env: Mapping[str, str] | None = None,
+        user_token: UserToken | None = None,
+    ) -> ZoneSync | None:
+        """The zone sync for this configuration, or None without a zone; raises `ConfigError` on half a credential."""
         if not config.zone_id or not config.issuer_url:
             return None
-        interval = float(os.environ.get("KEYCARD_ZONE_POLL_SECONDS") or DEFAULT_INTERVAL_S)
-        return cls(config, store, cache_path, interval, os.environ.get("KEYCARD_API_TOKEN"))
+        env = os.environ if env is None else env
+        interval = float(env.get("KEYCARD_ZONE_POLL_SECONDS") or DEFAULT_INTERVAL_S)
+        return cls(config, store, cache_path, interval, auth_from_environment(env, config, user_token))
 
     def status(self) -> dict[str, Any]:
+        zone = self.status_
         return {
-            "source": self.status_.source,
+            "source": zone.source,
             "zone_id": self.config.zone_id,
-            "version": self.status_.version,
-            "etag": self.status_.etag,
-            "last_sync": self.status_.last_sync,
-            "last_error": self.status_.last_error,
-            "from_cache": self.status_.from_cache,
+            "auth": self.auth.describe(),
+            "version": zone.version,
+            "etag": zone.etag,
+            "policy_sets": [msgspec.structs.asdict(entry) for entry in zone.policy_sets],
+            "bundle": {"etag": zone.bundle_etag, "digest": _digest_of(zone.bundle_etag)} if zone.bundle_etag else None,
+            "bundle_note": zone.bundle_note,
+            "last_sync": zone.last_sync,
+            "last_error": zone.last_error,
+            "last_error_reason": zone.last_error_reason,
+            "requests": zone.requests,
+            "from_cache": zone.from_cache,
         }
 
     async def run(self) -> None:
@@ -118,132 +168,191 @@ class ZoneSync:
     async def sync_now(self) -> bool:
         """One sync; True when new policy was installed. Raises `ZoneError` (recorded in status) on failure."""
         try:
-            async with httpx.AsyncClient(timeout=TIMEOUT_S, headers=self._headers()) as client:
-                changed = await self._sync(client)
+            async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+                api = ManagementApi(client, self.config.api_base_url, self.auth)
+                try:
+                    changed = await self._sync(client, api)
+                finally:
+                    self.status_.requests = api.requests
         except httpx.HTTPError as exc:
-            raise self._failure(f"the zone is unreachable ({type(exc).__name__}: {exc})") from None
-        except (ZoneError, PolicyError) as exc:
-            raise self._failure(str(exc)) from None
+            raise self._failure(f"the zone is unreachable ({type(exc).__name__}: {exc})", "unreachable") from None
+        except ZoneError as exc:
+            raise self._failure(str(exc), exc.reason) from None
+        except PolicyError as exc:
+            raise self._failure(str(exc), "policy") from None
         self.status_.last_sync = datetime.now(UTC).isoformat(timespec="seconds")
-        self.status_.last_error = None
+        self.status_.last_error = self.status_.last_error_reason = None
         return changed
 
-    def _failure(self, message: str) -> ZoneError:
-        self.status_.last_error = message
-        log.error("zone policy sync failed, keeping the last verified policy: %s", message)
-        return ZoneError(message)
+    def _failure(self, message: str, reason: str) -> ZoneError:
+        self.status_.last_error, self.status_.last_error_reason = message, reason
+        log.error("zone policy sync failed (%s), keeping the last verified policy: %s", reason, message)
+        return ZoneError(message, reason=reason)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
-
-    async def _sync(self, client: httpx.AsyncClient) -> bool:
-        issuer = self.config.issuer_url or ""
+    async def _sync(self, client: httpx.AsyncClient, api: ManagementApi) -> bool:
         if self._jwks_uri is None:
-            metadata = await _get_json(client, f"{issuer}/.well-known/oauth-authorization-server")
-            if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
-                raise ZoneError(f"the zone's metadata names issuer {metadata.get('issuer')!r}, expected {issuer!r}")
-            jwks_uri = str(metadata.get("jwks_uri") or "")
-            require_secure_url(jwks_uri, "the zone's jwks_uri")
-            self._jwks_uri = jwks_uri
-        sets = await self._fetch_sets(client)
-        bundle = await self._fetch_bundle(client)
-        if sets is None and bundle is None:
-            return False  # both answered 304
-        etag, active, shadow, versions = sets if sets is not None else self._sets
+            self._jwks_uri = await self._discover(client)
+        listing = await self._fetch_sets(client, api)
+        bundle = await self._fetch_bundle(api)
+        if listing is None and bundle is None:
+            return False  # every page and the bundle answered 304
+        listing = listing if listing is not None else self._listing
         bundle_etag, bundle_sources = bundle if bundle is not None else self._bundle
-        all_active = [*active, *bundle_sources]
-        all_shadow = [*shadow, *bundle_sources] if shadow is not None else None
-        await self.store.set_zone_policies(all_active, all_shadow)
+        all_active = [*listing.active, *bundle_sources]
+        all_shadow = [*listing.shadow, *bundle_sources] if listing.shadow is not None else None
+        shadow_key = tuple(all_shadow) if all_shadow is not None else None
+        # A server without ETags answers 200 every time: the same verified policy is not compiled again.
+        changed = (tuple(all_active), shadow_key) != (self.store.zone_active, self.store.zone_shadow)
+        if changed:
+            await self.store.set_zone_policies(all_active, all_shadow)
         # Only now, with everything verified and installed, are the new ETags remembered.
-        self._sets, self._bundle = (etag, active, shadow, versions), (bundle_etag, bundle_sources)
-        label = ", ".join([*versions, *(["bundle"] if bundle_sources else [])])
-        self.status_.etag, self.status_.version, self.status_.from_cache = etag, label, False
-        self._save_cache(etag, all_active, all_shadow)
-        log.info("zone policy installed: %s", label or "no active policy sets")
-        if self.on_change is not None:
-            self.on_change()
-        return True
+        self._listing, self._bundle = listing, (bundle_etag, bundle_sources)
+        label = _label(listing.sets, bool(bundle_sources))
+        zone = self.status_
+        zone.etag = listing.pages[0].etag if listing.pages else None
+        zone.version, zone.policy_sets, zone.bundle_etag = label, listing.sets, bundle_etag
+        if changed or zone.from_cache:
+            zone.from_cache = False
+            self._save_cache(all_active, all_shadow)
+        if changed:
+            log.info("zone policy installed: %s", label or "no active policy sets")
+            if self.on_change is not None:
+                self.on_change()
+        return changed
 
-    async def _fetch_sets(self, client: httpx.AsyncClient) -> _SetsState | None:
-        """The zone's active (and shadow) policy set versions, verified; None when unchanged (304)."""
-        url = f"{self.config.api_base_url}/zones/{self.config.zone_id}/policy-sets"
-        etag = self._sets[0]
-        response = await client.get(url, headers={"If-None-Match": etag} if etag else {})
-        if response.status_code == 304:
+    async def _discover(self, client: httpx.AsyncClient) -> str:
+        issuer = self.config.issuer_url or ""
+        metadata = await _get_json(client, f"{issuer}/.well-known/oauth-authorization-server")
+        if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+            raise ZoneError(
+                f"the zone's metadata names issuer {metadata.get('issuer')!r}, expected {issuer!r}", reason="discovery"
+            )
+        jwks_uri = str(metadata.get("jwks_uri") or "")
+        require_secure_url(jwks_uri, "the zone's jwks_uri")
+        return jwks_uri
+
+    async def _fetch_sets(self, client: httpx.AsyncClient, api: ManagementApi) -> _Listing | None:
+        """The zone's active (and shadow) policy set versions, verified; None when no page changed."""
+        path = f"/zones/{self.config.zone_id}/policy-sets"
+        items, pages = await api.list_if_changed(path, {}, self._listing.pages)
+        if items is None:
             return None
-        listing = _json(response, url)
-        active: list[PolicySource] = []
-        shadow: list[PolicySource] = []
-        any_shadow = False
-        versions = []
-        for policy_set in listing.get("items", []):
+        work: list[tuple[dict[str, Any], str, str]] = []
+        for policy_set in items:
             if not isinstance(policy_set, dict) or not policy_set.get("active_version_id"):
                 continue
-            set_sources = await self._version_sources(client, policy_set, str(policy_set["active_version_id"]))
-            active += set_sources
-            versions.append(f"{policy_set.get('name')}@v{policy_set.get('active_version')}")
+            work.append((policy_set, str(policy_set["active_version_id"]), "active"))
             if policy_set.get("shadow_version_id"):
-                any_shadow = True
-                shadow += await self._version_sources(client, policy_set, str(policy_set["shadow_version_id"]))
+                work.append((policy_set, str(policy_set["shadow_version_id"]), "shadow"))
+        verified = await self._verify_all(client, api, work)
+        listing = _Listing(pages=pages, active=[], shadow=[])
+        any_shadow = any(mode == "shadow" for _, _, mode in work)
+        for (policy_set, _, mode), (status, sources) in zip(work, verified, strict=True):
+            listing.sets.append(status)
+            if mode == "active":
+                listing.active += sources
+                has_shadow = bool(policy_set.get("shadow_version_id"))
+                if not has_shadow:
+                    assert listing.shadow is not None
+                    listing.shadow += sources
             else:
-                shadow += set_sources
-        return response.headers.get("ETag"), active, shadow if any_shadow else None, versions
+                assert listing.shadow is not None
+                listing.shadow += sources
+        if not any_shadow:
+            listing.shadow = None
+        return listing
 
-    async def _fetch_bundle(self, client: httpx.AsyncClient) -> tuple[str | None, list[PolicySource]] | None:
+    async def _verify_all(
+        self, client: httpx.AsyncClient, api: ManagementApi, work: list[tuple[dict[str, Any], str, str]]
+    ) -> list[tuple[SetStatus, list[PolicySource]]]:
+        """Fetch and verify every version, a few at a time; the first failure (in listing order) rejects them all."""
+        results: list[tuple[SetStatus, list[PolicySource]] | Exception | None] = [None] * len(work)
+        limiter = anyio.CapacityLimiter(FETCH_CONCURRENCY)
+
+        async def one(index: int, policy_set: dict[str, Any], version_id: str, mode: str) -> None:
+            async with limiter:
+                try:
+                    results[index] = await self._verified_version(client, api, policy_set, version_id, mode)
+                except (ZoneError, httpx.HTTPError) as exc:
+                    results[index] = exc
+
+        async with anyio.create_task_group() as group:
+            for index, (policy_set, version_id, mode) in enumerate(work):
+                group.start_soon(one, index, policy_set, version_id, mode)
+        verified = []
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+            assert result is not None
+            verified.append(result)
+        return verified
+
+    async def _verified_version(
+        self, client: httpx.AsyncClient, api: ManagementApi, policy_set: dict[str, Any], version_id: str, mode: str
+    ) -> tuple[SetStatus, list[PolicySource]]:
+        set_id = str(policy_set.get("id"))
+        base = f"/zones/{self.config.zone_id}/policy-sets/{set_id}/versions/{version_id}"
+        document = await api.get_json(base)
+        keys = await self._keys(client, stale=None)
+        zone_id = self.config.zone_id or ""
+        try:
+            verify_version(document, keys, zone_id=zone_id, policy_set_id=set_id)
+        except UnknownKeyError:  # keys rotate: refetch once, then the key must be there
+            verify_version(document, await self._keys(client, stale=keys), zone_id=zone_id, policy_set_id=set_id)
+        if document.get("id") != version_id:
+            raise ZoneError(f"{base} answered version {document.get('id')!r}", reason="manifest")
+        items = await api.list_all(f"{base}/policies", {"format": "cedar"})
+        policies = verify_contents(document["manifest"], items)
+        name = f"zone:{policy_set.get('name')}@v{document.get('version')}"
+        status = SetStatus(set_id, str(policy_set.get("name")), mode, version_id, int(document["version"]),
+                           str(document["manifest_sha"]), len(policies))  # fmt: skip
+        return status, [PolicySource(f"{name}/{policy_id}", text) for policy_id, text in sorted(policies.items())]
+
+    async def _fetch_bundle(self, api: ManagementApi) -> tuple[str | None, list[PolicySource]] | None:
         """The user's policy bundle, verified; None when unchanged (304); no sources when there is none (404)."""
-        url = f"{self.config.api_base_url}/policy/bundle"
         headers = {"Accept": MEDIA_TYPE}
         if self._bundle[0]:
             headers["If-None-Match"] = self._bundle[0]
-        response = await client.get(url, headers=headers)
+        response = await api.get("/policy/bundle", headers=headers)
         if response.status_code == 304:
             return None
         if response.status_code == 404:
             return None if not self._bundle[1] and self._bundle[0] is None else (None, [])
+        if response.status_code in (401, 403) and self._bundle == (None, []):
+            # The bundle is per user: a service account or API key may have none to read. Without a bundle
+            # verified before, there is nothing to keep; one that was verified is never dropped this way.
+            self.status_.bundle_note = f"not readable with this credential ({describe_error(response)})"
+            return None
         if response.status_code != 200:
-            raise ZoneError(f"{url} answered HTTP {response.status_code}")
+            reason = "auth" if response.status_code in (401, 403) else "http"
+            raise ZoneError(f"GET /policy/bundle: {describe_error(response)}", reason=reason)
+        self.status_.bundle_note = None
         etag = response.headers.get("ETag")
         if not etag:
-            raise ZoneError("the policy bundle came without an ETag, so its digest cannot be checked")
+            raise ZoneError("the policy bundle came without an ETag, so its digest cannot be checked", reason="bundle")
         policies = parse_bundle(response.content, etag)
         return etag, [PolicySource(f"zone:bundle/{public_id}", text) for public_id, text in sorted(policies.items())]
 
-    async def _version_sources(
-        self, client: httpx.AsyncClient, policy_set: dict[str, Any], version_id: str
-    ) -> list[PolicySource]:
-        set_id = str(policy_set.get("id"))
-        base = f"{self.config.api_base_url}/zones/{self.config.zone_id}/policy-sets/{set_id}/versions/{version_id}"
-        document = await _get_json(client, base)
-        try:
-            verify_version(document, await self._keys(client), zone_id=self.config.zone_id or "", policy_set_id=set_id)
-        except UnknownKeyError:
-            self._jwks = None  # keys rotate: refetch once, then the key must be there
-            verify_version(document, await self._keys(client), zone_id=self.config.zone_id or "", policy_set_id=set_id)
-        listing = await _get_json(client, f"{base}/policies?format=cedar")
-        policies = {
-            str(item.get("policy_id")): str(item.get("cedar"))
-            for item in listing.get("items", [])
-            if isinstance(item, dict) and isinstance(item.get("cedar"), str)
-        }
-        verify_contents(document["manifest"], policies)
-        name = f"zone:{policy_set.get('name')}@v{document.get('version')}"
-        return [PolicySource(f"{name}/{policy_id}", text) for policy_id, text in sorted(policies.items())]
+    async def _keys(self, client: httpx.AsyncClient, *, stale: KeySet | None) -> KeySet:
+        """The zone's JWKS; with `stale`, refetched unless another task already replaced that key set."""
+        async with self._jwks_lock:
+            if self._jwks is None or (stale is not None and self._jwks is stale):
+                assert self._jwks_uri is not None
+                try:
+                    document = await _get_json(client, self._jwks_uri)
+                    self._jwks = KeySet.import_key_set(document)  # type: ignore[arg-type]
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise ZoneError(f"the zone's JWKS is unusable ({exc})", reason="discovery") from None
+            return self._jwks
 
-    async def _keys(self, client: httpx.AsyncClient) -> KeySet:
-        if self._jwks is None:
-            assert self._jwks_uri is not None
-            try:
-                self._jwks = KeySet.import_key_set(await _get_json(client, self._jwks_uri))  # type: ignore[arg-type]
-            except (ValueError, TypeError, KeyError) as exc:
-                raise ZoneError(f"the zone's JWKS is unusable ({exc})") from None
-        return self._jwks
-
-    def _save_cache(self, etag: str | None, active: list[PolicySource], shadow: list[PolicySource] | None) -> None:
+    def _save_cache(self, active: list[PolicySource], shadow: list[PolicySource] | None) -> None:
         cache = _Cache(
-            etag=etag,
+            etag=self.status_.etag,
             version=self.status_.version or "",
             active=[_CachedSource(source.name, source.text) for source in active],
             shadow=[_CachedSource(source.name, source.text) for source in shadow] if shadow is not None else None,
+            policy_sets=self.status_.policy_sets,
+            bundle_etag=self.status_.bundle_etag,
         )
         self.cache_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = self.cache_path.with_suffix(".tmp")
@@ -268,23 +377,34 @@ class ZoneSync:
         except PolicyError as exc:
             log.error("ignoring the zone policy cache %s: %s", self.cache_path, exc)
             return
-        self.status_.etag, self.status_.version, self.status_.from_cache = cache.etag, cache.version, True
+        zone = self.status_
+        zone.etag, zone.version, zone.from_cache = cache.etag, cache.version, True
+        zone.policy_sets, zone.bundle_etag = cache.policy_sets, cache.bundle_etag
         log.info("zone policy from the disk cache enforced until the zone answers: %s", cache.version)
 
 
+def _label(sets: list[SetStatus], bundle: bool) -> str:
+    """`org@v3, team@v1, bundle`: the enforced versions, for logs and `status`."""
+    return ", ".join([*(f"{entry.name}@v{entry.version}" for entry in sets if entry.mode == "active"),
+                      *(["bundle"] if bundle else [])])  # fmt: skip
+
+
+def _digest_of(etag: str) -> str:
+    """The bundle digest an ETag carries (`"sha256:..."`, possibly weak)."""
+    return etag.removeprefix("W/").strip('"')
+
+
 async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    return _json(await client.get(url), url)
-
-
-def _json(response: httpx.Response, url: str) -> dict[str, Any]:
+    """Discovery documents (metadata, JWKS): unauthenticated, from the zone issuer rather than the API."""
+    response = await client.get(url)
     if response.status_code != 200:
-        raise ZoneError(f"{url} answered HTTP {response.status_code}")
+        raise ZoneError(f"GET {url}: {describe_error(response)}", reason="discovery")
     try:
         document = response.json()
     except ValueError:
-        raise ZoneError(f"{url} did not answer JSON") from None
+        raise ZoneError(f"{url} did not answer JSON", reason="discovery") from None
     if not isinstance(document, dict):
-        raise ZoneError(f"{url} did not answer a JSON object")
+        raise ZoneError(f"{url} did not answer a JSON object", reason="discovery")
     return document
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import rfc8785
@@ -40,14 +40,16 @@ def verify_version(document: Mapping[str, Any], keys: KeySet, *, zone_id: str, p
     if not isinstance(attestation, dict) or not all(
         isinstance(attestation.get(part), str) for part in ("protected", "payload", "signature")
     ):
-        raise ZoneError("the policy set version has no JWS attestation")
+        raise ZoneError("the policy set version has no JWS attestation", reason="signature")
     try:
         header = json.loads(_b64url(attestation["protected"]))
     except ValueError:
-        raise ZoneError("the attestation's protected header is not base64url JSON") from None
+        raise ZoneError("the attestation's protected header is not base64url JSON", reason="signature") from None
     algorithm, kid = header.get("alg"), header.get("kid")
     if algorithm not in ALGORITHMS or not isinstance(kid, str):
-        raise ZoneError(f"the attestation must name an allowed alg ({', '.join(ALGORITHMS)}) and a kid")
+        raise ZoneError(
+            f"the attestation must name an allowed alg ({', '.join(ALGORITHMS)}) and a kid", reason="signature"
+        )
     if not any(key.kid == kid for key in keys.keys):
         raise UnknownKeyError(f"the attestation is signed with key {kid!r}, which the zone's JWKS does not list")
     try:
@@ -58,30 +60,78 @@ def verify_version(document: Mapping[str, Any], keys: KeySet, *, zone_id: str, p
         }
         verified = jws.deserialize_json(flattened, keys, algorithms=[algorithm])
     except (JoseError, ValueError) as exc:
-        raise ZoneError(f"the attestation's signature does not verify ({type(exc).__name__})") from None
+        raise ZoneError(
+            f"the attestation's signature does not verify ({type(exc).__name__})", reason="signature"
+        ) from None
     payload = bytes(verified.payload)
-    statement = json.loads(payload)
+    try:
+        statement = json.loads(payload)
+    except ValueError:
+        raise ZoneError("the attestation's payload is not JSON", reason="signature") from None
+    if not isinstance(statement, dict):
+        raise ZoneError("the attestation's payload is not a JSON object", reason="signature")
     if rfc8785.dumps(statement) != payload:
-        raise ZoneError("the attestation's payload is not RFC 8785 canonical JSON")
+        raise ZoneError("the attestation's payload is not RFC 8785 canonical JSON", reason="signature")
+    if not isinstance(document.get("version"), int):
+        raise ZoneError("the policy set version has no version number", reason="manifest")
     expected = {"type": "policy_set_attestation", "v": 1, "zone_id": zone_id, "policy_set_id": policy_set_id,
                 "policy_set_version": document.get("version")}  # fmt: skip
     for field, value in expected.items():
         if statement.get(field) != value:
-            raise ZoneError(f"the attestation's {field} is {statement.get(field)!r}, expected {value!r}")
+            raise ZoneError(
+                f"the attestation's {field} is {statement.get(field)!r}, expected {value!r}", reason="signature"
+            )
     if "key_id" in statement and statement["key_id"] != kid:
-        raise ZoneError("the attestation's key_id does not match the key that signed it")
+        raise ZoneError("the attestation's key_id does not match the key that signed it", reason="signature")
     manifest = document.get("manifest")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
-        raise ZoneError("the policy set version has no manifest")
+        raise ZoneError("the policy set version has no manifest", reason="manifest")
     if not (statement.get("manifest_sha") == document.get("manifest_sha") == manifest_sha(manifest)):
-        raise ZoneError("manifest_sha does not match the attested manifest")
+        raise ZoneError("manifest_sha does not match the attested manifest", reason="manifest")
 
 
-def verify_contents(manifest: Mapping[str, Any], policies: Mapping[str, str]) -> None:
-    """Every manifest entry's sha256 must match the policy text fetched for it, and nothing else may be fetched."""
-    entries = {entry.get("policy_id"): entry.get("sha") for entry in manifest["entries"] if isinstance(entry, dict)}
-    if set(entries) != set(policies):
-        raise ZoneError("the fetched policies do not match the manifest's entries")
-    for policy_id, text in policies.items():
-        if hashlib.sha256(text.encode()).hexdigest() != entries[policy_id]:
-            raise ZoneError(f"policy {policy_id} does not match its sha256 in the attested manifest")
+def verify_contents(manifest: Mapping[str, Any], items: Sequence[Any]) -> dict[str, str]:
+    """The Cedar text of each policy the attested manifest pins, from the version's listed `PolicyVersion` items.
+
+    The item shape is keycard-ts `PolicyVersion` (src/resources/zones/policies/versions.ts): `id` is the policy
+    version id, `policy_id`, `sha`, and `cedar_raw`, populated with `format=cedar`. Every manifest entry must be
+    listed exactly once (across all pages), under the `policy_version_id` the entry pins, with text whose sha256 is
+    the entry's `sha`; anything else listed is refused.
+    """
+    entries: dict[str, Mapping[str, Any]] = {}
+    for entry in manifest["entries"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("policy_id"), str):
+            raise ZoneError("a manifest entry has no policy_id", reason="manifest")
+        entries[entry["policy_id"]] = entry
+    policies: dict[str, str] = {}
+    for item in items:
+        policy_id = item.get("policy_id") if isinstance(item, dict) else None
+        if not isinstance(policy_id, str):
+            raise ZoneError("a listed policy version has no policy_id", reason="manifest")
+        if policy_id in policies:
+            raise ZoneError(f"policy {policy_id} is listed twice", reason="manifest")
+        entry = entries.get(policy_id)
+        if entry is None:
+            raise ZoneError(
+                f"the zone lists policy {policy_id}, which the attested manifest does not pin", reason="manifest"
+            )
+        if item.get("id") != entry.get("policy_version_id"):
+            raise ZoneError(f"policy {policy_id} is listed at version {item.get('id')!r}, the attested manifest pins "
+                            f"{entry.get('policy_version_id')!r}", reason="manifest")  # fmt: skip
+        text = item.get("cedar_raw")
+        if not isinstance(text, str):
+            raise ZoneError(f"policy {policy_id} came without its Cedar text (cedar_raw)", reason="manifest")
+        if hashlib.sha256(text.encode()).hexdigest() != _hex(entry.get("sha")):
+            raise ZoneError(f"policy {policy_id} does not match its sha256 in the attested manifest", reason="manifest")
+        policies[policy_id] = text
+    missing = sorted(set(entries) - set(policies))
+    if missing:
+        raise ZoneError(
+            f"the zone did not list policies the attested manifest pins: {', '.join(missing)}", reason="manifest"
+        )
+    return policies
+
+
+def _hex(sha: object) -> str | None:
+    """A manifest sha as lowercase hex: the API documents hex; a `sha256:` prefix (the bundle's style) is tolerated."""
+    return sha.lower().removeprefix("sha256:") if isinstance(sha, str) else None
