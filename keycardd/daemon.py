@@ -121,6 +121,8 @@ class Daemon:
         self.server.connections += request.served
         self.server.refused += request.refused
         self.decision_log.dropped += request.log_dropped
+        if self.http is not None:
+            self.http.add(request.http)
         if request.log_lines:
             await self.decision_log.append_encoded(request.log_lines, request.log_records)
         return DocumentReply(body={})
@@ -325,19 +327,22 @@ async def serve(
         sock = bind_socket(socket_path)
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
-    if processes > 1:
-        daemon.server.balance = ConnectionBalance.create(processes)
-        options = ["--unparseable", unparseable.value, "--log-level", log_level]
-        replicas = Replicas(daemon, processes - 1, sock, options + (["--config", config_path] if config_path else []))
-        daemon.replicas = replicas
-        if daemon.zone is not None:
-            daemon.zone.on_change = functools.partial(replicas.signal, signal.SIGHUP)
+    http = http or HttpOptions()
     http_listener = None
-    served = open_listener(http or HttpOptions(), daemon.handle, reuse_port=processes > 1)
+    served = open_listener(http, daemon.handle, reuse_port=processes > 1)
     if served is not None:
         daemon.http, http_sock = served
         http_listener = await SocketListener.from_socket(http_sock)
         log.info("serving Claude Code http hooks on %s", http_sock.getsockname()[:2])
+    if processes > 1:
+        daemon.server.balance = ConnectionBalance.create(processes)
+        options = ["--unparseable", unparseable.value, "--log-level", log_level]
+        if served is not None:  # each replica binds the same port (SO_REUSEPORT: the kernel spreads connections)
+            options += ["--http-host", http.host, "--http-port", str(http.port)]
+        replicas = Replicas(daemon, processes - 1, sock, options + (["--config", config_path] if config_path else []))
+        daemon.replicas = replicas
+        if daemon.zone is not None:
+            daemon.zone.on_change = functools.partial(replicas.signal, signal.SIGHUP)
     try:
         await daemon.run(await SocketListener.from_socket(sock), own_inode=inode, http_listener=http_listener)
     finally:

@@ -97,14 +97,23 @@ class HttpHookServer:
         """Requests answered with another 4xx/5xx: bad path, method, content type, size, timeouts, overload."""
 
     def status(self) -> dict[str, object]:
+        return {"listening": self.address, "uid_check": self._check_uid, **self.counts()}
+
+    def counts(self) -> dict[str, int]:
+        """The counters a replica process reports to its primary."""
         return {
-            "listening": self.address,
-            "uid_check": self._check_uid,
             "served": self.served,
             "refused": self.refused,
             "rejected": self.rejected,
             "open_connections": self.open_connections,
         }
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Add a replica's report (`--processes N`: every process accepts on the port, the primary reports)."""
+        self.served += counts.get("served", 0)
+        self.refused += counts.get("refused", 0)
+        self.rejected += counts.get("rejected", 0)
+        self.open_connections += counts.get("open_connections", 0)
 
     async def serve(self, listener: SocketListener) -> None:
         raw = listener.extra(SocketAttribute.raw_socket)

@@ -311,3 +311,32 @@ def test_without_a_secret_auto_mode_does_not_listen(start_daemon: Callable[..., 
     assert "http" not in reply.body
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_with_processes_every_process_serves_the_port_and_the_primary_counts_all(
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    port = free_port()
+    daemon = start_daemon(args=["--processes", "2", "--http", "on", "--http-port", str(port)])
+    wait_for_port(port, daemon.process)
+    served = HttpDaemon(daemon, port)
+    deadline = time.monotonic() + 10
+    while listeners_on(port) < 2 and time.monotonic() < deadline:  # the replica binds after loading its policy
+        time.sleep(0.05)
+    assert listeners_on(port) == 2
+    for _ in range(30):  # new connections: SO_REUSEPORT spreads them over both processes by address hash
+        status, body = served.post(DENY_RM)
+        assert status == 200
+        assert json.loads(body)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    deadline = time.monotonic() + 5
+    while (document := served.status())["http"]["served"] < 30 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert document["http"]["served"] == 30
+    assert document["decisions"]["deny"] == 30
+    assert document["processes"] == 2
+
+
+def listeners_on(port: int) -> int:
+    """Listening sockets on 127.0.0.1:port, from the kernel's table."""
+    key = f"0100007F:{port:04X} 00000000:0000 0A"
+    return Path("/proc/net/tcp").read_text().count(key)
