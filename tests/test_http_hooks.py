@@ -340,3 +340,19 @@ def listeners_on(port: int) -> int:
     """Listening sockets on 127.0.0.1:port, from the kernel's table."""
     key = f"0100007F:{port:04X} 00000000:0000 0A"
     return Path("/proc/net/tcp").read_text().count(key)
+
+
+def test_status_shows_the_listener_and_its_refusals(http_daemon: HttpDaemon) -> None:
+    http_daemon.post(DENY_RM)
+    http_daemon.post(DENY_RM, headers={"Authorization": "Bearer nope"})
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "status"],
+        env=http_daemon.daemon.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("http:"))
+    assert (
+        line == f"http:      hooks on 127.0.0.1:{http_daemon.port}: 1 answered, 1 refused as not yours, 0 bad requests"
+    )
