@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -311,7 +312,7 @@ async def serve(
 ) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     paths.ensure_private_dir(paths.state_dir())
-    inherited = systemd.listen_fds()
+    inherited, inherited_tcp = _by_family(systemd.listen_fds())
     if inherited:  # socket activation: systemd owns the socket file and its permissions
         socket_path = Path(inherited[0].getsockname())
     daemon = build_daemon(socket_path, unparseable, config_path)
@@ -329,7 +330,7 @@ async def serve(
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
     http = http or HttpOptions()
     http_listener = None
-    served = open_listener(http, daemon.handle, reuse_port=processes > 1)
+    served = open_listener(http, daemon.handle, reuse_port=processes > 1, inherited=next(iter(inherited_tcp), None))
     if served is not None:
         daemon.http, http_sock = served
         http_listener = await SocketListener.from_socket(http_sock)
@@ -351,6 +352,12 @@ async def serve(
             _unlink_own_socket(socket_path, inode)
         log.info("keycardd stopped")
     return daemon.exit_code
+
+
+def _by_family(sockets: list[socket.socket]) -> tuple[list[socket.socket], list[socket.socket]]:
+    """Socket activation's Unix sockets and its TCP ones (keycardd-http.socket: the http hook port)."""
+    unix = [sock for sock in sockets if sock.family == socket.AF_UNIX]
+    return unix, [sock for sock in sockets if sock.family != socket.AF_UNIX]
 
 
 def _unlink_own_socket(path: Path, inode: int) -> None:

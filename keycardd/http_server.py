@@ -371,10 +371,10 @@ class HttpOptions:
 
 
 def open_listener(
-    options: HttpOptions, handler: HookHandler, *, reuse_port: bool = False
+    options: HttpOptions, handler: HookHandler, *, reuse_port: bool = False, inherited: socket.socket | None = None
 ) -> tuple[HttpHookServer, socket.socket] | None:
-    """The http hook server and its bound socket, or None when it is off or cannot start (said in the log: the
-    Unix socket keeps serving either way)."""
+    """The http hook server and its bound socket (`inherited` from socket activation, which then decides the address),
+    or None when it is off or cannot start (said in the log: the Unix socket keeps serving either way)."""
     if options.mode == "off":
         return None
     try:
@@ -384,6 +384,11 @@ def open_listener(
         return None
     if secret is None:
         return None
+    if inherited is not None:
+        if not ipaddress.ip_address(inherited.getsockname()[0]).is_loopback:
+            log.error("not serving http hooks: the socket passed in is not on a loopback address")
+            return None
+        return HttpHookServer(handler, secret), inherited
     try:
         sock = bind_http(options.host, options.port, reuse_port=reuse_port)
     except OSError as exc:

@@ -356,3 +356,38 @@ def test_status_shows_the_listener_and_its_refusals(http_daemon: HttpDaemon) -> 
     assert (
         line == f"http:      hooks on 127.0.0.1:{http_daemon.port}: 1 answered, 1 refused as not yours, 0 bad requests"
     )
+
+
+def test_socket_activation_the_first_http_hook_starts_the_daemon(tmp_path: Path, short_dir: Path) -> None:
+    """What keycardd-http.socket does: systemd holds the port, and the first hook call starts keycardd."""
+    import shutil
+
+    from keycardd.hook_secret import ensure_secret
+
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        pytest.skip("systemd-socket-activate is not installed (Debian package: systemd)")
+    secret = ensure_secret()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KEYCARDD_SOCKET"}
+    argv = [activate, "-l", str(short_dir / "activated.sock"), "-l", f"127.0.0.1:{port}"]
+    argv += ["-E", "HOME", "-E", "XDG_STATE_HOME", "-E", "PATH", sys.executable, "-m", "keycardd.daemon"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()  # systemd's socket: listening
+                break
+            except OSError:
+                time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+        connection.request("POST", "/hooks/claude", body=DENY_RM, headers=headers)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["hookSpecificOutput"]["permissionDecision"] == "deny"
+        connection.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
