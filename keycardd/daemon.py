@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError,
 from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
 from keycardd.explain import explain
+from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, HttpHookServer, HttpOptions, open_listener
 from keycardd.identity import resolve_principal_email
 from keycardd.policy_store import LocalSources, PolicyStore
 from keycardd.protocol import (
@@ -86,6 +88,8 @@ class Daemon:
         self.shadow = ShadowEvaluator(store, settings)
         self.started = time.monotonic()
         self.server = SocketServer(self.handle)
+        self.http: HttpHookServer | None = None
+        """Set when keycardd also serves Claude Code's http hooks on loopback (`--http`)."""
         self.exit_code = 0
 
     async def handle(self, request: Request) -> Reply:
@@ -118,6 +122,8 @@ class Daemon:
         self.server.connections += request.served
         self.server.refused += request.refused
         self.decision_log.dropped += request.log_dropped
+        if self.http is not None:
+            self.http.add(request.http)
         if request.log_lines:
             await self.decision_log.append_encoded(request.log_lines, request.log_records)
         return DocumentReply(body={})
@@ -185,6 +191,7 @@ class Daemon:
             "shadow": self.shadow.status(),
             "connections": {"served": self.server.connections, "refused": self.server.refused},
             "processes": 1 + (self.replicas.count if self.replicas is not None else 0),
+            **({"http": self.http.status()} if self.http is not None else {}),
             **self._zone_status(),
         }
 
@@ -206,13 +213,17 @@ class Daemon:
             sections["credentials"] = self.broker.status()
         return sections
 
-    async def run(self, listener: SocketListener, own_inode: int | None = None) -> None:
+    async def run(
+        self, listener: SocketListener, own_inode: int | None = None, http_listener: SocketListener | None = None
+    ) -> None:
         """Serve until SIGTERM/SIGINT. Signal handlers are installed before the first connection is accepted."""
         async with anyio.create_task_group() as tasks:
             await tasks.start(self._signals)
             tasks.start_soon(self.decision_log.run)
             tasks.start_soon(self.store.watch)
             tasks.start_soon(self.shadow.run)
+            if self.http is not None and http_listener is not None:
+                tasks.start_soon(self.http.serve, http_listener)
             if self.primary is not None:  # a replica: the primary syncs the zone, brokers and owns the socket file
                 tasks.start_soon(self.primary.report_until_gone, self)
             else:
@@ -226,6 +237,9 @@ class Daemon:
                     tasks.start_soon(self._guard_socket, own_inode)
                 systemd.notify(f"READY=1\nSTATUS=deciding with {self.store.status()['count']} policies")
             await self.server.serve(listener)
+            if self.http is not None:
+                self.http.shutdown()
+                await self.http.stopped.wait()
             if self.replicas is not None:
                 await self.replicas.stop()
             if self.primary is not None:
@@ -294,11 +308,13 @@ async def serve(
     config_path: str | None = None,
     processes: int = 1,
     log_level: str = "INFO",
+    *,
+    http: HttpOptions | None = None,
 ) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     raise_fd_limit()  # before any replica starts: they inherit it
     paths.ensure_private_dir(paths.state_dir())
-    inherited = systemd.listen_fds()
+    inherited, inherited_tcp = _by_family(systemd.listen_fds())
     if inherited:  # socket activation: systemd owns the socket file and its permissions
         socket_path = Path(inherited[0].getsockname())
     daemon = build_daemon(socket_path, unparseable, config_path)
@@ -316,21 +332,36 @@ async def serve(
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
     log.info("at most %d open connections (the longest-idle close first)", daemon.server.max_connections)
+    http = http or HttpOptions()
+    http_listener = None
+    served = open_listener(http, daemon.handle, reuse_port=processes > 1, inherited=next(iter(inherited_tcp), None))
+    if served is not None:
+        daemon.http, http_sock = served
+        http_listener = await SocketListener.from_socket(http_sock)
+        log.info("serving Claude Code http hooks on %s", http_sock.getsockname()[:2])
     if processes > 1:
         daemon.server.balance = ConnectionBalance.create(processes)
         options = ["--unparseable", unparseable.value, "--log-level", log_level]
+        if served is not None:  # each replica binds the same port (SO_REUSEPORT: the kernel spreads connections)
+            options += ["--http-host", http.host, "--http-port", str(http.port)]
         replicas = Replicas(daemon, processes - 1, sock, options + (["--config", config_path] if config_path else []))
         daemon.replicas = replicas
         if daemon.zone is not None:
             daemon.zone.on_change = functools.partial(replicas.signal, signal.SIGHUP)
     try:
-        await daemon.run(await SocketListener.from_socket(sock), own_inode=inode)
+        await daemon.run(await SocketListener.from_socket(sock), own_inode=inode, http_listener=http_listener)
     finally:
         systemd.notify("STOPPING=1")
         if inode is not None:
             _unlink_own_socket(socket_path, inode)
         log.info("keycardd stopped")
     return daemon.exit_code
+
+
+def _by_family(sockets: list[socket.socket]) -> tuple[list[socket.socket], list[socket.socket]]:
+    """Socket activation's Unix sockets and its TCP ones (keycardd-http.socket: the http hook port)."""
+    unix = [sock for sock in sockets if sock.family == socket.AF_UNIX]
+    return unix, [sock for sock in sockets if sock.family != socket.AF_UNIX]
 
 
 def _unlink_own_socket(path: Path, inode: int) -> None:
@@ -366,12 +397,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("KEYCARDD_PROCESSES", "1"),
         help="deciding processes sharing the socket, for many concurrent agents (default 1: one core)",
     )
+    parser.add_argument(
+        "--http",
+        choices=["auto", "on", "off"],
+        default=os.environ.get("KEYCARDD_HTTP", "auto"),
+        help="serve Claude Code http hooks on loopback (default auto: once `keycardctl install claude --transport "
+        "http` has created the hook secret)",
+    )
+    parser.add_argument("--http-host", default=os.environ.get("KEYCARDD_HTTP_HOST", DEFAULT_HOST))
+    parser.add_argument("--http-port", type=int, default=int(os.environ.get("KEYCARDD_HTTP_PORT", DEFAULT_PORT)))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     socket_path = args.socket or paths.socket_path()
     try:
         return anyio.run(
-            serve,
+            functools.partial(serve, http=HttpOptions(args.http, args.http_host, args.http_port)),
             socket_path,
             Outcome(args.unparseable),
             args.config,

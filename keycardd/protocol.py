@@ -75,6 +75,8 @@ class ReplicaReport(
     """`evaluated`, `differences` and `dropped` since the last report."""
     served: int = 0
     refused: int = 0
+    http: dict[str, int] = {}
+    """Changes in the replica's http hook counters (`served`, `refused`, `rejected`, `open_connections`)."""
     ready: bool = False
     """Set on the first report, once the replica serves and handles signals: only then may the primary signal it."""
 

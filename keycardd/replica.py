@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from anyio.abc import SocketListener, SocketStream, UNIXSocketStream
 from keycardd import protocol
 from keycardd.balance import ConnectionBalance
 from keycardd.engine import Outcome
+from keycardd.http_server import HttpOptions, open_listener
 from keycardd.protocol import ErrorReply, ReplicaReport, Reply, Request
 from keycardd.server import FrameReader
 
@@ -58,6 +60,7 @@ class PrimaryLink:
         self._served = 0
         self._refused = 0
         self._queue_dropped = 0
+        self._http: dict[str, int] = {}
 
     async def forward(self, request: Request) -> Reply:
         """Ask the primary; a gone primary is an error reply, never a hang."""
@@ -98,6 +101,10 @@ class PrimaryLink:
         """Send what happened since the last report (nothing when nothing did)."""
         counts, latencies = daemon.stats.drain()
         served, refused, queue_dropped = daemon.server.connections, daemon.server.refused, daemon.decision_log.dropped
+        http = daemon.http.counts() if daemon.http is not None else {}
+        http_changes = {
+            key: value - self._http.get(key, 0) for key, value in http.items() if value != self._http.get(key, 0)
+        }
         report = ReplicaReport(
             decisions=counts,
             latencies_us=latencies,
@@ -107,10 +114,12 @@ class PrimaryLink:
             shadow=daemon.shadow.drain(),
             served=served - self._served,
             refused=refused - self._refused,
+            http=http_changes,
         )
         self._log_lines.clear()
         self._log_records = self._log_dropped = 0
         self._served, self._refused, self._queue_dropped = served, refused, queue_dropped
+        self._http = http
         if report != ReplicaReport():
             await self._exchange(report)
 
@@ -127,7 +136,13 @@ class PrimaryLink:
 
 
 async def serve(
-    listen_fd: int, channel_fd: int, unparseable: Outcome, config_path: str | None, balance: ConnectionBalance | None
+    listen_fd: int,
+    channel_fd: int,
+    unparseable: Outcome,
+    config_path: str | None,
+    balance: ConnectionBalance | None,
+    *,
+    http: HttpOptions | None = None,
 ) -> int:
     from keycardd.daemon import build_daemon  # noqa: PLC0415 - the daemon module imports this one
 
@@ -137,8 +152,13 @@ async def serve(
     daemon = build_daemon(listener_socket.getsockname(), unparseable, config_path, primary=link)
     daemon.server.balance = balance
     await daemon.reload_policy()
+    http_listener = None
+    served = open_listener(http, daemon.handle, reuse_port=True) if http is not None else None
+    if served is not None:  # the primary's port, shared through SO_REUSEPORT
+        daemon.http, http_socket = served
+        http_listener = await SocketListener.from_socket(http_socket)
     log.info("serving")
-    await daemon.run(await SocketListener.from_socket(listener_socket))
+    await daemon.run(await SocketListener.from_socket(listener_socket), http_listener=http_listener)
     log.info("stopped")
     return daemon.exit_code
 
@@ -155,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--balance-fd", type=int)
     parser.add_argument("--slot", type=int)
     parser.add_argument("--processes", type=int)
+    parser.add_argument("--http-host", help="serve http hooks on this loopback address too (the primary's)")
+    parser.add_argument("--http-port", type=int)
     args = parser.parse_args(argv)
     log_format = "%(asctime)s %(name)s[replica %(process)d] %(levelname)s %(message)s"
     logging.basicConfig(level=args.log_level.upper(), format=log_format)
@@ -162,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     balance = None
     if args.balance_fd is not None and args.slot is not None and args.processes is not None:
         balance = ConnectionBalance(args.balance_fd, args.slot, args.processes)
-    return anyio.run(serve, *fds, unparseable, args.config, balance, backend_options=backend_options())
+    http = HttpOptions("auto", args.http_host, args.http_port) if args.http_host and args.http_port else None
+    serve_with_http = functools.partial(serve, http=http)
+    return anyio.run(serve_with_http, *fds, unparseable, args.config, balance, backend_options=backend_options())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from keycardd.engine import Outcome
 
@@ -35,10 +36,15 @@ class DecisionStats:
 
     def latency(self) -> dict[str, float | None]:
         """p50 and p99 of the last `LATENCY_WINDOW` decisions, in microseconds (None before the first)."""
-        samples = sorted(self._latencies_us)
-        if not samples:
-            return {"p50": None, "p99": None}
-        return {"p50": round(_percentile(samples, 0.50), 1), "p99": round(_percentile(samples, 0.99), 1)}
+        return latency_summary(self._latencies_us)
+
+
+def latency_summary(samples_us: Iterable[float]) -> dict[str, float | None]:
+    """p50 and p99 in microseconds (None without samples)."""
+    samples = sorted(samples_us)
+    if not samples:
+        return {"p50": None, "p99": None}
+    return {"p50": round(_percentile(samples, 0.50), 1), "p99": round(_percentile(samples, 0.99), 1)}
 
 
 def _percentile(sorted_samples: list[float], fraction: float) -> float:

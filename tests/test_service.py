@@ -96,10 +96,11 @@ def test_service_install_writes_units_and_enables_the_socket(tmp_path: Path) -> 
     assert log.read_text().splitlines() == [
         "systemctl --user daemon-reload",
         "systemctl --user enable --now keycardd.socket",
+        "systemctl --user enable --now keycardd-http.socket",
     ]
     assert _keycardctl("service", "uninstall", env=env).returncode == 0
     assert not (unit_dir / "keycardd.service").exists()
-    assert "systemctl --user disable --now keycardd.socket keycardd.service" in log.read_text()
+    assert "systemctl --user disable --now keycardd.socket keycardd-http.socket keycardd.service" in log.read_text()
 
 
 def test_service_manager_failure_is_one_clear_sentence(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from keycardd.cli._common import CliError, Subcommands, print_json
-from keycardd.install import claude, cursor
+from keycardd.hook_secret import HookSecretError, ensure_secret
+from keycardd.install import claude, cursor, http_hook
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
 from keycardd.install.shim import hook_command
@@ -29,6 +30,17 @@ def register(commands: Subcommands) -> None:
                 default="auto",
                 help="which shim to install (default: the C shim when a compiler exists)",
             )
+            parser.add_argument(
+                "--transport",
+                choices=["command", "http"],
+                default="command",
+                help="claude only: `http` hooks straight into keycardd's loopback listener (no process per tool "
+                "call; they block when keycardd is down), instead of command hooks running the shim",
+            )
+            parser.add_argument("--http-host", help="the listener's loopback address (default 127.0.0.1)")
+            parser.add_argument(
+                "--http-port", type=int, help="the listener's port (default $KEYCARDD_HTTP_PORT or 47474)"
+            )
         parser.set_defaults(handler=_install if verb == "install" else _uninstall)
 
     doctor = commands.add_parser("doctor", help="check the daemon, permissions, policy and every installed hook")
@@ -37,18 +49,18 @@ def register(commands: Subcommands) -> None:
     doctor.set_defaults(handler=_doctor)
 
 
-def _target(args: argparse.Namespace) -> Path:
+def _target(args: argparse.Namespace, *, http: bool = False) -> Path:
     if args.project is not None and not args.project.is_dir():
         # Creating it would turn a typo into a stray directory that no agent ever reads.
         raise CliError(f"the project directory {args.project} does not exist")
     scope = "project" if args.project else "user"
     if args.agent == "claude":
-        return claude.settings_path(scope, args.project)
+        return claude.settings_path(scope, args.project, http=http)
     return cursor.hooks_path(scope, args.project)
 
 
-def _apply(args: argparse.Namespace, change: Any) -> int:
-    path = _target(args)
+def _apply(args: argparse.Namespace, change: Any, *, http: bool = False) -> int:
+    path = _target(args, http=http)
     try:
         before = read_json(path)
     except ConfigFileError as exc:
@@ -60,12 +72,14 @@ def _apply(args: argparse.Namespace, change: Any) -> int:
     if after == before:
         print(f"{path}: already up to date")
         return 0
-    backup = write_json(path, after)
+    backup = write_json(path, after, private=http)
     print(f"wrote {path}" + (f" (previous version in {backup})" if backup else ""))
     return 0
 
 
 def _install(args: argparse.Namespace) -> int:
+    if args.transport == "http":
+        return _install_http(args)
     try:
         command = hook_command(args.shim)
     except RuntimeError as exc:
@@ -80,9 +94,28 @@ def _install(args: argparse.Namespace) -> int:
     return code
 
 
+def _install_http(args: argparse.Namespace) -> int:
+    if args.agent != "claude":
+        raise CliError("only Claude Code has http hooks; install cursor with command hooks")
+    try:
+        secret = ensure_secret()
+    except HookSecretError as exc:
+        raise CliError(str(exc)) from None
+    url = http_hook.url(args.http_host, args.http_port)
+    if args.project is not None and not args.dry_run:
+        _apply(args, claude.uninstall)  # command hooks in the committed settings.json would run as well
+    code = _apply(args, lambda document: claude.install_http(document, url, secret), http=True)
+    if not args.dry_run:
+        print(f"hook: POST {url}  [http, onFailure block; keycardd must run: `keycardctl service install`]")
+    return code
+
+
 def _uninstall(args: argparse.Namespace) -> int:
     module = claude if args.agent == "claude" else cursor
-    return _apply(args, module.uninstall)
+    code = _apply(args, module.uninstall)
+    if args.agent == "claude" and args.project is not None and _target(args, http=True).exists():
+        code = _apply(args, module.uninstall, http=True) or code
+    return code
 
 
 def _doctor(args: argparse.Namespace) -> int:

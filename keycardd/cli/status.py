@@ -57,6 +57,8 @@ def _status(args: argparse.Namespace) -> int:
     processes = document.get("processes", 1)
     if processes > 1:
         print(f"processes: {processes} deciding (the primary and {count_of(processes - 1, 'replica')})")
+    if "http" in document:
+        print(f"http:      {_http_text(document['http'])}")
     print(f"log:       {document['log']['path']} ({document['log']['dropped']} dropped)")
     print(f"shadow:    {_shadow_text(document['shadow'])}")
     if "zone" in document:
@@ -76,6 +78,14 @@ def _latency_text(latency: dict[str, Any]) -> str:
     if latency["p50"] is None:
         return "no decisions yet"
     return f"p50 {latency['p50']} us, p99 {latency['p99']} us"
+
+
+def _http_text(http: dict[str, Any]) -> str:
+    owner = "" if http["uid_check"] else ", secret only (no owner check on this system)"
+    return (
+        f"hooks on {http['listening']}: {http['served']} answered, {http['refused']} refused as not yours, "
+        f"{http['rejected']} bad requests{owner}"
+    )
 
 
 def _shadow_text(shadow: dict[str, Any]) -> str:

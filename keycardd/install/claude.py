@@ -10,6 +10,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from keycardd.install import http_hook
 from keycardd.install.shim import HookCommand, is_keycardd_command
 
 EVENTS: dict[str, str | None] = {
@@ -22,16 +23,20 @@ EVENTS: dict[str, str | None] = {
 """The events keycardd hooks, with their matcher (None: the event takes no matcher). Registering every event is
 harmful (a `WorktreeCreate` hook replaces worktree creation), so this list is deliberate."""
 TIMEOUT_S = 10
+GATES = frozenset({"PreToolUse", "PermissionRequest", "UserPromptSubmit"})
 
 
-def settings_path(scope: str, project: Path | None) -> Path:
+def settings_path(scope: str, project: Path | None, *, http: bool = False) -> Path:
+    """Where hooks go. http hooks hold the hook secret, so a project's go to the uncommitted settings.local.json."""
     if scope == "project":
         assert project is not None
-        return project / ".claude" / "settings.json"
+        return project / ".claude" / ("settings.local.json" if http else "settings.json")
     return Path.home() / ".claude" / "settings.json"
 
 
 def _ours(hook: Any) -> bool:
+    if http_hook.is_ours(hook):
+        return True
     return isinstance(hook, dict) and is_keycardd_command(str(hook.get("command", "")), hook.get("args") or [])
 
 
@@ -76,12 +81,35 @@ def install(settings: dict[str, Any], command: HookCommand) -> dict[str, Any]:
     return result
 
 
+def install_http(settings: dict[str, Any], url: str, secret: str) -> dict[str, Any]:
+    """A copy of `settings` with keycardd's http hooks instead of any earlier keycardd hooks (command or http)."""
+    result = uninstall(settings)
+    hooks = result.setdefault("hooks", {})
+    for event, matcher in EVENTS.items():
+        group: dict[str, Any] = {"hooks": [http_hook.entry(url, secret, gate=event in GATES)]}
+        if matcher is not None:
+            group = {"matcher": matcher, **group}
+        hooks.setdefault(event, []).append(group)
+    return result
+
+
+def installed_http(settings: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(event, hook) of each keycardd http hook in `settings`, for doctor."""
+    found = []
+    for event, groups in (settings.get("hooks") or {}).items():
+        for group in groups if isinstance(groups, list) else []:
+            for hook in group.get("hooks", []) if isinstance(group, dict) else []:
+                if http_hook.is_ours(hook):
+                    found.append((str(event), hook))
+    return found
+
+
 def installed_commands(settings: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(command, args) of each keycardd hook in `settings`, for doctor."""
     found = []
     for groups in (settings.get("hooks") or {}).values():
         for group in groups if isinstance(groups, list) else []:
             for hook in group.get("hooks", []) if isinstance(group, dict) else []:
-                if _ours(hook):
+                if _ours(hook) and not http_hook.is_ours(hook):
                     found.append((str(hook["command"]), [str(arg) for arg in hook.get("args") or []]))
     return found

@@ -28,8 +28,9 @@ def read_json(path: Path) -> dict[str, Any]:
     return document
 
 
-def write_json(path: Path, document: dict[str, Any]) -> Path | None:
-    """Replace `path` atomically, keeping a backup of the previous version (returned) and its permissions."""
+def write_json(path: Path, document: dict[str, Any], *, private: bool = False) -> Path | None:
+    """Replace `path` atomically, keeping a backup of the previous version (returned) and its permissions (0600
+    whatever they were if `private`: the document holds a secret)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     backup = None
     mode = 0o644
@@ -37,6 +38,8 @@ def write_json(path: Path, document: dict[str, Any]) -> Path | None:
         backup = path.with_name(path.name + ".keycardd-backup")
         shutil.copy2(path, backup)
         mode = path.stat().st_mode & 0o777
+    if private:
+        mode = 0o600
     text = json.dumps(document, indent=2) + "\n"
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -87,6 +87,9 @@ def run_checks(project: Path | None = None) -> list[Check]:
         for argv in {tuple(argv) for argv in commands}:
             if daemon_up:
                 checks.extend(_canary_checks(agent, list(argv)))
+    from keycardd.install.doctor_http import http_checks  # noqa: PLC0415 - it builds on this module
+
+    checks.extend(http_checks(project, daemon_up))
     if not any(check.name.endswith("config") for check in checks):
         checks.append(
             Check(
@@ -161,7 +164,7 @@ def _canary_checks(agent: str, argv: list[str]) -> Iterator[Check]:
         return
     for label, payload in CANARIES[agent]:
         raw = json.dumps(payload).encode()
-        expected = _expected(agent, raw)
+        expected = expected_answer(agent, raw)
         try:
             result = subprocess.run(argv, input=raw, capture_output=True, timeout=15, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -187,7 +190,8 @@ def _canary_checks(agent: str, argv: list[str]) -> Iterator[Check]:
         yield Check(name, True, f"{label} canary: {expected['decision'] or 'observed'} as the policy says")
 
 
-def _expected(agent: str, payload: bytes) -> dict[str, Any]:
+def expected_answer(agent: str, payload: bytes) -> dict[str, Any]:
+    """What the daemon says a hook must answer for `payload` (explained, neither counted nor logged)."""
     with Client(timeout_s=5) as client:
         reply = client.request(ExplainRequest(agent=agent, payload=payload, env={"cwd": os.getcwd()}))
     assert isinstance(reply, DocumentReply)

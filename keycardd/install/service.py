@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from keycardd.install import http_hook
+
 LABEL = "ai.keycard.keycardd"
-UNITS = ("keycardd.socket", "keycardd.service")
+UNITS = ("keycardd.socket", "keycardd-http.socket", "keycardd.service")
+SOCKETS = ("keycardd.socket", "keycardd-http.socket")
+_TEMPLATE_HTTP_LISTEN = "ListenStream=127.0.0.1:47474"
 _TEMPLATE_BINARY = "%h/.local/bin/keycardd"
 
 
@@ -53,8 +57,16 @@ def keycardd_binary() -> str:
     return found
 
 
-def render_systemd(binary: str) -> dict[str, str]:
-    return {name: template(name).replace(_TEMPLATE_BINARY, binary) for name in UNITS}
+def render_systemd(binary: str, http_listen: str | None = None) -> dict[str, str]:
+    """The units with this `keycardd`, and the http hook port where `keycardctl install --transport http` points
+    (`$KEYCARDD_HTTP_HOST`/`$KEYCARDD_HTTP_PORT`, as both use)."""
+    http_listen = http_listen or http_hook.url().split("/")[2]
+    return {
+        name: template(name)
+        .replace(_TEMPLATE_BINARY, binary)
+        .replace(_TEMPLATE_HTTP_LISTEN, f"ListenStream={http_listen}")
+        for name in UNITS
+    }
 
 
 def render_launchd(binary: str, log_path: Path) -> bytes:
@@ -107,6 +119,8 @@ class Manager:
             if self.kind == "systemd":
                 self._run("systemctl", "--user", "daemon-reload")
                 self._run("systemctl", "--user", "enable", "--now", "keycardd.socket")
+                # Best effort: a port another user already holds must not stop the Unix socket (doctor reports it).
+                self._run("systemctl", "--user", "enable", "--now", "keycardd-http.socket", check=False)
             else:
                 self._run("launchctl", "bootstrap", f"gui/{os.getuid()}", str(next(iter(files))))
         except ServiceError as exc:
@@ -117,7 +131,7 @@ class Manager:
     def uninstall(self) -> list[Path]:
         files = self.paths()
         if self.kind == "systemd":
-            self._run("systemctl", "--user", "disable", "--now", "keycardd.socket", "keycardd.service", check=False)
+            self._run("systemctl", "--user", "disable", "--now", *SOCKETS, "keycardd.service", check=False)
         else:
             self._run("launchctl", "bootout", f"gui/{os.getuid()}/{LABEL}", check=False)
         removed = [path for path in files if path.exists()]
@@ -149,7 +163,7 @@ class Manager:
             return ServiceStatus("not installed", "")
         argv: tuple[str, ...]
         if self.kind == "systemd":
-            argv = ("systemctl", "--user", "status", "--no-pager", *UNITS)
+            argv = ("systemctl", "--user", "status", "--no-pager", "keycardd.socket", "keycardd.service")
             result = self._call(*argv)
             state = _SYSTEMCTL_STATES.get(result.returncode)
         else:

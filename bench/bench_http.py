@@ -1,0 +1,212 @@
+"""http hooks against the C shim, side by side in one run, on a daemon with 100 policies (issue 16).
+
+- `c_shim`: what a command hook costs end to end: spawn the shim, pipe the payload, read the answer.
+- `http_keep_alive`: what Claude Code's http hook costs: a POST round trip on a kept-alive loopback connection (the
+  client is Python's http.client, no faster than Claude Code's).
+- `daemon_side_http_latency_us`: from `status`, each request's time in the daemon from its parsed head to its answer
+  sent (the target's figure); `daemon_decide_latency_us` is the decide path alone.
+- `unix_keep_alive`: the same payload over the Unix socket with a kept connection, for the transport's own cost.
+- `http_new_connection`: the same with a connection per call, for a client that does not keep connections.
+- `*_bash`: the same with the hook bench's shell payload, whose decision (shell analysis, four Cedar requests)
+  costs more than the transport.
+- `throughput_processes_2`: 64 concurrent keep-alive clients against `keycardd --processes 2`, over http and over
+  the Unix socket, in the same run.
+
+Targets: daemon-side p50 <= 300 us at 100 policies; keep-alive round trip >= 3x faster than the C shim;
+>= 5,000 decisions/s with 64 clients and --processes 2. The machine is shared and noisy: compare within a run.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import bench_core
+from bench._harness import BenchDaemon, daemon, percentiles, synthetic_policies
+from bench.bench_hook import C_SHIM
+from bench.bench_hook import PAYLOAD as BASH_PAYLOAD
+from keycardd.client import Client
+from keycardd.hook_secret import read_secret
+from keycardd.protocol import HookRequest
+
+PAYLOAD = bench_core.PAYLOADS[0].encode()
+"""A Read of a file: the payload `bench_core` measures the Unix socket's round trip and throughput with."""
+
+ROUNDS = 300
+
+CLIENT_SCRIPT = """
+import socket, sys, time
+request = sys.stdin.buffer.read()
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[3])))
+start_at = float(sys.argv[2])
+while time.time() < start_at:
+    time.sleep(0.001)
+for _ in range(int(sys.argv[1])):
+    sock.sendall(request)
+    data = b""
+    while b"\\r\\n\\r\\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\\r\\n\\r\\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        sys.exit(1)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\\r\\n")[0])
+    while len(body) < length:
+        body += sock.recv(65536)
+"""
+"""A keep-alive load generator that costs little per request (one pre-built request, answers read and dropped)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"keycardd did not listen on port {port}")
+
+
+def _secret(bench_daemon: BenchDaemon) -> str:
+    secret = read_secret(bench_daemon.state / "keycard" / "http-hook.secret")
+    assert secret is not None
+    return secret
+
+
+def _headers(secret: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+
+
+def _spawn_samples(env: dict[str, str], payload: bytes = PAYLOAD) -> list[float]:
+    argv = [str(C_SHIM), "claude"]
+    for _ in range(20):
+        subprocess.run(argv, input=payload, capture_output=True, env=env, check=True)
+    samples = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        subprocess.run(argv, input=payload, capture_output=True, env=env, check=True)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _unix_samples(socket_path: Path, rounds: int = ROUNDS) -> list[float]:
+    samples = []
+    with Client(socket_path) as client:
+        for index in range(20 + rounds):
+            started = time.perf_counter()
+            client.request(HookRequest(agent="claude", payload=PAYLOAD))
+            if index >= 20:
+                samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _post_samples(
+    port: int, secret: str, *, keep_alive: bool, rounds: int = ROUNDS, payload: bytes = PAYLOAD
+) -> list[float]:
+    headers = _headers(secret)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    samples = []
+    for index in range(20 + rounds):
+        started = time.perf_counter()
+        if not keep_alive:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("POST", "/hooks/claude", body=payload, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if not keep_alive:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+        if index >= 20:
+            samples.append(time.perf_counter() - started)
+    connection.close()
+    return samples
+
+
+def _throughput(port: int, secret: str, clients: int, requests_per_client: int) -> dict[str, Any]:
+    request = (
+        b"POST /hooks/claude HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + secret.encode() + b"\r\nContent-Length: %d\r\n\r\n%s" % (len(PAYLOAD), PAYLOAD)
+    )
+    start_at = time.time() + 2.0 + clients * 0.05
+    argv = [sys.executable, "-I", "-S", "-c", CLIENT_SCRIPT, str(requests_per_client), repr(start_at), str(port)]
+    processes = [subprocess.Popen(argv, stdin=subprocess.PIPE) for _ in range(clients)]
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(request)
+        process.stdin.close()
+    codes = [process.wait(timeout=600) for process in processes]
+    elapsed = time.time() - start_at
+    total = clients * requests_per_client
+    return {
+        "clients": clients,
+        "decisions": total,
+        "errors": sum(1 for c in codes if c),
+        "per_s": round(total / elapsed),
+    }
+
+
+def _status(bench_daemon: BenchDaemon) -> dict[str, Any]:
+    env = {"XDG_STATE_HOME": str(bench_daemon.state), "KEYCARDD_SOCKET": str(bench_daemon.socket), "PATH": "/usr/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "status", "--json"], env=env, capture_output=True, check=True
+    )
+    return dict(json.loads(result.stdout))
+
+
+def run() -> dict[str, Any]:
+    if not C_SHIM.exists():
+        subprocess.run(["make", "-C", str(Path(__file__).resolve().parent.parent), "shim"], check=True)
+    results: dict[str, Any] = {"policies": 100}
+    port = _free_port()
+    with daemon(synthetic_policies(100), args=["--http", "on", "--http-port", str(port)]) as bench_daemon:
+        _wait_for_port(port)
+        secret = _secret(bench_daemon)
+        env = {"KEYCARDD_SOCKET": str(bench_daemon.socket), "PATH": "/usr/bin:/bin"}
+        results["c_shim"] = percentiles(_spawn_samples(env))
+        results["http_keep_alive"] = percentiles(_post_samples(port, secret, keep_alive=True))
+        results["unix_keep_alive"] = percentiles(_unix_samples(bench_daemon.socket))
+        results["http_new_connection"] = percentiles(_post_samples(port, secret, keep_alive=False))
+        results["http_keep_alive_3000"] = percentiles(_post_samples(port, secret, keep_alive=True, rounds=3000))
+        status = _status(bench_daemon)
+        results["daemon_decide_latency_us"] = status["latency_us"]
+        results["daemon_side_http_latency_us"] = status["http"]["latency_us"]
+        results["c_shim_bash"] = percentiles(_spawn_samples(env, BASH_PAYLOAD))
+        results["http_keep_alive_bash"] = percentiles(
+            _post_samples(port, secret, keep_alive=True, payload=BASH_PAYLOAD)
+        )
+    port = _free_port()
+    with daemon(synthetic_policies(100), args=["--processes", "2", "--http", "on", "--http-port", str(port)]) as bench:
+        _wait_for_port(port)
+        time.sleep(3)  # the replica loads the policy and binds the port after the primary
+        secret = _secret(bench)
+        results["throughput_processes_2"] = [_throughput(port, secret, n, 9600 // n) for n in (8, 64)]
+        results["unix_throughput_processes_2"] = [bench_core._throughput(bench.socket, 64, 9600 // 64)]
+    ratio = results["c_shim"]["p50_us"] / results["http_keep_alive"]["p50_us"]
+    results["ratios"] = {
+        "c_shim_over_http_keep_alive": round(ratio, 2),
+        "c_shim_over_http_keep_alive_bash": round(
+            results["c_shim_bash"]["p50_us"] / results["http_keep_alive_bash"]["p50_us"], 2
+        ),
+        "http_over_unix_keep_alive": round(
+            results["http_keep_alive"]["p50_us"] / results["unix_keep_alive"]["p50_us"], 2
+        ),
+    }
+    results["targets"] = {
+        "daemon_side_p50_le_300us": results["daemon_side_http_latency_us"]["p50"] <= 300,
+        "keep_alive_ge_3x_faster_than_c_shim": ratio >= 3,
+        "throughput_64_ge_5000": results["throughput_processes_2"][1]["per_s"] >= 5000,
+    }
+    return results

@@ -1,0 +1,397 @@
+"""The loopback HTTP transport for Claude Code's `http` hooks: no process spawn per tool call, the same decisions.
+
+Claude Code POSTs the hook's JSON to `/hooks/claude` and reads the answer from a 2xx JSON body. This module owns
+only the HTTP: h11 parses and frames every message (keep-alive, pipelining, limits), and the body goes, as bytes,
+into the same `HookRequest` the Unix-socket shims send, so the adapter, counts, latency and decision log are the
+ones the shim path uses. The shim's stdout becomes the body (`{}` when it prints nothing: no objection).
+
+Only the user gets a decision. Every connection's owner uid is checked against ours in the kernel's socket table
+before a byte is read (403), and every request must carry the per-user secret (401). A refusal is logged and
+counted, and never decided. Bad requests get a clear 4xx JSON error: wrong path or method, wrong content type, a
+body over the limit, headers that never end, a sender too slow to finish its request. The number of open
+connections is capped, and idle keep-alive connections are closed after a while, so a flood costs bounded memory.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import anyio
+import h11
+import msgspec
+from anyio.abc import SocketAttribute, SocketListener, SocketStream
+
+from keycardd import protocol, tcp_owner
+from keycardd.hook_secret import HookSecretError, ensure_secret, read_secret
+from keycardd.protocol import HookRequest, HookResult, Reply
+from keycardd.stats import LATENCY_WINDOW, latency_summary
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 47474
+ROUTES = {b"/hooks/claude": "claude"}
+"""One endpoint per agent; the event comes from the payload, as on the shim path."""
+FORWARDED_HEADERS = {
+    b"x-keycard-run": "KEYCARD_RUN",
+    b"x-keycard-run-session-id": "KEYCARD_RUN_SESSION_ID",
+    b"x-claude-project-dir": "CLAUDE_PROJECT_DIR",
+}
+"""Headers that carry what a shim forwards from its environment (the installer interpolates them with
+`allowedEnvVars`); an empty value means the variable was unset."""
+RECEIVE_SIZE = 1 << 16
+MAX_HEADERS = 16 * 1024
+_NO_OBJECTION = b"{}"
+_encode = msgspec.json.Encoder().encode
+
+HookHandler = Callable[[HookRequest], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    max_body: int = protocol.MAX_FRAME
+    """The largest request body, the same limit as a shim's frame."""
+    read_timeout_s: float = 5.0
+    """From a request's first byte to its last: slower senders get 408."""
+    idle_timeout_s: float = 60.0
+    """How long a keep-alive connection may wait for its next request."""
+    max_connections: int = 256
+
+
+class _Refusal(Exception):
+    """A request that gets an error status instead of a decision; the connection is closed after it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class HttpHookServer:
+    """Serves http hooks until `shutdown()`; then answers what is in flight and closes idle connections."""
+
+    def __init__(self, handler: HookHandler, secret: str, limits: HttpLimits | None = None) -> None:
+        self._handler = handler
+        self._authorization = f"Bearer {secret}".encode()
+        self._limits = limits or HttpLimits()
+        self._uid = os.getuid()
+        self._check_uid = tcp_owner.available()
+        self._accepting = anyio.CancelScope()
+        self._idle_scopes: set[anyio.CancelScope] = set()
+        self._in_flight = 0
+        self._closing = False
+        self.stopped = anyio.Event()
+        self.address = ""
+        self.open_connections = 0
+        self.served = 0
+        """Requests answered with a decision."""
+        self.refused = 0
+        """Requests or connections refused as not the user's: wrong uid, missing or wrong secret."""
+        self.rejected = 0
+        """Requests answered with another 4xx/5xx: bad path, method, content type, size, timeouts, overload."""
+        self._latencies_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        """Daemon-side time of each decided request, from its parsed head to its answer sent (this process's)."""
+
+    def status(self) -> dict[str, object]:
+        return {
+            "listening": self.address,
+            "uid_check": self._check_uid,
+            **self.counts(),
+            "latency_us": latency_summary(self._latencies_us),
+        }
+
+    def counts(self) -> dict[str, int]:
+        """The counters a replica process reports to its primary."""
+        return {
+            "served": self.served,
+            "refused": self.refused,
+            "rejected": self.rejected,
+            "open_connections": self.open_connections,
+        }
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Add a replica's report (`--processes N`: every process accepts on the port, the primary reports)."""
+        self.served += counts.get("served", 0)
+        self.refused += counts.get("refused", 0)
+        self.rejected += counts.get("rejected", 0)
+        self.open_connections += counts.get("open_connections", 0)
+
+    async def serve(self, listener: SocketListener) -> None:
+        raw = listener.extra(SocketAttribute.raw_socket)
+        host, port = raw.getsockname()[:2]
+        self.address = f"[{host}]:{port}" if raw.family == socket.AF_INET6 else f"{host}:{port}"
+        try:
+            await self._accept_until_shutdown(listener)
+        finally:
+            self.stopped.set()
+
+    async def _accept_until_shutdown(self, listener: SocketListener) -> None:
+        async with anyio.create_task_group() as connections:
+            async with listener:
+                with self._accepting:
+                    while True:
+                        stream = await listener.accept()
+                        connections.start_soon(self._serve_connection, stream)
+            for scope in list(self._idle_scopes):
+                scope.cancel()
+            with anyio.move_on_after(self._limits.read_timeout_s):
+                while self._in_flight:
+                    await anyio.sleep(0.01)
+            connections.cancel_scope.cancel()
+
+    def shutdown(self) -> None:
+        self._closing = True
+        self._accepting.cancel()
+
+    async def _serve_connection(self, stream: SocketStream) -> None:
+        async with stream:
+            raw = stream.extra(SocketAttribute.raw_socket)
+            connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+            if self.open_connections >= self._limits.max_connections:
+                self.rejected += 1
+                await self._send_error(stream, connection, _Refusal(503, "too many open connections"))
+                return
+            refusal = self._peer_refusal(raw)
+            if refusal is not None:
+                self.refused += 1
+                log.warning("http hook listener: %s", refusal.message)
+                await self._send_error(stream, connection, refusal)
+                return
+            self.open_connections += 1
+            try:
+                while await self._serve_request(stream, connection):
+                    connection.start_next_cycle()
+            except h11.LocalProtocolError:  # the client broke the exchange off; nothing more can be sent
+                pass
+            finally:
+                self.open_connections -= 1
+
+    def _peer_refusal(self, raw: socket.socket) -> _Refusal | None:
+        """The owner check, before a byte is read: only our uid's sockets may talk to us."""
+        if not self._check_uid:
+            return None
+        try:
+            peer, local = raw.getpeername()[:2], raw.getsockname()[:2]
+        except OSError:
+            return _Refusal(403, "the client left before it could be identified")
+        uid = tcp_owner.peer_uid(raw.family, peer, local)
+        if uid != self._uid:
+            return _Refusal(403, f"refused a connection from uid {uid} (only uid {self._uid} may use it)")
+        return None
+
+    async def _serve_request(self, stream: SocketStream, connection: h11.Connection) -> bool:
+        """Read one request and answer it; False when the connection is done."""
+        request = await self._next_request(stream, connection)
+        if request is None:
+            return False
+        started = time.perf_counter()
+        self._in_flight += 1
+        try:
+            try:
+                agent, env = self._admit(request)
+                body = await self._read_body(stream, connection)
+            except _Refusal as refusal:
+                if refusal.status in (401, 403):
+                    self.refused += 1
+                    log.warning("http hook listener: %s", refusal.message)
+                else:
+                    self.rejected += 1
+                return await self._send_error(stream, connection, refusal)
+            except h11.RemoteProtocolError as exc:
+                self.rejected += 1
+                return await self._send_error(stream, connection, _bad_framing(exc))
+            reply = await self._handler(HookRequest(agent=agent, payload=body, env=env))
+            if not isinstance(reply, HookResult):
+                self.rejected += 1
+                message = getattr(reply, "message", "keycardd could not answer this hook")
+                return await self._send_error(stream, connection, _Refusal(500, message))
+            self.served += 1
+            kept = await self._send(stream, connection, 200, reply.stdout or _NO_OBJECTION)
+            self._latencies_us.append((time.perf_counter() - started) * 1e6)
+            return kept
+        finally:
+            self._in_flight -= 1
+
+    async def _next_request(self, stream: SocketStream, connection: h11.Connection) -> h11.Request | None:
+        """Wait (up to the idle timeout) for the next request's head; None when the connection should close."""
+        started = False
+        deadline = anyio.current_time() + self._limits.idle_timeout_s
+        while True:
+            try:
+                event = connection.next_event()
+            except h11.RemoteProtocolError as exc:
+                self.rejected += 1
+                await self._send_error(stream, connection, _bad_framing(exc))
+                return None
+            if isinstance(event, h11.Request):
+                return event
+            if event is not h11.NEED_DATA:  # ConnectionClosed, or PAUSED after a client that must not continue
+                return None
+            if self._closing and not started:
+                return None
+            with anyio.CancelScope(deadline=deadline) as wait:
+                if not started:
+                    self._idle_scopes.add(wait)
+                try:
+                    data = await _receive(stream)
+                finally:
+                    self._idle_scopes.discard(wait)
+            if wait.cancelled_caught:
+                if started:
+                    self.rejected += 1
+                    await self._send_error(stream, connection, _Refusal(408, "timed out reading the request head"))
+                return None
+            if data and not started:
+                started = True
+                deadline = anyio.current_time() + self._limits.read_timeout_s
+            connection.receive_data(data)
+
+    def _admit(self, request: h11.Request) -> tuple[str, dict[str, str]]:
+        """Route, authenticate and check the request head; the agent and forwarded environment if it passes."""
+        headers = {name: value for name, value in request.headers}
+        if not hmac.compare_digest(headers.get(b"authorization", b""), self._authorization):
+            present = "a wrong" if b"authorization" in headers else "no"
+            raise _Refusal(401, f"refused a request with {present} hook secret")
+        target = request.target.split(b"?", 1)[0]
+        agent = ROUTES.get(target)
+        if agent is None:
+            raise _Refusal(404, f"no hook endpoint at {target.decode('latin-1')!r} (try /hooks/claude)")
+        if request.method != b"POST":
+            raise _Refusal(405, "hooks are POSTed")
+        content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if content_type != b"application/json":
+            raise _Refusal(415, "the body must be application/json")
+        length = headers.get(b"content-length")
+        if length is not None and int(length) > self._limits.max_body:
+            raise _Refusal(413, f"the body is over the {self._limits.max_body}-byte limit")
+        env = {}
+        for header, name in FORWARDED_HEADERS.items():
+            value = headers.get(header)
+            if value:
+                env[name] = value.decode("utf-8", "replace")
+        return agent, env
+
+    async def _read_body(self, stream: SocketStream, connection: h11.Connection) -> bytes:
+        """The whole body (also chunked), within the read timeout and size limit. A body that came with its head
+        (the common case) is taken without a timer."""
+        chunks: list[bytes] = []
+        size = 0
+        deadline = anyio.current_time() + self._limits.read_timeout_s
+        while True:
+            event = connection.next_event()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > self._limits.max_body:
+                    raise _Refusal(413, f"the body is over the {self._limits.max_body}-byte limit")
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            elif event is h11.NEED_DATA:
+                with anyio.move_on_after(deadline - anyio.current_time()):
+                    connection.receive_data(await _receive(stream))
+                    continue
+                raise _Refusal(408, "timed out reading the request body")
+            else:  # ConnectionClosed mid-body
+                raise _Refusal(400, "the connection closed before the body ended")
+
+    async def _send_error(self, stream: SocketStream, connection: h11.Connection, refusal: _Refusal) -> bool:
+        body = _encode({"error": refusal.message})
+        return await self._send(stream, connection, refusal.status, body, close=True)
+
+    async def _send(
+        self, stream: SocketStream, connection: h11.Connection, status: int, body: bytes, *, close: bool = False
+    ) -> bool:
+        """Send one response; False when the connection must close afterwards."""
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if close or self._closing:
+            headers.append((b"connection", b"close"))
+        try:
+            response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode())
+            data = connection.send(response)
+            data += connection.send(h11.Data(data=body)) + connection.send(h11.EndOfMessage())
+            await stream.send(data)
+        except (h11.LocalProtocolError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return False
+        return connection.our_state is h11.DONE and connection.their_state is h11.DONE
+
+
+def _bad_framing(exc: h11.RemoteProtocolError) -> _Refusal:
+    status = exc.error_status_hint
+    message = "request headers too large" if status == 431 else f"malformed HTTP request: {exc}"
+    return _Refusal(status, message)
+
+
+async def _receive(stream: SocketStream) -> bytes:
+    """The next bytes from the client, or b"" when it has gone (what h11 reads as the end of the stream)."""
+    try:
+        return await stream.receive(RECEIVE_SIZE)
+    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return b""
+
+
+def bind_http(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on a loopback address only: keycardd never listens beyond this host."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
+    if not ipaddress.ip_address(address[0]).is_loopback:
+        raise OSError(f"{host} is not a loopback address; http hooks are served on loopback only")
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # Linux: only the same uid may share the port
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """`keycardd --http auto|on|off --http-host H --http-port P`."""
+
+    mode: str = "auto"
+    """`auto` serves http hooks once `keycardctl install claude --transport http` has created the hook secret; `on`
+    creates the secret if needed; `off` never listens."""
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+
+
+def open_listener(
+    options: HttpOptions, handler: HookHandler, *, reuse_port: bool = False, inherited: socket.socket | None = None
+) -> tuple[HttpHookServer, socket.socket] | None:
+    """The http hook server and its bound socket (`inherited` from socket activation, which then decides the address),
+    or None when it is off or cannot start (said in the log: the Unix socket keeps serving either way)."""
+    if options.mode == "off":
+        return None
+    try:
+        secret = ensure_secret() if options.mode == "on" else read_secret()
+    except HookSecretError as exc:
+        log.error("not serving http hooks: %s", exc)
+        return None
+    if secret is None:
+        return None
+    if inherited is not None:
+        if not ipaddress.ip_address(inherited.getsockname()[0]).is_loopback:
+            log.error("not serving http hooks: the socket passed in is not on a loopback address")
+            return None
+        return HttpHookServer(handler, secret), inherited
+    try:
+        sock = bind_http(options.host, options.port, reuse_port=reuse_port)
+    except OSError as exc:
+        log.error("not serving http hooks: cannot listen on %s port %d (%s)", options.host, options.port, exc)
+        return None
+    return HttpHookServer(handler, secret), sock
