@@ -1,10 +1,12 @@
 """The Cedar engine: policy text in, parsed and indexed `Engine` out, `Verdict`s for requests.
 
 The engine knows nothing of files, agents or sockets (sources hand it text, adapters hand it requests). It parses
-each source once into Cedar's JSON form, validates it against the published schema, and pre-builds one cedarpy
-`PolicySet` per (action, resource) bucket, so a request only evaluates the policies whose scope can match it. A
-5000-policy set costs milliseconds per request unsplit but a fraction of that split by tool; a policy excluded from
-a bucket has a scope that cannot match the bucket's requests, so the split answers equal the unsplit set's.
+each source once into Cedar's JSON form, validates it against the published schema, and splits the policies into
+one bucket per (action, resource), so a request only considers the policies whose scope can match it. Within a
+bucket, `engine_index` selects the policies whose conditions can match the request's context (a shell command's
+program, its text's prefix...), and Cedar evaluates just those, in one cedarpy `PolicySet` per selection, built on
+first use and kept (a bounded cache). A 5000-policy set costs milliseconds per request unsplit but a fraction of
+that selected; a policy left out can neither match nor fail for the request, so the answers equal the unsplit set's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +24,7 @@ from typing import Any, NamedTuple
 import cedarpy
 
 from keycardd.attribute_check import unknown_context_tests
+from keycardd.engine_index import BucketIndex, policy_guards
 
 _EMPTY_ENTITIES = cedarpy.Entities.from_json_str("[]")
 _ERRORING_POLICY = re.compile(r"policy `(?P<id>.*?)`")
@@ -93,8 +97,10 @@ MAX_POLICY_BYTES = 8 * 1024 * 1024
 took 15 GB and minutes to compile; a set over a limit is refused and the last good policy stays active."""
 MAX_POLICIES = 25_000
 """The most policies keycardd compiles (all sources together)."""
-MAX_UNIONS = 64
-"""Union buckets are built on first use per combination of resources (shell lines: the shell tool and `write`)."""
+MAX_SELECTIONS = 256
+"""How many selected policy sets are kept (least recently used first out): shell sessions use a few dozen."""
+MAX_SELECTED_POLICIES = 20_000
+"""And how many policies they may hold together, which bounds the memory the cache takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +158,10 @@ class Engine:
     ) -> None:
         self.sources = sources
         self.policies = policies
-        self._statics = statics
+        self._texts = {policy_id: json.dumps(body) for policy_id, body in statics.items()}
         self._buckets = _build_buckets(statics)
-        self._unions: dict[frozenset[str], _Bucket] = {}
+        self._selections: OrderedDict[frozenset[str], Any] = OrderedDict()
+        self._selected_policies = 0
         self._order = {policy_id: index for index, policy_id in enumerate(policies)}
         self.sha256 = sha256
 
@@ -174,11 +181,11 @@ class Engine:
     def evaluate_many(self, requests: Sequence[CedarRequest]) -> list[Verdict]:
         """Decide several requests (a shell line's parts and its writes) in one Cedar call.
 
-        Requests for different resources use the union of their buckets (built once per combination and kept):
-        a policy scoped to one resource cannot match a request for another, so the answers are unchanged.
+        The call evaluates the union of the policies each request's bucket index selects: a policy selected for
+        one request but not another neither matches nor fails for the other, so every answer is unchanged.
         """
         verdicts: list[Verdict | None] = [None] * len(requests)
-        chosen: dict[int, _Bucket] = {}
+        selected: set[str] = set()
         pending: list[int] = []
         for index, request in enumerate(requests):
             bucket = self._buckets.get((request.action, request.resource)) or self._buckets.get(
@@ -188,13 +195,12 @@ class Engine:
                 reason = f"keycardd: no policy applies to {request.action} (default deny)"
                 verdicts[index] = Verdict(Outcome.DENY, (), reason, request)
                 continue
-            chosen[id(bucket)] = bucket
+            selected.update(bucket.candidates(request.context))
             pending.append(index)
         if pending:
-            bucket = next(iter(chosen.values())) if len(chosen) == 1 else self._union(chosen.values())
             try:
                 results = cedarpy.is_authorized_batch(
-                    [requests[index].as_cedar() for index in pending], bucket.policies, _EMPTY_ENTITIES
+                    [requests[index].as_cedar() for index in pending], self._policy_set(selected), _EMPTY_ENTITIES
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 for index in pending:
@@ -205,14 +211,25 @@ class Engine:
                     verdicts[index] = self._verdict(requests[index], result)
         return [verdict for verdict in verdicts if verdict is not None]
 
-    def _union(self, buckets: Iterable[_Bucket]) -> _Bucket:
-        members = frozenset().union(*(bucket.members for bucket in buckets))
-        union = self._unions.get(members)
-        if union is None:
-            if len(self._unions) >= MAX_UNIONS:
-                self._unions.clear()
-            union = self._unions[members] = _make_bucket({pid: self._statics[pid] for pid in members})
-        return union
+    def _policy_set(self, policy_ids: Iterable[str]) -> Any:
+        """The cedarpy PolicySet of exactly these policies, from the cache or built now (and cached)."""
+        key = frozenset(policy_ids)
+        policy_set = self._selections.get(key)
+        if policy_set is not None:
+            self._selections.move_to_end(key)
+            return policy_set
+        members = ",".join(f"{json.dumps(pid)}:{self._texts[pid]}" for pid in sorted(key, key=self._order.__getitem__))
+        policy_set = cedarpy.PolicySet.from_json_str(
+            f'{{"staticPolicies":{{{members}}},"templates":{{}},"templateLinks":[]}}'
+        )
+        self._selections[key] = policy_set
+        self._selected_policies += len(key)
+        while len(self._selections) > MAX_SELECTIONS or self._selected_policies > MAX_SELECTED_POLICIES:
+            evicted, _ = self._selections.popitem(last=False)
+            self._selected_policies -= len(evicted)
+            if not self._selections:
+                break
+        return policy_set
 
     def _verdict(self, request: CedarRequest, result: Any) -> Verdict:
         # Cedar reports determining policies in no fixed order; source order makes reasons deterministic.
@@ -335,24 +352,12 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
     return parsed
 
 
-@dataclass(frozen=True, slots=True)
-class _Bucket:
-    policies: Any
-    """The cedarpy PolicySet holding `members`."""
-    members: frozenset[str]
+def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], BucketIndex]:
+    """One index per (action, resource) that some policy names, plus a wildcard bucket per action.
 
-
-def _make_bucket(members: Mapping[str, Any]) -> _Bucket:
-    document = {"staticPolicies": dict(members), "templates": {}, "templateLinks": []}
-    return _Bucket(cedarpy.PolicySet.from_json_str(json.dumps(document)), frozenset(members))
-
-
-def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], _Bucket]:
-    """One PolicySet per (action, resource) that some policy names, plus a wildcard bucket per action.
-
-    Each policy goes only into the buckets its scope admits (`_admitted`), so
-    building takes time in proportion to what the buckets hold rather than to buckets x policies: a zone of 1,800
-    policies each naming its own tool took 30-60 s to compile the other way."""
+    Each policy goes only into the buckets its scope admits (`_admitted`), so building takes time in proportion to
+    what the buckets hold rather than to buckets x policies: a zone of 1,800 policies each naming its own tool took
+    30-60 s to compile the other way."""
     actions: set[EntityUid] = {TOOL_USE, PROMPT_SUBMIT, CREDENTIAL_ISSUE}
     named_resources: set[EntityUid] = set()
     for body in statics.values():
@@ -361,10 +366,11 @@ def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUi
     resources = {*named_resources, _WILDCARD}
     members: dict[tuple[EntityUid, EntityUid], dict[str, Any]] = {(a, r): {} for a in actions for r in resources}
     for pid, body in statics.items():
+        guards = policy_guards(body)
         for action in _admitted(body["action"], actions):
             for resource in _admitted(body["resource"], resources):
-                members[(action, resource)][pid] = body
-    return {key: _make_bucket(bodies) for key, bodies in members.items()}
+                members[(action, resource)][pid] = guards
+    return {key: BucketIndex(guards) for key, guards in members.items()}
 
 
 def _admitted(scope: Mapping[str, Any], candidates: set[EntityUid]) -> Iterable[EntityUid]:
