@@ -179,6 +179,7 @@ class Daemon:
             "socket": str(self.socket_path),
             "principal": str(self.decider.settings.principal),
             "policy": self.store.status(),
+            "guard": self.decider.settings.guard.status(),
             "decisions": dict(self.stats.counts),
             "latency_us": self.stats.latency(),
             "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
