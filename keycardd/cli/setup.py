@@ -70,14 +70,31 @@ def _install(args: argparse.Namespace) -> int:
         command = hook_command(args.shim)
     except RuntimeError as exc:
         raise CliError(str(exc)) from None
-    module = claude if args.agent == "claude" else cursor
-    code = _apply(args, lambda document: module.install(document, command))
+    if args.agent == "claude":
+        version = claude.claude_version()
+        block = claude.supports_on_failure(version)
+        code = _apply(args, lambda document: claude.install(document, command, block_on_failure=block))
+        if not args.dry_run:
+            print(_on_failure_note(version, block))
+    else:
+        code = _apply(args, lambda document: cursor.install(document, command))
     kind = "C shim" if command.kind == "c" else "Python fallback shim"
     if command.kind == "python" and args.shim == "auto":
         kind += " (no working C compiler was found)"
     if not args.dry_run:
         print(f"hook: {' '.join(command.argv(args.agent))}  [{kind}]")
     return code
+
+
+def _on_failure_note(version: tuple[int, int, int] | None, block: bool) -> str:
+    found = "no `claude` on PATH" if version is None else f"Claude Code {'.'.join(map(str, version))}"
+    if block:
+        return f"{found}: gating hooks block the call if the hook itself fails (onFailure: block)"
+    needed = ".".join(map(str, claude.ON_FAILURE_SINCE))
+    return (
+        f"warning: {found}; onFailure needs Claude Code {needed} or later, so a hook that crashes or is missing "
+        "lets the call run: upgrade Claude Code and run this again"
+    )
 
 
 def _uninstall(args: argparse.Namespace) -> int:

@@ -84,6 +84,8 @@ def run_checks(project: Path | None = None) -> list[Check]:
         if not commands:
             continue
         checks.append(Check(f"{agent} config", True, f"{path}: {len(commands)} keycardd hooks"))
+        if agent == "claude":
+            checks.append(_on_failure_check(path))
         for argv in {tuple(argv) for argv in commands}:
             if daemon_up:
                 checks.extend(_canary_checks(agent, list(argv)))
@@ -97,6 +99,22 @@ def run_checks(project: Path | None = None) -> list[Check]:
             )
         )
     return checks
+
+
+def _on_failure_check(path: Path) -> Check:
+    try:
+        missing = claude.gates_without_on_failure(read_json(path))
+    except ConfigFileError as exc:
+        return Check("claude fail-closed", False, str(exc))
+    if not missing:
+        return Check("claude fail-closed", True, f"{path}: every gating hook has onFailure: block")
+    needed = ".".join(map(str, claude.ON_FAILURE_SINCE))
+    return Check(
+        "claude fail-closed",
+        False,
+        f"{path}: {', '.join(missing)} hooks lack onFailure: block, so a crashing or missing shim lets calls run",
+        f"upgrade Claude Code to {needed} or later, then run `keycardctl install claude` again",
+    )
 
 
 def _daemon_checks() -> Iterator[Check]:
