@@ -26,6 +26,7 @@ from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError,
 from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
 from keycardd.explain import explain
+from keycardd.guard import Guard
 from keycardd.identity import resolve_principal_email
 from keycardd.policy_store import LocalSources, PolicyStore
 from keycardd.protocol import (
@@ -268,12 +269,15 @@ def build_daemon(
     config_path: str | None = None,
     *,
     primary: PrimaryLink | None = None,
+    search_cwd: bool = True,
 ) -> Daemon:
     """The daemon, or with `primary` a replica of it: no credential broker, zone policy from the primary's cache,
     and decision-log records handed to the primary."""
-    settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
+    config = load_config(config_path, search_cwd=search_cwd)
+    guard = Guard.from_environment(config_file=Path(config.path) if config.path else None)
+    principal = EntityUid("User", resolve_principal_email())
+    settings = Settings(principal=principal, unparseable=unparseable, guard=guard)
     store = PolicyStore(LocalSources.from_environment())
-    config = load_config(config_path)
     zone, broker = None, None
     if config.zone_id and config.issuer_url:
         # Only with a zone: httpx, joserfc and keyring add about 20 MB to a daemon that does not need them.
@@ -294,13 +298,15 @@ async def serve(
     config_path: str | None = None,
     processes: int = 1,
     log_level: str = "INFO",
+    *,
+    autostarted: bool = False,
 ) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     paths.ensure_private_dir(paths.state_dir())
     inherited = systemd.listen_fds()
     if inherited:  # socket activation: systemd owns the socket file and its permissions
         socket_path = Path(inherited[0].getsockname())
-    daemon = build_daemon(socket_path, unparseable, config_path)
+    daemon = build_daemon(socket_path, unparseable, config_path, search_cwd=not autostarted)
     await daemon.store.reload()
     if daemon.zone is not None:
         await daemon.zone.load_cache()
@@ -315,7 +321,7 @@ async def serve(
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
     if processes > 1:
         daemon.server.balance = ConnectionBalance.create(processes)
-        options = ["--unparseable", unparseable.value, "--log-level", log_level]
+        options = ["--unparseable", unparseable.value, "--log-level", log_level, *(["--autostarted"] * autostarted)]
         replicas = Replicas(daemon, processes - 1, sock, options + (["--config", config_path] if config_path else []))
         daemon.replicas = replicas
         if daemon.zone is not None:
@@ -355,7 +361,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("KEYCARDD_UNPARSEABLE", "deny"),
         help="answer for shell lines that cannot be analysed (default: deny)",
     )
-    parser.add_argument("--config", help="keycard.toml (default: $CLI_CONFIG, else ./keycard.toml)")
+    parser.add_argument(
+        "--config", help="keycard.toml (default: $CLI_CONFIG, else ./keycard.toml, else ~/.config/keycard/keycard.toml)"
+    )
+    parser.add_argument(
+        "--autostarted",
+        action="store_true",
+        help="started by a hook shim: run from /, and never read ./keycard.toml (the agent's project)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("KEYCARDD_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--processes",
@@ -366,9 +379,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     socket_path = args.socket or paths.socket_path()
+    if args.autostarted:
+        os.chdir("/")  # the shim already did; a daemon started any other way with this flag is steered no more
     try:
         return anyio.run(
-            serve,
+            functools.partial(serve, autostarted=args.autostarted),
             socket_path,
             Outcome(args.unparseable),
             args.config,

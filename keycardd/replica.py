@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -127,14 +128,22 @@ class PrimaryLink:
 
 
 async def serve(
-    listen_fd: int, channel_fd: int, unparseable: Outcome, config_path: str | None, balance: ConnectionBalance | None
+    listen_fd: int,
+    channel_fd: int,
+    unparseable: Outcome,
+    config_path: str | None,
+    balance: ConnectionBalance | None,
+    *,
+    autostarted: bool = False,
 ) -> int:
     from keycardd.daemon import build_daemon  # noqa: PLC0415 - the daemon module imports this one
 
     channel = await UNIXSocketStream.from_socket(socket.socket(fileno=channel_fd))
     link = PrimaryLink(channel)
     listener_socket = socket.socket(fileno=listen_fd)
-    daemon = build_daemon(listener_socket.getsockname(), unparseable, config_path, primary=link)
+    daemon = build_daemon(
+        listener_socket.getsockname(), unparseable, config_path, primary=link, search_cwd=not autostarted
+    )
     daemon.server.balance = balance
     await daemon.reload_policy()
     log.info("serving")
@@ -155,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--balance-fd", type=int)
     parser.add_argument("--slot", type=int)
     parser.add_argument("--processes", type=int)
+    parser.add_argument("--autostarted", action="store_true")
     args = parser.parse_args(argv)
     log_format = "%(asctime)s %(name)s[replica %(process)d] %(levelname)s %(message)s"
     logging.basicConfig(level=args.log_level.upper(), format=log_format)
@@ -162,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     balance = None
     if args.balance_fd is not None and args.slot is not None and args.processes is not None:
         balance = ConnectionBalance(args.balance_fd, args.slot, args.processes)
-    return anyio.run(serve, *fds, unparseable, args.config, balance, backend_options=backend_options())
+    start = functools.partial(serve, autostarted=args.autostarted)
+    return anyio.run(start, *fds, unparseable, args.config, balance, backend_options=backend_options())
 
 
 if __name__ == "__main__":
