@@ -150,6 +150,8 @@ class Engine:
         self._unions: dict[frozenset[str], _Bucket] = {}
         self._order = {policy_id: index for index, policy_id in enumerate(policies)}
         self.sha256 = sha256
+        self.overlay: Engine | None = None
+        """A layer that can only make this engine's answers stricter (the managed policy, keycardd/managed.py)."""
 
     @property
     def count(self) -> int:
@@ -213,6 +215,13 @@ class Engine:
                     verdicts[index] = self._verdict(requests[index], result)
         return [verdict for verdict in verdicts if verdict is not None]
 
+    def decide_many(self, requests: Sequence[CedarRequest]) -> list[Verdict]:
+        """`evaluate_many`, then the overlay's deny or ask wherever it is stricter."""
+        verdicts = self.evaluate_many(requests)
+        if self.overlay is None:
+            return verdicts
+        return tighten(verdicts, self.overlay.evaluate_many(requests))
+
     def _union(self, buckets: Iterable[_Bucket]) -> _Bucket:
         members = frozenset().union(*(bucket.members for bucket in buckets))
         union = self._unions.get(members)
@@ -258,6 +267,22 @@ class Engine:
             if info is None or info.effect == "forbid":
                 failed.append(info.id if info is not None else "<unknown>")
         return tuple(failed)
+
+
+def tighten(verdicts: Sequence[Verdict], layer: Sequence[Verdict]) -> list[Verdict]:
+    """Each verdict, or the layer's verdict for the same request where that is a stricter ask or deny.
+
+    A layer (the guard, the managed policy) only ever adds asks and denies: its baseline permit and its approvals
+    never loosen an answer, and its asks never turn a deny into an ask.
+    """
+    result = []
+    for current, layered in zip(verdicts, layer, strict=True):
+        stricter = layered.outcome.strictness > current.outcome.strictness
+        if layered.outcome in (Outcome.ASK, Outcome.DENY) and stricter:
+            result.append(Verdict(layered.outcome, layered.policies, layered.reason, current.request))
+        else:
+            result.append(current)
+    return result
 
 
 def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[tuple[PolicyInfo, Any]]:

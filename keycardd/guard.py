@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from keycardd import paths
-from keycardd.engine import CedarRequest, Engine, Outcome, PolicySource, Verdict
+from keycardd.engine import CedarRequest, Engine, PolicySource, Verdict, tighten
+from keycardd.managed import managed_policy_dir
 
 GUARD_SOURCE = "embedded:guard"
 _READ_TOOLS = frozenset({"read", "grep", "glob", "ls"})
@@ -56,7 +57,10 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^[A-Za-z]:/(Program Files|ProgramData)/ClaudeCode(/|$)", "Claude Code managed settings"),
         (r"^/etc/cursor/hooks\.json$", "Cursor enterprise hooks"),
         (r"^/Library/Application Support/Cursor/hooks\.json$", "Cursor enterprise hooks"),
+        (r"^[A-Za-z]:/ProgramData/Cursor/hooks\.json$", "Cursor enterprise hooks"),
         (r"^/etc/keycard(/|$)", "keycard managed policy"),
+        (r"^/usr/local/libexec/keycard(/|$)", "keycardd's managed hook shim"),
+        (r"^/Library/Application Support/Keycard(/|$)", "keycardd's managed hook shim"),
     )
 )
 """Where hook settings and keycard's files live for any user and any project, matched by the path's shape."""
@@ -155,11 +159,9 @@ class Guard:
         if not marked:
             return result
         answers = self.engine.evaluate_many([verdicts[index].request for index in marked])
-        for index, guarded in zip(marked, answers, strict=True):
-            current = result[index]
-            stricter = guarded.outcome.strictness > current.outcome.strictness
-            if guarded.outcome in (Outcome.ASK, Outcome.DENY) and stricter:
-                result[index] = Verdict(guarded.outcome, guarded.policies, _reason(guarded), current.request)
+        explained = [Verdict(v.outcome, v.policies, _reason(v), v.request) for v in answers]
+        for index, verdict in zip(marked, tighten([verdicts[i] for i in marked], explained), strict=True):
+            result[index] = verdict
         return result
 
     def status(self) -> dict[str, Any]:
@@ -206,6 +208,7 @@ def protected_locations(config_file: Path | None = None) -> list[Location]:
     policy_dir = paths.policy_dir()
     if policy_dir is not None:
         found.append(Location(str(policy_dir), "keycard policy"))
+    found.append(Location(str(managed_policy_dir()), "keycard managed policy"))
     for config in (config_file, os.environ.get("CLI_CONFIG")):
         if config:
             found.append(Location(os.path.abspath(config), "keycard configuration"))

@@ -74,7 +74,7 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     if call.shell_line is not None:
         return _decide_shell(call, engine, settings)
     request = settings.guard.mark(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
-    verdict = settings.guard.review([engine.evaluate(request)])[0]
+    verdict = settings.guard.review(engine.decide_many([request]))[0]
     return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
 
 
@@ -93,10 +93,10 @@ def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
         return Decision(settings.unparseable, reason, ())
     guard = settings.guard
     requests = [guard.mark(request) for request in shell_requests(call, analysis, settings.principal)]
-    verdicts = guard.review(engine.evaluate_many(requests))
+    verdicts = guard.review(engine.decide_many(requests))
     if not verdicts:  # an empty line, or only comments and assignments: nothing runs
         empty = CedarRequest(settings.principal, call.action, _tool(call.tool), {**call.context, "command": line})
-        verdict = engine.evaluate(empty)
+        verdict = engine.decide_many([empty])[0]
         return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
     strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
     policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
