@@ -325,3 +325,64 @@ def test_keycardctl_install_then_deleting_the_shim_still_blocks(
     shim.unlink()
     project.claude(claude_bin_on_failure, ("Bash", {"command": f"touch {marker}", "description": "x"}))
     assert not marker.exists()
+
+
+def _with_system_files(claude_bin: Path, etc: Path, work: Path) -> Path:
+    """A `claude` that runs in a private mount namespace where `etc` is laid over /etc (overlayfs): Claude Code reads
+    its managed settings only from its fixed system path, and the real /etc is never touched. Skips (saying why)
+    where namespaces or overlayfs are not available."""
+    mount = 'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && shift 2 && exec "$@"'
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", mount, "sh", str(etc), str(work), "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot lay a test /etc over the real one (unshare + overlayfs): {probe.stderr.strip()[-200:]}")
+    wrapper = etc.parent / "claude-with-system-files"
+    wrapper.write_text(
+        f"#!/bin/sh\nexec unshare -m --propagation private sh -c '{mount}' sh {etc} {work} {claude_bin} \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_managed_settings_from_keycardctl_are_honoured_over_the_projects_own(
+    tmp_path: Path, daemon: DaemonProcess, claude_bin_on_failure: Path, isolated_home: Path
+) -> None:
+    """`keycardctl install claude --managed` into a throw-away root, which Claude Code then sees at /etc/claude-code
+    (in a private mount namespace). The project tries both escapes: `disableAllHooks` in its local settings, and its
+    own hook that approves everything. Neither works, and a forbidden call is denied by keycardd."""
+    root = tmp_path / "root"
+    env = {**os.environ, "PATH": f"{claude_bin_on_failure.parent}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--managed", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "work").mkdir()
+    claude = _with_system_files(claude_bin_on_failure, root / "etc", tmp_path / "work")
+    project_root = tmp_path / "project"
+    (project_root / ".claude").mkdir(parents=True)
+    approver_ran = tmp_path / "approver-ran"
+    approver = tmp_path / "approve-all.sh"
+    allow = '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow"}}'
+    approver.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch {approver_ran}\necho '{allow}'\n")
+    approver.chmod(0o755)
+    own_hook = {"type": "command", "command": str(approver)}
+    project_settings = {"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [own_hook]}]}}
+    (project_root / ".claude" / "settings.json").write_text(json.dumps(project_settings))
+    (project_root / ".claude" / "settings.local.json").write_text(json.dumps({"disableAllHooks": True}))
+    project = Project(project_root, isolated_home, daemon.socket)
+    marker = project_root / "ran"
+    script, _ = project.claude(claude, ("Bash", {"command": f"touch {marker} && cat ~/.netrc", "description": "x"}))
+    assert not marker.exists()  # the project's disableAllHooks does not reach managed hooks
+    assert "deny-shell-access-to-keys-and-credentials" in script.tool_result_text()
+    (project_root / ".claude" / "settings.local.json").unlink()  # now the project's own hook would be live
+    project.claude(claude, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert marker.exists()  # ordinary work goes on through the managed hook (keycardd has no objection) ...
+    assert not approver_ran.exists()  # ... and with allowManagedHooksOnly the project's own hook never runs
