@@ -1,8 +1,10 @@
 """`keycard.toml`, read the way Keycard's CLI reads it, with the same environment overrides.
 
 Precedence, highest first: environment (`ZONE`, `ORG`, `ISSUER_URL`, `KEYCARD_ENV`, `KEYCARD_API_BASE_URL`), then
-the file (`--config`, else `$CLI_CONFIG`, else `./keycard.toml`), then defaults. A missing file is not an error: it
-means no zone and no credentials, and keycardd runs on local policy alone.
+the file (`--config`, else `$CLI_CONFIG`, else `./keycard.toml`, else `${XDG_CONFIG_HOME:-~/.config}/keycard/
+keycard.toml`), then defaults. A daemon a hook started never looks in its working directory (`search_cwd=False`):
+the agent's project must not choose the zone for every later session. A missing file is not an error: it means no
+zone and no credentials, and keycardd runs on local policy alone.
 """
 
 from __future__ import annotations
@@ -70,18 +72,25 @@ class KeycardConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The file the values came from, if any."""
 
 
-def config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
+def user_config_path(env: Mapping[str, str]) -> Path:
+    return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "keycard" / "keycard.toml"
+
+
+def config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str], *, search_cwd: bool = True) -> Path:
     if explicit:
         return Path(explicit)
     if env.get("CLI_CONFIG"):
         return Path(env["CLI_CONFIG"])
-    return Path.cwd() / "keycard.toml"
+    here = Path.cwd() / "keycard.toml"
+    return here if search_cwd and here.is_file() else user_config_path(env)
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> KeycardConfig:
+def load_config(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, *, search_cwd: bool = True
+) -> KeycardConfig:
     """Read and resolve the configuration; raises `ConfigError` with one clear sentence on any problem."""
     env = os.environ if env is None else env
-    path = config_path(explicit, env)
+    path = config_path(explicit, env, search_cwd=search_cwd)
     file = _File()
     found: str | None = None
     if path.is_file():

@@ -27,6 +27,7 @@ from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError,
 from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
 from keycardd.explain import explain
+from keycardd.guard import Guard
 from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, HttpHookServer, HttpOptions, open_listener
 from keycardd.identity import resolve_principal_email
 from keycardd.policy_store import LocalSources, PolicyStore
@@ -185,6 +186,7 @@ class Daemon:
             "socket": str(self.socket_path),
             "principal": str(self.decider.settings.principal),
             "policy": self.store.status(),
+            "guard": self.decider.settings.guard.status(),
             "decisions": dict(self.stats.counts),
             "latency_us": self.stats.latency(),
             "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
@@ -281,12 +283,15 @@ def build_daemon(
     config_path: str | None = None,
     *,
     primary: PrimaryLink | None = None,
+    search_cwd: bool = True,
 ) -> Daemon:
     """The daemon, or with `primary` a replica of it: no credential broker, zone policy from the primary's cache,
     and decision-log records handed to the primary."""
-    settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
+    config = load_config(config_path, search_cwd=search_cwd)
+    guard = Guard.from_environment(config_file=Path(config.path) if config.path else None)
+    principal = EntityUid("User", resolve_principal_email())
+    settings = Settings(principal=principal, unparseable=unparseable, guard=guard)
     store = PolicyStore(LocalSources.from_environment())
-    config = load_config(config_path)
     zone, broker = None, None
     if config.zone_id and config.issuer_url:
         # Only with a zone: httpx, joserfc and keyring add about 20 MB to a daemon that does not need them.
@@ -310,6 +315,7 @@ async def serve(
     log_level: str = "INFO",
     *,
     http: HttpOptions | None = None,
+    autostarted: bool = False,
 ) -> int:
     """Load the policy first, then take the socket: a client never meets a daemon that cannot answer yet."""
     raise_fd_limit()  # before any replica starts: they inherit it
@@ -317,7 +323,7 @@ async def serve(
     inherited, inherited_tcp = _by_family(systemd.listen_fds())
     if inherited:  # socket activation: systemd owns the socket file and its permissions
         socket_path = Path(inherited[0].getsockname())
-    daemon = build_daemon(socket_path, unparseable, config_path)
+    daemon = build_daemon(socket_path, unparseable, config_path, search_cwd=not autostarted)
     await daemon.store.reload()
     if daemon.zone is not None:
         await daemon.zone.load_cache()
@@ -341,7 +347,7 @@ async def serve(
         log.info("serving Claude Code http hooks on %s", http_sock.getsockname()[:2])
     if processes > 1:
         daemon.server.balance = ConnectionBalance.create(processes)
-        options = ["--unparseable", unparseable.value, "--log-level", log_level]
+        options = ["--unparseable", unparseable.value, "--log-level", log_level, *(["--autostarted"] * autostarted)]
         if served is not None:  # each replica binds the same port (SO_REUSEPORT: the kernel spreads connections)
             options += ["--http-host", http.host, "--http-port", str(http.port)]
         replicas = Replicas(daemon, processes - 1, sock, options + (["--config", config_path] if config_path else []))
@@ -389,7 +395,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("KEYCARDD_UNPARSEABLE", "deny"),
         help="answer for shell lines that cannot be analysed (default: deny)",
     )
-    parser.add_argument("--config", help="keycard.toml (default: $CLI_CONFIG, else ./keycard.toml)")
+    parser.add_argument(
+        "--config", help="keycard.toml (default: $CLI_CONFIG, else ./keycard.toml, else ~/.config/keycard/keycard.toml)"
+    )
+    parser.add_argument(
+        "--autostarted",
+        action="store_true",
+        help="started by a hook shim: run from /, and never read ./keycard.toml (the agent's project)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("KEYCARDD_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--processes",
@@ -409,9 +422,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     socket_path = args.socket or paths.socket_path()
+    if args.autostarted:
+        os.chdir("/")  # the shim already did; a daemon started any other way with this flag is steered no more
     try:
         return anyio.run(
-            functools.partial(serve, http=HttpOptions(args.http, args.http_host, args.http_port)),
+            functools.partial(
+                serve, http=HttpOptions(args.http, args.http_host, args.http_port), autostarted=args.autostarted
+            ),
             socket_path,
             Outcome(args.unparseable),
             args.config,

@@ -164,6 +164,8 @@ class Engine:
         self._selected_policies = 0
         self._order = {policy_id: index for index, policy_id in enumerate(policies)}
         self.sha256 = sha256
+        self.overlay: Engine | None = None
+        """A layer that can only make this engine's answers stricter (the managed policy, keycardd/managed.py)."""
 
     @property
     def count(self) -> int:
@@ -210,6 +212,13 @@ class Engine:
                 for index, result in zip(pending, results, strict=True):
                     verdicts[index] = self._verdict(requests[index], result)
         return [verdict for verdict in verdicts if verdict is not None]
+
+    def decide_many(self, requests: Sequence[CedarRequest]) -> list[Verdict]:
+        """`evaluate_many`, then the overlay's deny or ask wherever it is stricter."""
+        verdicts = self.evaluate_many(requests)
+        if self.overlay is None:
+            return verdicts
+        return tighten(verdicts, self.overlay.evaluate_many(requests))
 
     def _policy_set(self, policy_ids: Iterable[str]) -> Any:
         """The cedarpy PolicySet of exactly these policies, from the cache or built now (and cached)."""
@@ -316,6 +325,22 @@ def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = No
 
 def _names_of(sources: Sequence[PolicySource]) -> str:
     return ", ".join(source.name for source in sources) or "policy"
+
+
+def tighten(verdicts: Sequence[Verdict], layer: Sequence[Verdict]) -> list[Verdict]:
+    """Each verdict, or the layer's verdict for the same request where that is a stricter ask or deny.
+
+    A layer (the guard, the managed policy) only ever adds asks and denies: its baseline permit and its approvals
+    never loosen an answer, and its asks never turn a deny into an ask.
+    """
+    result = []
+    for current, layered in zip(verdicts, layer, strict=True):
+        stricter = layered.outcome.strictness > current.outcome.strictness
+        if layered.outcome in (Outcome.ASK, Outcome.DENY) and stricter:
+            result.append(Verdict(layered.outcome, layered.policies, layered.reason, current.request))
+        else:
+            result.append(current)
+    return result
 
 
 def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[tuple[PolicyInfo, Any]]:

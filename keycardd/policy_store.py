@@ -25,6 +25,7 @@ from watchfiles import awatch
 from keycardd import paths
 from keycardd.compiler import compile_engine
 from keycardd.engine import Engine, PolicyError, PolicySource, default_policy_source
+from keycardd.managed import ManagedPolicy
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,9 @@ def _read(path: Path) -> PolicySource:
 class PolicyStore:
     """Holds the active engine (and the shadow engine, when a zone publishes one) and replaces them atomically."""
 
-    def __init__(self, local: LocalSources) -> None:
+    def __init__(self, local: LocalSources, managed: ManagedPolicy | None = None) -> None:
         self.local = local
+        self.managed = managed if managed is not None else ManagedPolicy()
         self.engine: Engine | None = None
         self.shadow: Engine | None = None
         self.error: str | None = None
@@ -105,6 +107,7 @@ class PolicyStore:
         """Re-read local sources and recompile; returns False (keeping the last good engine) on any error."""
         async with self._lock:
             try:
+                await anyio.to_thread.run_sync(self.managed.load)
                 local = await anyio.to_thread.run_sync(self.local.read)
                 first = self.engine is None  # nobody is waiting for answers yet: no worker process needed
                 engine = await compile_engine([*local, *self.zone_active], in_process=first)
@@ -136,6 +139,7 @@ class PolicyStore:
             self._install(engine, shadow_engine)
 
     def _install(self, engine: Engine, shadow: Engine | None) -> None:
+        self.managed.attach(engine, shadow)
         self.engine, self.shadow = engine, shadow
         self.error = None
         self.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -180,6 +184,7 @@ class PolicyStore:
             "count": engine.count if engine else 0,
             "loaded_at": self.loaded_at,
             "error": self.error,
+            "managed": self.managed.status(),
         }
 
 

@@ -143,13 +143,16 @@ async def serve(
     balance: ConnectionBalance | None,
     *,
     http: HttpOptions | None = None,
+    autostarted: bool = False,
 ) -> int:
     from keycardd.daemon import build_daemon  # noqa: PLC0415 - the daemon module imports this one
 
     channel = await UNIXSocketStream.from_socket(socket.socket(fileno=channel_fd))
     link = PrimaryLink(channel)
     listener_socket = socket.socket(fileno=listen_fd)
-    daemon = build_daemon(listener_socket.getsockname(), unparseable, config_path, primary=link)
+    daemon = build_daemon(
+        listener_socket.getsockname(), unparseable, config_path, primary=link, search_cwd=not autostarted
+    )
     daemon.server.balance = balance
     await daemon.reload_policy()
     http_listener = None
@@ -177,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int)
     parser.add_argument("--http-host", help="serve http hooks on this loopback address too (the primary's)")
     parser.add_argument("--http-port", type=int)
+    parser.add_argument("--autostarted", action="store_true")
     args = parser.parse_args(argv)
     log_format = "%(asctime)s %(name)s[replica %(process)d] %(levelname)s %(message)s"
     logging.basicConfig(level=args.log_level.upper(), format=log_format)
@@ -185,8 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.balance_fd is not None and args.slot is not None and args.processes is not None:
         balance = ConnectionBalance(args.balance_fd, args.slot, args.processes)
     http = HttpOptions("auto", args.http_host, args.http_port) if args.http_host and args.http_port else None
-    serve_with_http = functools.partial(serve, http=http)
-    return anyio.run(serve_with_http, *fds, unparseable, args.config, balance, backend_options=backend_options())
+    start = functools.partial(serve, http=http, autostarted=args.autostarted)
+    return anyio.run(start, *fds, unparseable, args.config, balance, backend_options=backend_options())
 
 
 if __name__ == "__main__":

@@ -244,8 +244,25 @@ def test_cursor_observed_events_get_an_empty_object(event: str) -> None:
 
 
 def test_cursor_unknown_events() -> None:
-    assert answer("cursor", cursor("beforeSomethingNew", file_path="/w/deny"))[0] == {"permission": "allow"}
     assert answer("cursor", cursor("somethingHappened"))[0] == {}
+    assert answer("cursor", cursor("afterSomethingNew", file_path="/w/ok.txt"))[0] == {}
+
+
+@pytest.mark.parametrize("event", ["beforeSomethingNew", "preWebFetch", "beforeFileDelete"])
+@pytest.mark.parametrize("payload", ["json", "garbage"])
+def test_cursor_unknown_gate_fails_closed_naming_the_event(event: str, payload: str) -> None:
+    """Before issue 13 an unknown `before*`/`pre*` event got `{"permission": "allow"}`: a new gate let all through."""
+    raw = (
+        json.dumps(cursor(event, file_path="/w/ok.txt")).encode()
+        if payload == "json"
+        else f'{{"hook_event_name": "{event}", garbage'.encode()
+    )
+    output, code = answer("cursor", raw)
+    assert code == 0
+    assert output["permission"] == "deny"
+    assert output["continue"] is False
+    assert event in output["user_message"]
+    assert output["agent_message"] == output["user_message"]
 
 
 def test_cursor_garbage_is_denied_in_every_gates_vocabulary() -> None:

@@ -28,29 +28,42 @@ CLAUDE_DIR = REPO / ".cache" / "claude"
 CLAUDE_BIN = CLAUDE_DIR / "node_modules" / ".bin" / "claude"
 
 
-def install_claude_code() -> Path:
-    """Install @anthropic-ai/claude-code into .cache/claude once; skip (saying why) where that cannot be done."""
-    if CLAUDE_BIN.exists():
-        return CLAUDE_BIN
+ON_FAILURE_VERSION = "2.1.330"
+"""A Claude Code that reads `onFailure` (2.1.295 or later; the version issue 13 verified it in)."""
+
+
+def install_claude_code(version: str | None = None) -> Path:
+    """Install @anthropic-ai/claude-code (`version`, else the latest) into .cache once; skip (saying why) where that
+    cannot be done."""
+    directory = CLAUDE_DIR if version is None else CLAUDE_DIR.with_name(f"claude-{version}")
+    binary = directory / "node_modules" / ".bin" / "claude"
+    if binary.exists():
+        return binary
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("npm is not installed, so the real Claude Code CLI cannot be installed for the end-to-end test")
-    CLAUDE_DIR.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    package = "@anthropic-ai/claude-code" + (f"@{version}" if version else "")
     result = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--silent", "@anthropic-ai/claude-code"],
-        cwd=CLAUDE_DIR,
+        [npm, "install", "--no-audit", "--no-fund", "--silent", package],
+        cwd=directory,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    if result.returncode != 0 or not CLAUDE_BIN.exists():
-        pytest.skip(f"npm could not install @anthropic-ai/claude-code: {result.stderr.strip()[-300:]}")
-    return CLAUDE_BIN
+    if result.returncode != 0 or not binary.exists():
+        pytest.skip(f"npm could not install {package}: {result.stderr.strip()[-300:]}")
+    return binary
 
 
 @pytest.fixture(scope="module")
 def claude_bin() -> Path:
     return install_claude_code()
+
+
+@pytest.fixture(scope="module")
+def claude_bin_on_failure() -> Path:
+    return install_claude_code(ON_FAILURE_VERSION)
 
 
 @dataclass
@@ -249,3 +262,127 @@ def test_permitted_mcp_tool_runs(project: Project, claude_bin: Path, tmp_path: P
     )
     assert json.loads(marker.read_text())["arguments"] == {"table": "tmp"}
     assert "table dropped" in script.tool_result_text()
+
+
+# ---- issue 13: a hook that fails must not let the call run -------------------------------------------------------
+
+
+def _project_with_hook(root: Path, home: Path, socket: Path, argv: list[str], on_failure: bool) -> Project:
+    entry: dict[str, Any] = {"type": "command", "command": argv[0], "args": argv[1:], "timeout": 10}
+    if on_failure:
+        entry["onFailure"] = "block"
+    (root / ".claude").mkdir(parents=True)
+    settings = {"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [entry]}]}}
+    (root / ".claude" / "settings.json").write_text(json.dumps(settings))
+    return Project(root, home, socket)
+
+
+@pytest.mark.parametrize("failure", ["missing", "crashing"])
+@pytest.mark.parametrize("on_failure", [True, False], ids=["onFailure-block", "no-onFailure"])
+def test_a_failing_shim_blocks_only_with_on_failure_block(
+    tmp_path: Path,
+    daemon: DaemonProcess,
+    claude_bin_on_failure: Path,
+    isolated_home: Path,
+    failure: str,
+    on_failure: bool,
+) -> None:
+    """Without onFailure the call runs when the shim is gone or crashes (the gap issue 13 names); with it, blocked."""
+    shim = tmp_path / "bin" / "keycard-hook"
+    if failure == "crashing":
+        shim.parent.mkdir()
+        shim.write_text("#!/bin/sh\necho 'Segmentation fault' >&2\nexit 139\n")
+        shim.chmod(0o755)
+    project = _project_with_hook(tmp_path / "p", isolated_home, daemon.socket, [str(shim), "claude"], on_failure)
+    marker = project.root / "ran"
+    project.claude(claude_bin_on_failure, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert marker.exists() is not on_failure
+
+
+def test_keycardctl_install_then_deleting_the_shim_still_blocks(
+    tmp_path: Path, daemon: DaemonProcess, claude_bin_on_failure: Path, isolated_home: Path
+) -> None:
+    """The real install on a Claude Code that reads onFailure: an agent that deletes the shim gains nothing."""
+    root = tmp_path / "installed"
+    root.mkdir()
+    env = {**os.environ, "PATH": f"{claude_bin_on_failure.parent}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--project", str(root), "--shim", "c"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "onFailure: block" in result.stdout
+    settings = json.loads((root / ".claude" / "settings.json").read_text())
+    shim = Path(settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"])
+    project = Project(root, isolated_home, daemon.socket)
+    marker = root / "ran"
+    project.claude(claude_bin_on_failure, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert marker.exists()  # installed and working: ordinary calls run
+    marker.unlink()
+    shim.unlink()
+    project.claude(claude_bin_on_failure, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert not marker.exists()
+
+
+def _with_system_files(claude_bin: Path, etc: Path, work: Path) -> Path:
+    """A `claude` that runs in a private mount namespace where `etc` is laid over /etc (overlayfs): Claude Code reads
+    its managed settings only from its fixed system path, and the real /etc is never touched. Skips (saying why)
+    where namespaces or overlayfs are not available."""
+    mount = 'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && shift 2 && exec "$@"'
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", mount, "sh", str(etc), str(work), "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot lay a test /etc over the real one (unshare + overlayfs): {probe.stderr.strip()[-200:]}")
+    wrapper = etc.parent / "claude-with-system-files"
+    wrapper.write_text(
+        f"#!/bin/sh\nexec unshare -m --propagation private sh -c '{mount}' sh {etc} {work} {claude_bin} \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_managed_settings_from_keycardctl_are_honoured_over_the_projects_own(
+    tmp_path: Path, daemon: DaemonProcess, claude_bin_on_failure: Path, isolated_home: Path
+) -> None:
+    """`keycardctl install claude --managed` into a throw-away root, which Claude Code then sees at /etc/claude-code
+    (in a private mount namespace). The project tries both escapes: `disableAllHooks` in its local settings, and its
+    own hook that approves everything. Neither works, and a forbidden call is denied by keycardd."""
+    root = tmp_path / "root"
+    env = {**os.environ, "PATH": f"{claude_bin_on_failure.parent}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "install", "claude", "--managed", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "work").mkdir()
+    claude = _with_system_files(claude_bin_on_failure, root / "etc", tmp_path / "work")
+    project_root = tmp_path / "project"
+    (project_root / ".claude").mkdir(parents=True)
+    approver_ran = tmp_path / "approver-ran"
+    approver = tmp_path / "approve-all.sh"
+    allow = '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow"}}'
+    approver.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch {approver_ran}\necho '{allow}'\n")
+    approver.chmod(0o755)
+    own_hook = {"type": "command", "command": str(approver)}
+    project_settings = {"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [own_hook]}]}}
+    (project_root / ".claude" / "settings.json").write_text(json.dumps(project_settings))
+    (project_root / ".claude" / "settings.local.json").write_text(json.dumps({"disableAllHooks": True}))
+    project = Project(project_root, isolated_home, daemon.socket)
+    marker = project_root / "ran"
+    script, _ = project.claude(claude, ("Bash", {"command": f"touch {marker} && cat ~/.netrc", "description": "x"}))
+    assert not marker.exists()  # the project's disableAllHooks does not reach managed hooks
+    assert "deny-shell-access-to-keys-and-credentials" in script.tool_result_text()
+    (project_root / ".claude" / "settings.local.json").unlink()  # now the project's own hook would be live
+    project.claude(claude, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert marker.exists()  # ordinary work goes on through the managed hook (keycardd has no objection) ...
+    assert not approver_ran.exists()  # ... and with allowManagedHooksOnly the project's own hook never runs

@@ -141,12 +141,61 @@ def test_merge_functions_are_pure_and_idempotent() -> None:
     assert [c for c, _ in claude.installed_commands(moved)] == ["/new/place/keycard-hook"] * 5
 
 
-def _installed_project(tmp_path: Path, shim: str) -> Path:
+def with_claude(tmp_path: Path, version: str | None) -> dict[str, str]:
+    """The environment with a `claude` on PATH that reports `version` (None: no `claude` at all)."""
+    bin_dir = tmp_path / f"claude-{version}"
+    bin_dir.mkdir(exist_ok=True)
+    if version is not None:
+        fake = bin_dir / "claude"
+        fake.write_text(f"#!/bin/sh\necho '{version} (Claude Code)'\n")
+        fake.chmod(0o755)
+    path = ":".join(p for p in os.environ["PATH"].split(":") if not (Path(p) / "claude").exists())
+    return {**os.environ, "PATH": f"{bin_dir}:{path}"}
+
+
+def _on_failure(settings: dict[str, Any]) -> dict[str, Any]:
+    return {event: groups[0]["hooks"][0].get("onFailure") for event, groups in settings["hooks"].items()}
+
+
+@pytest.mark.parametrize(
+    ("version", "blocks"), [("2.1.330", True), ("2.1.295", True), ("2.1.294", False), ("1.0.0", False), (None, False)]
+)
+def test_claude_install_sets_on_failure_block_only_where_claude_code_reads_it(
+    tmp_path: Path, version: str | None, blocks: bool
+) -> None:
+    result = keycardctl("install", "claude", "--project", str(tmp_path), env=with_claude(tmp_path, version))
+    assert result.returncode == 0, result.stderr
+    settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())
+    gate = "block" if blocks else None
+    assert _on_failure(settings) == {
+        "PreToolUse": gate,
+        "PermissionRequest": gate,
+        "UserPromptSubmit": gate,
+        "PostToolUse": None,
+        "SessionStart": None,
+    }
+    assert ("warning: " in result.stdout) is not blocks
+    assert ("onFailure needs Claude Code 2.1.295 or later" in result.stdout) is not blocks
+
+
+def _installed_project(tmp_path: Path, shim: str, claude_version: str | None = "2.1.330") -> Path:
     project = tmp_path / f"project-{shim}"
     project.mkdir()
-    result = keycardctl("install", "claude", "--project", str(project), "--shim", shim)
+    env = with_claude(tmp_path, claude_version)
+    result = keycardctl("install", "claude", "--project", str(project), "--shim", shim, env=env)
     assert result.returncode == 0, result.stderr
     return project
+
+
+def test_doctor_reports_gating_hooks_that_would_let_a_failing_hook_through(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    project = _installed_project(tmp_path, "c", claude_version="2.1.200")
+    result = keycardctl("doctor", "--project", str(project))
+    assert result.returncode == 1
+    assert "FAIL claude fail-closed:" in result.stdout
+    assert "PermissionRequest, PreToolUse, UserPromptSubmit hooks lack onFailure: block" in result.stdout
+    assert "upgrade Claude Code to 2.1.295 or later" in result.stdout
 
 
 @pytest.mark.parametrize("shim", ["c", "python"])

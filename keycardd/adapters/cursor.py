@@ -70,11 +70,15 @@ def parse(payload: Payload, env: dict[str, str]) -> Call:
     data = payload.data
     if payload.error is not None:
         hint = payload.event_hint
-        if hint is not None and hint not in GATES:  # an observed or unknown event stays what it was
+        if hint is not None and hint not in GATES and not looks_like_gate(hint):  # observed or unknown: stays so
             return Call(agent=AGENT, event=hint, kind=Kind.OBSERVE if hint in OBSERVED else Kind.UNKNOWN)
         return Call(agent=AGENT, event=hint or UNREADABLE, kind=Kind.GATE, malformed=payload.error)
     event = optional_str(data, "hook_event_name") or "unknown"
     kind = Kind.GATE if event in GATES else Kind.OBSERVE if event in OBSERVED else Kind.UNKNOWN
+    if kind is Kind.UNKNOWN and looks_like_gate(event):
+        # A newer Cursor's gate: allowing it would let through whatever it guards, so it fails closed.
+        reason = f"`{event}` is a Cursor event keycardd does not know, so it is denied (fail closed): update keycardd"
+        return Call(agent=AGENT, event=event, kind=Kind.GATE, malformed=reason)
     if kind is not Kind.GATE:
         return Call(agent=AGENT, event=event, kind=kind)
     context = _common_context(event, data, env)
@@ -196,15 +200,18 @@ def _object(value: object) -> dict[str, Any]:
     return value
 
 
+def looks_like_gate(event: str) -> bool:
+    """Cursor names its gates `before*` and `pre*`; an unknown one is treated as a gate (and denied)."""
+    return event.startswith(("before", "pre"))
+
+
 def render(call: Call, decision: Decision | None) -> tuple[bytes, int]:
     """Always a JSON object: gates get an explicit answer, everything else `{}`."""
-    if call.kind is Kind.UNKNOWN:
-        looks_like_gate = call.event.startswith(("before", "pre"))
-        return (_encode({"permission": "allow"}) if looks_like_gate else b"{}"), 0
     if decision is None or call.kind is not Kind.GATE:
         return b"{}", 0
     outcome, reason = decision.outcome, decision.reason
-    if call.event == UNREADABLE:  # answer in every gate's vocabulary at once: Cursor ignores unknown keys
+    if call.event == UNREADABLE or call.event not in GATES:
+        # Answer in every gate's vocabulary at once (Cursor ignores unknown keys): its real shape is unknown.
         return _encode({"permission": "deny", "continue": False, "user_message": reason, "agent_message": reason}), 0
     if call.event == "beforeSubmitPrompt":
         if outcome is Outcome.DENY:

@@ -14,6 +14,7 @@ from typing import Any
 
 from keycardd.adapters.payload import absolute_path
 from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome, Verdict
+from keycardd.guard import Guard
 from keycardd.redact import mask
 from keycardd.shell import ShellAnalysis, analyze
 
@@ -60,6 +61,8 @@ class Settings:
     principal: EntityUid
     unparseable: Outcome = Outcome.DENY
     """What a shell line that cannot be analysed (or hides its program) gets: deny, or ask if configured."""
+    guard: Guard = field(default_factory=Guard.from_environment)
+    """keycardd's self-protection, applied on top of every policy: it can only make an answer stricter."""
 
 
 def decide(call: Call, engine: Engine | None, engine_error: str | None, settings: Settings) -> Decision:
@@ -70,7 +73,8 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
         return Decision(Outcome.DENY, f"keycardd has no valid policy ({problem}); fix the policy file", ())
     if call.shell_line is not None:
         return _decide_shell(call, engine, settings)
-    verdict = engine.evaluate(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
+    request = settings.guard.mark(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
+    verdict = settings.guard.review(engine.decide_many([request]))[0]
     return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
 
 
@@ -87,10 +91,12 @@ def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     if hidden is not None:
         reason = f"keycardd cannot tell which program `{hidden.program}` runs before the line runs"
         return Decision(settings.unparseable, reason, ())
-    verdicts = engine.evaluate_many(shell_requests(call, analysis, settings.principal))
+    guard = settings.guard
+    requests = [guard.mark(request) for request in shell_requests(call, analysis, settings.principal)]
+    verdicts = guard.review(engine.decide_many(requests))
     if not verdicts:  # an empty line, or only comments and assignments: nothing runs
         empty = CedarRequest(settings.principal, call.action, _tool(call.tool), {**call.context, "command": line})
-        verdict = engine.evaluate(empty)
+        verdict = engine.decide_many([empty])[0]
         return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
     strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
     policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from keycardd.cli._common import CliError, Subcommands, print_json
 from keycardd.hook_secret import HookSecretError, ensure_secret
-from keycardd.install import claude, cursor, http_hook
+from keycardd.install import claude, cursor, http_hook, system
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
 from keycardd.install.shim import hook_command
@@ -22,6 +23,15 @@ def register(commands: Subcommands) -> None:
         scope = parser.add_mutually_exclusive_group()
         scope.add_argument("--user", action="store_true", help="the user's settings (default)")
         scope.add_argument("--project", type=Path, metavar="DIR", help="the project's settings in DIR")
+        scope.add_argument(
+            "--managed",
+            action="store_true",
+            help="the system-wide settings an agent cannot change (Claude Code managed settings, Cursor enterprise "
+            "hooks), with a root-owned shim: run as root",
+        )
+        parser.add_argument(
+            "--root", type=Path, metavar="PREFIX", help="with --managed: write under PREFIX instead of / (to inspect)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="print the resulting file instead of writing it")
         if verb == "install":
             parser.add_argument(
@@ -46,10 +56,29 @@ def register(commands: Subcommands) -> None:
     doctor = commands.add_parser("doctor", help="check the daemon, permissions, policy and every installed hook")
     doctor.add_argument("--project", type=Path, metavar="DIR", default=Path.cwd(), help="project to check too")
     doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--root", type=Path, metavar="PREFIX", default=Path("/"), help="where managed files live")
     doctor.set_defaults(handler=_doctor)
 
 
+def _managed_root(args: argparse.Namespace) -> Path:
+    if args.root is not None:
+        return Path(args.root)
+    if os.geteuid() != 0:
+        raise CliError(
+            f"--managed writes system files an agent must not be able to change: run it as root "
+            f"(sudo keycardctl install {args.agent} --managed)"
+        )
+    return Path("/")
+
+
 def _target(args: argparse.Namespace, *, http: bool = False) -> Path:
+    if args.managed:
+        root = _managed_root(args)
+        if args.agent == "claude":
+            return system.claude_managed_settings(root)
+        return system.cursor_enterprise_hooks(root)
+    if args.root is not None:
+        raise CliError("--root only goes with --managed")
     if args.project is not None and not args.project.is_dir():
         # Creating it would turn a typo into a stray directory that no agent ever reads.
         raise CliError(f"the project directory {args.project} does not exist")
@@ -80,23 +109,44 @@ def _apply(args: argparse.Namespace, change: Any, *, http: bool = False) -> int:
 def _install(args: argparse.Namespace) -> int:
     if args.transport == "http":
         return _install_http(args)
+    target = _target(args)  # checks --managed's root and --project's directory before anything is built
     try:
-        command = hook_command(args.shim)
-    except RuntimeError as exc:
+        if args.managed and not args.dry_run:
+            command = system.install_managed_shim(_managed_root(args), args.shim)
+        else:
+            command = hook_command(args.shim)
+    except (RuntimeError, OSError) as exc:
         raise CliError(str(exc)) from None
-    module = claude if args.agent == "claude" else cursor
-    code = _apply(args, lambda document: module.install(document, command))
+    if args.agent == "claude":
+        version = claude.claude_version()
+        block = claude.supports_on_failure(version)
+
+        def change(document: dict[str, Any]) -> dict[str, Any]:
+            installed = claude.install(document, command, block_on_failure=block)
+            return system.managed_claude_settings(installed) if args.managed else installed
+
+        code = _apply(args, change)
+        if not args.dry_run:
+            print(_on_failure_note(version, block))
+    else:
+        code = _apply(args, lambda document: cursor.install(document, command))
     kind = "C shim" if command.kind == "c" else "Python fallback shim"
     if command.kind == "python" and args.shim == "auto":
         kind += " (no working C compiler was found)"
     if not args.dry_run:
         print(f"hook: {' '.join(command.argv(args.agent))}  [{kind}]")
+        if args.managed:
+            reachable = system.not_root_owned([target, Path(command.executable), *map(Path, command.prefix[-1:])])
+            if reachable and args.root is None:
+                print(f"warning: not root-owned, so an agent could change them: {', '.join(map(str, reachable))}")
     return code
 
 
 def _install_http(args: argparse.Namespace) -> int:
     if args.agent != "claude":
         raise CliError("only Claude Code has http hooks; install cursor with command hooks")
+    if args.managed:
+        raise CliError("--managed installs command hooks (a root-owned shim); leave out --transport http")
     try:
         secret = ensure_secret()
     except HookSecretError as exc:
@@ -110,6 +160,17 @@ def _install_http(args: argparse.Namespace) -> int:
     return code
 
 
+def _on_failure_note(version: tuple[int, int, int] | None, block: bool) -> str:
+    found = "no `claude` on PATH" if version is None else f"Claude Code {'.'.join(map(str, version))}"
+    if block:
+        return f"{found}: gating hooks block the call if the hook itself fails (onFailure: block)"
+    needed = ".".join(map(str, claude.ON_FAILURE_SINCE))
+    return (
+        f"warning: {found}; onFailure needs Claude Code {needed} or later, so a hook that crashes or is missing "
+        "lets the call run: upgrade Claude Code and run this again"
+    )
+
+
 def _uninstall(args: argparse.Namespace) -> int:
     module = claude if args.agent == "claude" else cursor
     code = _apply(args, module.uninstall)
@@ -119,7 +180,7 @@ def _uninstall(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    checks = run_checks(args.project.resolve() if args.project else None)
+    checks = run_checks(args.project.resolve() if args.project else None, args.root)
     if args.json:
         print_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
     else:

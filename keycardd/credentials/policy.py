@@ -41,7 +41,8 @@ def policy_check(engine: Callable[[], Engine | None], principal: EntityUid) -> P
         }
         if session_id:
             context["session_id"] = session_id
-        verdict = current.evaluate(CedarRequest(principal, CREDENTIAL_ISSUE, EntityUid("Resource", resource), context))
+        request = CedarRequest(principal, CREDENTIAL_ISSUE, EntityUid("Resource", resource), context)
+        verdict = current.decide_many([request])[0]  # the managed layer applies to credentials too
         if verdict.outcome is Outcome.DENY:
             return verdict.reason
         if verdict.outcome is Outcome.ASK:

@@ -19,8 +19,9 @@ from typing import Any
 
 from keycardd import paths
 from keycardd.client import Client, DaemonUnavailableError
-from keycardd.install import claude, cursor
+from keycardd.install import claude, cursor, system
 from keycardd.install.config_file import ConfigFileError, read_json
+from keycardd.managed import managed_policy_dir
 from keycardd.protocol import DocumentReply, ExplainRequest, StatusRequest
 
 CANARIES: dict[str, list[tuple[str, dict[str, Any]]]] = {
@@ -77,13 +78,15 @@ class Check:
     fix: str = ""
 
 
-def run_checks(project: Path | None = None) -> list[Check]:
-    checks = list(_daemon_checks())
+def run_checks(project: Path | None = None, root: Path = Path("/")) -> list[Check]:
+    checks = [*_daemon_checks(), _mode_check(root)]
     daemon_up = checks[0].ok
-    for agent, path, commands in _installed(project):
+    for agent, path, commands in _installed(project, root):
         if not commands:
             continue
         checks.append(Check(f"{agent} config", True, f"{path}: {len(commands)} keycardd hooks"))
+        if agent == "claude":
+            checks.append(_on_failure_check(path))
         for argv in {tuple(argv) for argv in commands}:
             if daemon_up:
                 checks.extend(_canary_checks(agent, list(argv)))
@@ -100,6 +103,22 @@ def run_checks(project: Path | None = None) -> list[Check]:
             )
         )
     return checks
+
+
+def _on_failure_check(path: Path) -> Check:
+    try:
+        missing = claude.gates_without_on_failure(read_json(path))
+    except ConfigFileError as exc:
+        return Check("claude fail-closed", False, str(exc))
+    if not missing:
+        return Check("claude fail-closed", True, f"{path}: every gating hook has onFailure: block")
+    needed = ".".join(map(str, claude.ON_FAILURE_SINCE))
+    return Check(
+        "claude fail-closed",
+        False,
+        f"{path}: {', '.join(missing)} hooks lack onFailure: block, so a crashing or missing shim lets calls run",
+        f"upgrade Claude Code to {needed} or later, then run `keycardctl install claude` again",
+    )
 
 
 def _daemon_checks() -> Iterator[Check]:
@@ -130,7 +149,73 @@ def _daemon_checks() -> Iterator[Check]:
         yield Check("policy", True, f"{policy['count']} policies from {', '.join(policy['sources'])}")
 
 
-def _installed(project: Path | None) -> Iterator[tuple[str, Path, list[list[str]]]]:
+def _managed_installs(root: Path) -> list[tuple[str, Path, dict[str, Any], list[list[str]]]]:
+    found = []
+    for agent, path in (
+        ("claude", system.claude_managed_settings(root)),
+        ("cursor", system.cursor_enterprise_hooks(root)),
+    ):
+        try:
+            document = read_json(path)
+        except ConfigFileError:
+            continue
+        if agent == "claude":
+            commands = [[command, *args] for command, args in claude.installed_commands(document)]
+        else:
+            commands = cursor.installed_commands(document)
+        if commands:
+            found.append((agent, path, document, commands))
+    return found
+
+
+_USER_MODE_REACH = (
+    "an agent running as you can still change them through scripts it writes and runs, or programs that write "
+    "where their arguments do not say (SECURITY.md)"
+)
+
+
+def _mode_check(root: Path) -> Check:
+    """Which mode is active, and what an agent could still change."""
+    installs = _managed_installs(root)
+    policy_dir = managed_policy_dir() if root == Path("/") else root / "etc" / "keycard" / "policy.d"
+    policies = sorted(policy_dir.glob("*.cedar")) if policy_dir.is_dir() else []
+    if not installs:
+        return Check(
+            "mode",
+            True,
+            "user mode: keycardd's hooks, shim and policy are your files; the guard denies changing them through the "
+            f"agent's tools, but {_USER_MODE_REACH}",
+            "for a team, `sudo keycardctl install claude --managed` puts them out of the agent's reach",
+        )
+    parts, problems = [], []
+    for agent, path, document, commands in installs:
+        executables = list(dict.fromkeys(Path(word) for argv in commands for word in argv if os.path.isabs(word)))
+        problems += system.not_root_owned([path, *executables])
+        if agent == "claude" and document.get("allowManagedHooksOnly") is not True:
+            problems.append(path)
+            parts.append(f"{agent}: {path} without allowManagedHooksOnly (user and project hooks still apply)")
+        else:
+            parts.append(f"{agent}: {path}, shim {executables[-1]}")
+    problems += system.not_root_owned(policies)
+    policy_note = f"managed policy {policy_dir} ({len(policies)} files)" if policies else f"no policy in {policy_dir}"
+    reach = (
+        "an agent can still edit your own policy (only within what managed policy leaves open) and stop your keycardd "
+        "(gated calls are then denied until it restarts)"
+    )
+    if problems:
+        unique = ", ".join(dict.fromkeys(map(str, problems)))
+        return Check(
+            "mode",
+            False,
+            f"managed ({'; '.join(parts)}; {policy_note}), but an agent can change: {unique}",
+            "make them root-owned and not group/world-writable (chown root; chmod go-w)",
+        )
+    return Check("mode", True, f"managed: {'; '.join(parts)}; {policy_note}; {reach}")
+
+
+def _installed(project: Path | None, root: Path = Path("/")) -> Iterator[tuple[str, Path, list[list[str]]]]:
+    for agent, path, _, commands in _managed_installs(root):
+        yield agent, path, commands
     scopes: list[tuple[str, Path | None]] = [("user", None)]
     if project is not None:
         scopes.append(("project", project))

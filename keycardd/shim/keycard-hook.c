@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,14 +141,16 @@ static void fail(const char *fmt, ...) {
                                       "beforeTabFileRead", "subagentStart", NULL};
         int gate = 0;
         for (int i = 0; gates[i]; i++) gate |= !strcmp(event, gates[i]);
+        /* A gate this shim does not know (a newer Cursor event, before... or pre...): denied, in every vocabulary */
+        int unknown_gate = !gate && (!strncmp(event, "before", 6) || !strncmp(event, "pre", 3));
         if (!strcmp(event, "beforeSubmitPrompt")) {
             if (open) emit(&out, "{\"continue\":true}");
             else { emit(&out, "{\"continue\":false,\"user_message\":\""); json_escape(&out, reason); emit(&out, "\"}"); }
-        } else if (gate || !event[0]) {
+        } else if (gate || unknown_gate || !event[0]) {
             if (open) emit(&out, "{\"permission\":\"allow\"}");
             else {
-                emit(&out, event[0] ? "{\"permission\":\"deny\",\"user_message\":\""
-                                    : "{\"permission\":\"deny\",\"continue\":false,\"user_message\":\"");
+                emit(&out, gate ? "{\"permission\":\"deny\",\"user_message\":\""
+                                : "{\"permission\":\"deny\",\"continue\":false,\"user_message\":\"");
                 json_escape(&out, reason); emit(&out, "\",\"agent_message\":\"");
                 json_escape(&out, reason); emit(&out, "\"}");
             }
@@ -208,36 +212,87 @@ static int daemon_binary(char *out, size_t size, const char *argv0) {
     return 0;
 }
 
-/* Start keycardd detached (its own session, stdio on /dev/null); the caller keeps retrying the socket. */
-static int start_daemon(const char *argv0) {
-    char bin[PATH_MAX];
-    if (!daemon_binary(bin, sizeof bin, argv0)) return 0;
+/* Where an auto-started keycardd writes its own output and failure: <state dir>/log/autostart.log (as the Python
+ * shim's autostart_log). */
+static void autostart_log(char *out, size_t size) {
+    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (state && *state) snprintf(out, size, "%s/keycard/log/autostart.log", state);
+    else snprintf(out, size, "%s/.local/state/keycard/log/autostart.log", home ? home : "");
+}
+
+static void make_private_dirs(const char *file) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", file);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(dir, 0700); /* EEXIST is fine; any other failure shows when the log is opened */
+        *p = '/';
+    }
+}
+
+static void close_from(int lowest) {
+#if defined(__linux__) && defined(SYS_close_range)
+    if (syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0) return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (int fd = lowest; fd < max; fd++) close(fd);
+}
+
+enum { START_NONE = -1, START_NOT_TRIED = 0, START_STARTED = 1, START_BUSY = 2 };
+
+/* Start keycardd detached, unless another hook is already starting it (a lock this shim holds until it exits). The
+ * daemon runs from / (never the agent's project, whose keycard.toml it must not read) with --autostarted, no
+ * inherited descriptors, and stdout and stderr appended to the autostart log. */
+static int start_daemon(const char *argv0, const char *log_path) {
+    char bin[PATH_MAX], lock_path[PATH_MAX];
+    if (!daemon_binary(bin, sizeof bin, argv0)) return START_NONE;
+    make_private_dirs(log_path);
+    snprintf(lock_path, sizeof lock_path, "%.*s.lock", (int)(strlen(log_path) - strlen(".log")), log_path);
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int log = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock < 0 || log < 0) {
+        if (lock >= 0) close(lock);
+        if (log >= 0) close(log);
+        return START_NONE;
+    }
+    if (flock(lock, LOCK_EX | LOCK_NB) != 0) { close(lock); close(log); return START_BUSY; }
     pid_t pid = fork();
-    if (pid < 0) return 0;
+    if (pid < 0) { close(log); return START_NONE; }
     if (pid == 0) {
         setsid();
         if (fork() > 0) _exit(0); /* the grandchild is reparented: no zombie, no tie to the agent */
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0); dup2(null, 1); dup2(null, 2);
-        execl(bin, "keycardd", (char *)NULL);
+        if (chdir("/") != 0) _exit(127);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0); dup2(log, 1); dup2(log, 2);
+        close_from(3);
+        execl(bin, "keycardd", "--autostarted", (char *)NULL);
         _exit(127);
     }
-    return 1;
+    close(log);
+    return START_STARTED; /* `lock` stays open, and held, until this shim exits */
 }
 
 static int connect_daemon(const char *path, const char *argv0) {
-    int fd = try_connect(path), started = 0;
-    while (fd < 0 && (errno == ENOENT || errno == ECONNREFUSED)) {
-        if (!started && autostart) started = start_daemon(argv0) ? 1 : -1;
-        if (started != 1 || remaining_ms() <= 0) break;
+    char log_path[PATH_MAX];
+    autostart_log(log_path, sizeof log_path);
+    int fd = try_connect(path), err = errno, started = START_NOT_TRIED;
+    while (fd < 0 && (err == ENOENT || err == ECONNREFUSED)) {
+        if (autostart && (started == START_NOT_TRIED || started == START_BUSY)) started = start_daemon(argv0, log_path);
+        if ((started != START_STARTED && started != START_BUSY) || remaining_ms() <= 0) break;
         struct timespec pause = {0, 10 * 1000000};
         nanosleep(&pause, NULL);
         fd = try_connect(path);
+        err = errno;
     }
     if (fd < 0) {
-        if (errno == ENOENT || errno == ECONNREFUSED)
+        if ((err == ENOENT || err == ECONNREFUSED) && (started == START_STARTED || started == START_BUSY))
+            fail("keycardd is not running (nothing listens on %s): it was started but did not answer in time; see %s",
+                 path, log_path);
+        if (err == ENOENT || err == ECONNREFUSED)
             fail("keycardd is not running (nothing listens on %s): start it with `keycardctl service start` or `keycardd`", path);
-        fail("keycardd's socket %s cannot be used (%s): check it with `keycardctl doctor`", path, strerror(errno));
+        fail("keycardd's socket %s cannot be used (%s): check it with `keycardctl doctor`", path, strerror(err));
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;

@@ -168,27 +168,57 @@ def _daemon_binary():
     return None
 
 
-def _start_daemon():
-    import os  # noqa: PLC0415 - only when the daemon must be started
+def autostart_log():
+    """Where an auto-started keycardd writes its own output (and failure): `<state dir>/log/autostart.log`."""
+    state = getenv("XDG_STATE_HOME") or _home() + "/.local/state"
+    return state + "/keycard/log/autostart.log"
+
+
+def _start_daemon(log_path):
+    """Start keycardd detached, unless another hook is already starting it (a lock, held until this shim exits).
+
+    The daemon runs from `/` (never the agent's project, whose keycard.toml it must not read), with `--autostarted`,
+    no inherited descriptors, and its stdout and stderr appended to `log_path`. Returns "started", "busy" (another
+    hook holds the lock) or "none" (no keycardd to start).
+    """
+    import fcntl  # noqa: PLC0415 - only when the daemon must be started
+    import os  # noqa: PLC0415
 
     binary = _daemon_binary()
     if binary is None:
-        return False
+        return "none"
+    try:
+        os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
+        lock = os.open(log_path[: -len(".log")] + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return "none"
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(lock)
+        os.close(log)
+        return "busy"
     if os.fork() == 0:  # detach twice: own session, no zombie, no tie to the agent
         try:
             os.setsid()
             if os.fork() == 0:
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                os.execv(binary, ["keycardd"])  # noqa: S606 - the daemon binary, no shell
+                os.chdir("/")
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+                os.execv(binary, ["keycardd", "--autostarted"])  # noqa: S606 - the daemon binary, no shell
         finally:
             os._exit(127)
-    return True
+    os.close(log)
+    return "started"  # `lock` stays open (and held) until this shim exits
 
 
 def connect(path, deadline, autostart):
-    started = False
+    started = "no"
+    log_path = autostart_log()
     while True:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
@@ -196,13 +226,15 @@ def connect(path, deadline, autostart):
             return sock
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
-            if autostart and not started:
-                started = _start_daemon()
-            if not started or time.monotonic() >= deadline:
-                raise Failure(
-                    f"keycardd is not running (nothing listens on {path}): "
-                    "start it with `keycardctl service start` or `keycardd`"
-                ) from None
+            if autostart and started in ("no", "busy"):
+                started = _start_daemon(log_path)
+            if started in ("no", "none") or time.monotonic() >= deadline:
+                hint = (
+                    f": it was started but did not answer in time; see {log_path}"
+                    if started in ("started", "busy")
+                    else ": start it with `keycardctl service start` or `keycardd`"
+                )
+                raise Failure(f"keycardd is not running (nothing listens on {path}){hint}") from None
             time.sleep(0.01)
         except OSError as exc:
             sock.close()
@@ -299,10 +331,11 @@ def fallback_answer(agent, event, reason, fail_open):
         return ""
     if event == "beforeSubmitPrompt":
         return '{"continue":true}' if opened else f'{{"continue":false,"user_message":{message}}}'
-    if event in CURSOR_GATES or not event:
+    unknown_gate = event not in CURSOR_GATES and event.startswith(("before", "pre"))  # a newer Cursor's gate
+    if event in CURSOR_GATES or unknown_gate or not event:
         if opened:
             return '{"permission":"allow"}'
-        extra = "" if event else '"continue":false,'
+        extra = "" if event in CURSOR_GATES else '"continue":false,'
         return f'{{"permission":"deny",{extra}"user_message":{message},"agent_message":{message}}}'
     return "{}"
 

@@ -1,0 +1,259 @@
+"""The guard: the agent keycardd checks must not be able to switch keycardd off.
+
+keycardd and the agent run as the same user, so without this one `echo 'permit(...);' > policy.cedar`, a
+`disableAllHooks` in `.claude/settings.local.json` or `cp /bin/true <the shim>` would end every later check. The
+guard has two halves:
+
+- `Guard.mark` (no I/O: the locations are resolved once, at start) adds `context.guard` (what is protected) and
+  `context.guard_access` (read, write, delete, exec or use) to every request whose `file_path` or `path` falls in,
+  or is a parent of, a protected location, and `context.guard` to commands that can stop keycardd's process or
+  service, or that run a script naming keycard's files;
+- `Guard.review` evaluates the marked requests against the embedded policy `guard_policy.cedar` (`embedded:guard`)
+  and keeps, per request, the stricter of that answer and the active policy's. The layer only ever adds asks and
+  denies, so a user's deny-by-default policy stays deny, and its own `@approve` cannot outvote the guard.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from keycardd import paths
+from keycardd.engine import CedarRequest, Engine, PolicySource, Verdict, tighten
+from keycardd.managed import managed_policy_dir
+
+GUARD_SOURCE = "embedded:guard"
+_READ_TOOLS = frozenset({"read", "grep", "glob", "ls"})
+_WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit"})
+_PARENT_ACCESS = frozenset({"write", "delete"})
+"""Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
+_CONTROL_PROGRAMS = frozenset({"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"})
+_SCRIPT_PROGRAMS = re.compile(
+    r"(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|osascript|"
+    r"pwsh|powershell|sh|bash|zsh|dash|ksh|mksh|fish|csh|tcsh|awk|gawk|mawk|nawk|tclsh|Rscript|julia)"
+)
+_SCRIPT_MARKERS = re.compile(r"keycard|\.claude|\.cursor|managed-settings|hooks\.json", re.IGNORECASE)
+"""Text that, inside an interpreter's code, names keycard's files or an agent's hook settings."""
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), what)
+    for pattern, what in (
+        (r"/\.claude/settings(\.local)?\.json$", "Claude Code hook settings"),
+        (r"/\.cursor/hooks\.json$", "Cursor hooks"),
+        (r"/\.local/state/keycard(/|$)", "keycard state (policy, zone cache, decision log)"),
+        (r"/\.config/keycard(/|$)", "keycard configuration"),
+        (r"/\.local/share/keycard(/|$)", "keycard's installed hook shim"),
+        (r"/systemd/user/([^/]*\.wants/)?keycardd[^/]*(/|$)", "keycardd service unit"),
+        (r"/LaunchAgents/ai\.keycard\.keycardd\.plist$", "keycardd LaunchAgent"),
+        (r"^/etc/claude-code(/|$)", "Claude Code managed settings"),
+        (r"^/Library/Application Support/ClaudeCode(/|$)", "Claude Code managed settings"),
+        (r"^[A-Za-z]:/(Program Files|ProgramData)/ClaudeCode(/|$)", "Claude Code managed settings"),
+        (r"^/etc/cursor/hooks\.json$", "Cursor enterprise hooks"),
+        (r"^/Library/Application Support/Cursor/hooks\.json$", "Cursor enterprise hooks"),
+        (r"^[A-Za-z]:/ProgramData/Cursor/hooks\.json$", "Cursor enterprise hooks"),
+        (r"^/etc/keycard(/|$)", "keycard managed policy"),
+        (r"^/usr/local/libexec/keycard(/|$)", "keycardd's managed hook shim"),
+        (r"^/Library/Application Support/Keycard(/|$)", "keycardd's managed hook shim"),
+    )
+)
+"""Where hook settings and keycard's files live for any user and any project, matched by the path's shape."""
+_SHAPE_PARENTS = re.compile(r"/\.(claude|cursor)$")
+_DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
+"""keycardd's runtime libraries: a replaced cedarpy decides every later call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """One protected file or directory: its absolute path (no trailing `/`) and what it is, for reasons."""
+
+    path: str
+    what: str
+
+
+def guard_policy_source() -> PolicySource:
+    text = resources.files("keycardd").joinpath("guard_policy.cedar").read_text(encoding="utf-8")
+    return PolicySource(name=GUARD_SOURCE, text=text)
+
+
+class Guard:
+    """The protected locations, resolved once, and the compiled guard policy."""
+
+    def __init__(
+        self, locations: Iterable[Location], *, pids: Iterable[int] = (), fold_case: bool = sys.platform == "darwin"
+    ) -> None:
+        self._fold = fold_case
+        unique: dict[str, Location] = {}
+        for location in locations:
+            path = location.path.rstrip("/") or "/"
+            unique.setdefault(self._key(path), Location(path, location.what))
+        self.locations = tuple(unique.values())
+        self._keys = tuple((self._key(location.path), location.what) for location in self.locations)
+        self._pids = frozenset(str(pid) for pid in pids)
+        self._shapes = (
+            tuple((re.compile(pattern.pattern, re.IGNORECASE), what) for pattern, what in _SHAPES)
+            if fold_case
+            else _SHAPES
+        )
+        self.engine = Engine.compile([guard_policy_source()])
+
+    @classmethod
+    def from_environment(cls, *, config_file: Path | None = None, pid: int | None = None) -> Guard:
+        """keycardd's own files, wherever this environment puts them (the only I/O: `realpath` and two reads)."""
+        return cls(protected_locations(config_file), pids=[os.getpid() if pid is None else pid])
+
+    def _key(self, path: str) -> str:
+        return path.casefold() if self._fold else path
+
+    def protects(self, path: str, access: str) -> str | None:
+        """What `path` is, if it is protected (or, for a write or delete, a parent of something protected)."""
+        key = self._key(path.rstrip("/") or "/")
+        for location, what in self._keys:
+            if key == location or key.startswith(location + "/"):
+                return what
+        for pattern, what in self._shapes:
+            if pattern.search(key):
+                return what
+        if access in _PARENT_ACCESS:
+            prefix = key if key.endswith("/") else key + "/"
+            for location, what in self._keys:
+                if location.startswith(prefix):
+                    return what
+            if _SHAPE_PARENTS.search(key):
+                return "a directory holding an agent's hook settings"
+        return None
+
+    def mark(self, request: CedarRequest) -> CedarRequest:
+        """The request with `guard` (and `guard_access`) facts if it touches the guard; unchanged otherwise."""
+        context = request.context
+        for key in ("file_path", "path"):
+            value = context.get(key)
+            if isinstance(value, str) and value:
+                access = _access(request.resource.id, context)
+                what = self.protects(value, access)
+                if what is not None:
+                    return replace(request, context={**context, "guard": what, "guard_access": access})
+        program = context.get("program")
+        if not isinstance(program, str):
+            return request
+        if program in _CONTROL_PROGRAMS:
+            args = context.get("args") or ()
+            own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
+            what = "keycardd's own process" if own else "keycardd's process and service"
+            return replace(request, context={**context, "guard": what})
+        command = context.get("command")
+        if _SCRIPT_PROGRAMS.fullmatch(program) and isinstance(command, str) and _SCRIPT_MARKERS.search(command):
+            return replace(request, context={**context, "guard": "keycard files named in a script"})
+        return request
+
+    def review(self, verdicts: Sequence[Verdict]) -> list[Verdict]:
+        """Each verdict, or the guard's answer for its request where that is stricter (only asks and denies)."""
+        result = list(verdicts)
+        marked = [index for index, verdict in enumerate(verdicts) if "guard" in verdict.request.context]
+        if not marked:
+            return result
+        answers = self.engine.evaluate_many([verdicts[index].request for index in marked])
+        explained = [Verdict(v.outcome, v.policies, _reason(v), v.request) for v in answers]
+        for index, verdict in zip(marked, tighten([verdicts[i] for i in marked], explained), strict=True):
+            result[index] = verdict
+        return result
+
+    def status(self) -> dict[str, Any]:
+        return {"source": GUARD_SOURCE, "protected": [location.path for location in self.locations]}
+
+
+def _access(tool: str, context: Any) -> str:
+    """How a request touches its path: the shell analysis says so; file tools by what they are; else `use`."""
+    access = context.get("access")
+    if isinstance(access, str) and access:
+        return access
+    if tool in _READ_TOOLS:
+        return "read"
+    if tool in _WRITE_TOOLS:
+        return "write"
+    if tool == "delete":
+        return "delete"
+    return "use"
+
+
+def _reason(verdict: Verdict) -> str:
+    context = verdict.request.context
+    target = context.get("file_path") or context.get("path")
+    return f"{verdict.reason} ({context['guard']}: {target})" if target else verdict.reason
+
+
+def protected_locations(config_file: Path | None = None) -> list[Location]:
+    """Every place whose change would switch keycardd off or change what it decides, as this process sees them."""
+    home = Path.home()
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    found = [
+        Location(str(paths.state_dir()), "keycard state (policy, zone cache, decision log)"),
+        Location(str(paths.policy_file()), "keycard policy"),
+        Location(str(paths.decision_log_path()), "keycard decision log"),
+        Location(str(paths.socket_path()), "keycardd's socket"),
+        Location(str(config_home / "keycard"), "keycard configuration"),
+        Location(str(home / ".claude" / "settings.json"), "Claude Code hook settings"),
+        Location(str(home / ".claude" / "settings.local.json"), "Claude Code hook settings"),
+        Location(str(home / ".cursor" / "hooks.json"), "Cursor hooks"),
+        Location(str(config_home / "systemd" / "user" / "keycardd.service"), "keycardd service unit"),
+        Location(str(config_home / "systemd" / "user" / "keycardd.socket"), "keycardd service unit"),
+        Location(str(home / "Library" / "LaunchAgents" / "ai.keycard.keycardd.plist"), "keycardd LaunchAgent"),
+    ]
+    policy_dir = paths.policy_dir()
+    if policy_dir is not None:
+        found.append(Location(str(policy_dir), "keycard policy"))
+    found.append(Location(str(managed_policy_dir()), "keycard managed policy"))
+    for config in (config_file, os.environ.get("CLI_CONFIG")):
+        if config:
+            found.append(Location(os.path.abspath(config), "keycard configuration"))
+    found.extend(_installation())
+    found.extend(_installed_shims(home))
+    resolved = [Location(os.path.realpath(location.path), location.what) for location in found]
+    return [*found, *(location for location in resolved if location not in found)]
+
+
+def _installation() -> list[Location]:
+    """keycardd's package, its runtime libraries, its Python environment and its commands."""
+    package = Path(__file__).resolve().parent
+    found = [Location(str(package), "keycardd's package")]
+    from keycardd.install.shim import data_dir  # noqa: PLC0415 - install code is not needed on import
+
+    found.append(Location(str(data_dir()), "keycard's installed hook shim"))
+    for name in _DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            found.append(Location(str(Path(spec.origin).resolve().parent.parent), "keycardd's Python libraries"))
+    if sys.prefix != sys.base_prefix:
+        found.append(Location(sys.prefix, "keycardd's Python environment"))
+    for command in ("keycardd", "keycardctl"):
+        beside = Path(sys.executable).parent / command
+        located = str(beside) if beside.exists() else shutil.which(command)
+        if located:
+            found.append(Location(located, "keycardd's command"))
+    return found
+
+
+def _installed_shims(home: Path) -> list[Location]:
+    """The executables the user's agent configs run as keycardd's hook (they may live outside keycard's dirs)."""
+    from keycardd.install import claude, cursor  # noqa: PLC0415
+    from keycardd.install.config_file import ConfigFileError, read_json  # noqa: PLC0415
+
+    words: list[str] = []
+    try:
+        for command, args in claude.installed_commands(read_json(home / ".claude" / "settings.json")):
+            words.extend([command, *args])
+        for argv in cursor.installed_commands(read_json(home / ".cursor" / "hooks.json")):
+            words.extend(argv)
+    except (ConfigFileError, ValueError, TypeError, AttributeError):
+        pass  # doctor reports an unreadable config; the shapes still protect the file itself
+    return [
+        Location(word, "keycardd's installed hook shim")
+        for word in words
+        if os.path.isabs(word) and any(name in word for name in ("keycard-hook", "keycard_hook"))
+    ]
