@@ -16,7 +16,9 @@ import ipaddress
 import ntpath
 import posixpath
 import re
+import sys
 import unicodedata
+from collections.abc import Mapping
 from encodings import idna
 from urllib.parse import unquote
 
@@ -27,6 +29,21 @@ _HOME_VARIABLE = re.compile(r"^(?:\$HOME|\$\{HOME\})(?=/|$)")
 _PWD_VARIABLE = re.compile(r"^(?:\$PWD|\$\{PWD\})(?=/|$)")
 _PROC_SELF = re.compile(r"^(?:self|thread-self|[0-9]+)$")
 """`/proc/<this>/root/x` is `/x` and `/proc/self/cwd/x` is `<cwd>/x` (outside a chroot, which agents do not use)."""
+
+
+def case_insensitive_paths(env: Mapping[str, str], platform: str = sys.platform) -> bool:
+    """Whether the file system ignores case: `$KEYCARD_CASE_INSENSITIVE_PATHS` (`1`/`0`), else the platform's default.
+
+    macOS (APFS, HFS+) and Windows (NTFS) ignore case by default, Linux does not. A setting read once at start-up,
+    not a probe of the disk per call; a case-sensitive APFS volume or a case-folded ext4 directory is the setting's
+    job to describe.
+    """
+    value = env.get("KEYCARD_CASE_INSENSITIVE_PATHS", "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return platform == "darwin" or platform.startswith(("win", "cygwin"))
 
 
 def canonical_path(path: str, *, cwd: str, home: str, fold_case: bool = False) -> str:

@@ -7,12 +7,14 @@ allow), and the reason names the part and the policy that decided it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from keycardd.adapters.payload import absolute_path
+from keycardd.canonical import case_insensitive_paths
 from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome, Verdict
 from keycardd.redact import mask
 from keycardd.shell import ShellAnalysis, analyze
@@ -43,6 +45,11 @@ class Call:
     """Set when a gate's payload cannot be understood; the decision is then a deny saying so."""
     content: str | None = None
     """File content the call would write: never given to policies, logged only as size and sha256."""
+    arguments: Mapping[str, Any] | None = None
+    """An MCP tool's arguments, searched for paths and URLs (`keycardd.adapters.facts`); never given to policies."""
+    more_facts: tuple[Mapping[str, Any], ...] = ()
+    """Further requests for this call, each its context with these attributes replaced: one per further path or
+    host, because Cedar cannot `like`-match the members of a set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,10 @@ class Settings:
     principal: EntityUid
     unparseable: Outcome = Outcome.DENY
     """What a shell line that cannot be analysed (or hides its program) gets: deny, or ask if configured."""
+    home: str = field(default_factory=lambda: os.path.expanduser("~"))
+    """The user's home directory, resolved once: `~` and `$HOME` in paths mean this."""
+    fold_case: bool = field(default_factory=lambda: case_insensitive_paths(os.environ))
+    """Whether file paths are case-folded for policies (the file system ignores case: macOS's and Windows' default)."""
 
 
 def decide(call: Call, engine: Engine | None, engine_error: str | None, settings: Settings) -> Decision:
@@ -70,8 +81,18 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
         return Decision(Outcome.DENY, f"keycardd has no valid policy ({problem}); fix the policy file", ())
     if call.shell_line is not None:
         return _decide_shell(call, engine, settings)
-    verdict = engine.evaluate(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
-    return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
+    request = CedarRequest(settings.principal, call.action, _tool(call.tool), call.context)
+    if not call.more_facts:
+        verdict = engine.evaluate(request)
+        return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
+    more = [
+        CedarRequest(request.principal, request.action, request.resource, {**call.context, **facts})
+        for facts in call.more_facts
+    ]
+    verdicts = engine.evaluate_many([request, *more])
+    strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
+    policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
+    return Decision(strictest.outcome, strictest.reason, policies, tuple(v.request for v in verdicts))
 
 
 def _tool(name: str) -> EntityUid:
