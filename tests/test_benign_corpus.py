@@ -25,11 +25,7 @@ CORPUS_FILE = REPO.parent / "shared" / "corpus" / "benign-commands.jsonl"
 ENTRIES: list[dict[str, Any]] = (
     [json.loads(line) for line in CORPUS_FILE.read_text().splitlines() if line.strip()] if CORPUS_FILE.exists() else []
 )
-KNOWN_WRONG = {
-    "benign-pub-024": "gh release list reads; the publish rule asks on any `gh release`",
-    "benign-pub-115": "curl | python3 -c with a fixed program is denied as download-to-interpreter",
-    "benign-pub-118": "git stash push is local; the push rule asks on any `push` argument",
-}
+KNOWN_WRONG: dict[str, str] = {}
 """Entries the default policy still gets wrong (issue 12, bash rules): each is an xfail that must fail, so the
 fix shows up here as an unexpected pass and the entry leaves this table."""
 ENGINE = Engine.compile([default_policy_source()])
