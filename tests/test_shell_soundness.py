@@ -6,7 +6,8 @@ stub. The analysis is sound for a line when every program bash actually executed
 it cannot know: the line is unparseable (`error`), a program is dynamic, or some command runs code it could not see
 (`"script"` in its unknowns). Extra programs in the analysis are fine; a missing one is a line that gets through.
 
-`python tests/test_shell_soundness.py FILE` writes the failures, grouped by class, as Markdown to FILE.
+`python tests/test_shell_soundness.py FILE` writes the failures, grouped by class, as Markdown to FILE;
+`python tests/test_shell_soundness.py --check LINE...` judges just those lines.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bash_sandbox import CWD, HOME, LineRun, run_lines, unavailable_reason
-from shell_lines import ATTACKS, MIN_LINES, SEED, soundness_corpus
+from shell_lines import ATTACKS, MIN_LINES, PAYLOADS, SEED, soundness_corpus
 
 from keycardd.shell import ShellAnalysis, analyze
 
@@ -215,30 +216,71 @@ def test_every_program_bash_runs_is_in_the_analysis(cls: str, verdicts: list[Ver
 # ---------------------------------------------------------------------------------------------------- findings
 
 
-def findings_markdown(verdicts: list[Verdict]) -> Iterator[str]:
+def _shape(line: str) -> str:
+    """The line with its payload generalised, so that findings show each failing construct once."""
+    for cmd in PAYLOADS:
+        line = line.replace(cmd, "CMD")
+    for program in sorted({cmd.split()[0] for cmd in PAYLOADS}, key=len, reverse=True):
+        line = line.replace(program, "PROG")
+    return line
+
+
+def findings_markdown(verdicts: list[Verdict], analyser: str) -> Iterator[str]:
     failing = [v for v in verdicts if v.missed]
     by_class: dict[str, list[Verdict]] = defaultdict(list)
     for verdict in failing:
         by_class[verdict.cls].append(verdict)
-    yield "# Shell analysis soundness findings (H2's differential test against real bash)\n"
-    yield f"{len(failing)} of {len(verdicts)} lines run a program the analysis does not report "
-    yield "(and the analysis neither fails, nor marks a dynamic program, nor `script` in unknowns).\n"
+    yield "# Shell analysis soundness findings (H2's differential test against real bash)\n\n"
+    yield f"Analyser: {analyser}. {len(failing)} of {len(verdicts)} lines run a program the analysis does not "
+    yield "report, while it neither sets `error`, nor marks a program dynamic, nor puts `script` in unknowns.\n"
+    yield "Each class shows every distinct failing construct once (payload generalised), shortest first.\n\n"
     yield "Reproduce: `.venv/bin/pytest -q tests/test_shell_soundness.py`; rewrite this file with "
     yield "`.venv/bin/python tests/test_shell_soundness.py /work/coord/soundness-findings.md`.\n"
     for cls in CLASSES:
         group = by_class.get(cls, [])
         total = sum(1 for v in verdicts if v.cls == cls)
         yield f"\n## {cls}: {len(group)} of {total} lines fail\n"
-        shortest = sorted(group, key=lambda v: len(v.run.line))
-        for verdict in shortest[:8]:
+        shapes: set[str] = set()
+        for verdict in sorted(group, key=lambda v: len(v.run.line)):
+            if (shape := _shape(verdict.run.line)) in shapes:
+                continue
+            shapes.add(shape)
             yield f"\n```\n{verdict.run.line}\n```\nbash ran {sorted(verdict.missed)}; "
             yield f"analysis reported {sorted(verdict.reported)}\n"
 
 
-if __name__ == "__main__":
+def analyser_revision() -> str:
+    """The commit the analysis comes from, and whether keycardd/shell has uncommitted changes."""
+    repo = Path(__file__).resolve().parent.parent
+    git = lambda *args: subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    dirty = git("status", "--porcelain", "keycardd/shell", "keycardd/adapters/decision.py")
+    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
+        " plus uncommitted changes to keycardd/shell" if dirty else ""
+    )
+
+
+def _main(argv: list[str]) -> int:
+    """`FILE`: write the findings for the whole corpus; `--check LINE...`: judge just these lines."""
     import tempfile
 
+    reason = unavailable_reason()
+    if reason is not None:
+        print(reason, file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as scratch:
+        if argv[:1] == ["--check"]:
+            for run in run_lines(argv[1:], Path(scratch), workers=1):
+                verdict = judge("check", run)
+                outcome = f"MISSED {sorted(verdict.missed)}" if verdict.missed else "sound"
+                unknown = " (says unknown)" if verdict.says_unknown else ""
+                print(f"{run.line!r}\n  bash ran {sorted(run.programs)}; analysis {sorted(verdict.reported)}{unknown}")
+                print(f"  {outcome}")
+            return 0
         results = run_corpus(Path(scratch))
-    Path(sys.argv[1]).write_text("".join(findings_markdown(results)))
+    Path(argv[0]).write_text("".join(findings_markdown(results, analyser_revision())))
     print(f"{sum(1 for v in results if v.missed)} of {len(results)} lines fail")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
