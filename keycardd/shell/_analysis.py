@@ -20,6 +20,7 @@ import tree_sitter_bash
 from msgspec.structs import replace as with_fields
 from tree_sitter import Language, Node, Parser, Tree
 
+from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
 from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, ansi_c, node_text, resolve, unescape_backquoted
 from keycardd.shell._wrappers import Opaque, Script, Stdin, Unwrapped, unwrap
@@ -190,6 +191,7 @@ class _Walker:
     functions: dict[str, Node] = field(default_factory=dict)
     self_spawning: set[str] = field(default_factory=set)
     hashed: dict[str, str] = field(default_factory=dict)
+    hashed_at: dict[str, int] = field(default_factory=dict)
     walking_functions: set[str] = field(default_factory=set)
     default_stdin: Stdin | None = None
     scope: _Scope = field(default_factory=_Scope)
@@ -197,11 +199,11 @@ class _Walker:
     def finish(self) -> tuple[SimpleCommand, ...]:
         """Facts that need the whole line: fork-bomb functions and `hash -p` renames apply to every call."""
         result = []
-        for found in self.commands:
+        for index, found in enumerate(self.commands):
             command = with_fields(found, spawns_itself=True) if found.program in self.self_spawning else found
             result.append(command)
             target = self.hashed.get(command.program)
-            if target is not None:
+            if target is not None and index < self.hashed_at[command.program]:  # ran before the `hash -p` was seen
                 result.append(
                     with_fields(command, program=target, text=f"{target} {command.text}", via=(*command.via, "hash -p"))
                 )
@@ -274,6 +276,7 @@ class _Walker:
     def _child(self, node: Node, ctx: _Context) -> None:
         """A statement is walked; a word-like node has its nested commands walked and its text checked."""
         if node.type in STATEMENTS or node.type in (
+            "variable_assignment",
             "program",
             "do_group",
             "elif_clause",
@@ -303,9 +306,10 @@ class _Walker:
         for index, child in enumerate(named):
             self._child(child, replace(ctx, top=ctx.top and (index == 0 or operator == "&&")))
 
-    def _pipeline(self, node: Node, ctx: _Context) -> None:
-        stdin = ctx.stdin
-        upstream: list[str] = []
+    def _pipeline(self, node: Node, ctx: _Context, stdin: Stdin | None = None, upstream: tuple[str, ...] = ()) -> None:
+        """Each element reads the previous one's output: static when the line shows it (`echo 'CMD' | sh`)."""
+        stdin = stdin or ctx.stdin
+        upstream = list(upstream)
         for child in node.named_children:
             first = len(self.commands)
             self._child(child, replace(ctx, stdin=stdin, spawned=True, top=False))
@@ -388,24 +392,45 @@ class _Walker:
         body = node.child_by_field_name("body")
         redirects = [child for child in node.named_children if child != body]
         if body is not None and body.type == "command":
-            self._command(body, ctx, redirects=redirects)
+            self._command(body, ctx, redirects=redirects, statement=node)
             return
-        stdin, writes = ctx.stdin, []
+        stdin, writes, deferred = ctx.stdin, [], []
         for redirect in redirects:
-            stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin))
+            stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin), deferred)
             writes.extend(more)
+        first = len(self.commands)
         if body is not None:
             self._child(body, replace(ctx, stdin=stdin))
+        self._walk_deferred(deferred, node, ctx, first)
 
-    def _redirect(self, node: Node, ctx: _Context) -> tuple[Stdin | None, list[Word]]:
-        """Walk a redirect; returns the stdin it gives the command and the files it writes."""
+    def _walk_deferred(self, deferred: list[Node], statement: Node, ctx: _Context, first: int) -> None:
+        """The rest of a line tree-sitter nested in a heredoc redirect; a leading `|` pipes the statement into it."""
+        programs = tuple(dict.fromkeys(command.program for command in self.commands[first:]))
+        for node in deferred:
+            if node.type == "pipeline" and node.children and node.children[0].type in ("|", "|&"):
+                names = ", ".join(programs) or "a command"
+                stdin = Stdin(_static_output(statement), f"a pipe from {names}")
+                self._pipeline(node, replace(ctx, top=False), stdin=stdin, upstream=programs)
+            else:
+                self._child(node, replace(ctx, stdin=None, top=False))
+
+    def _redirect(
+        self, node: Node, ctx: _Context, deferred: list[Node] | None = None
+    ) -> tuple[Stdin | None, list[Word]]:
+        """Walk a redirect; returns the stdin it gives the command and the files it writes.
+
+        tree-sitter puts the rest of the line after a heredoc's start (`cat <<X | sh`, `x <<X && y`) inside the
+        heredoc redirect: those statements go to `deferred`, to be walked once the command itself is known.
+        """
         stdin = ctx.stdin
         writes: list[Word] = []
         if node.type == "heredoc_redirect":
-            for child in node.named_children:  # a heredoc redirect can hold the rest of the line (`x <<X && y`)
-                if child.type in STATEMENTS or child.type in ("file_redirect", "herestring_redirect"):
-                    if child.type == "file_redirect":
-                        writes.extend(self._file_redirect(child, ctx)[1])
+            for child in node.named_children:
+                if child.type == "file_redirect":
+                    writes.extend(self._file_redirect(child, ctx)[1])
+                elif child.type in STATEMENTS or child.type == "herestring_redirect":
+                    if deferred is not None:
+                        deferred.append(child)
                     else:
                         self._child(child, replace(ctx, stdin=None, top=False))
             stdin = self._heredoc(node, ctx)
@@ -439,6 +464,8 @@ class _Walker:
             dynamic = True
         for child in body.named_children:
             self._word(child, ctx)
+        for segment in _backquoted(text):  # tree-sitter leaves backquotes in heredoc bodies unparsed
+            self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, stdin=None, top=False))
         if "\\" in text or "`" in text:
             dynamic = True
         return Stdin(None if dynamic else text, "a here-document with expansions" if dynamic else "a here-document")
@@ -468,14 +495,15 @@ class _Walker:
 
     # ---- simple commands -------------------------------------------------------------------------------------
 
-    def _command(self, node: Node, ctx: _Context, redirects: list[Node]) -> None:
+    def _command(self, node: Node, ctx: _Context, redirects: list[Node], statement: Node | None = None) -> None:
         assignments: list[str] = []
         name_node: Node | None = None
         words: list[Word] = []
         stdin = ctx.stdin if ctx.stdin is not None else self.default_stdin
         writes: list[Word] = []
+        deferred: list[Node] = []
         for redirect in redirects:
-            stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin))
+            stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin), deferred)
             writes.extend(more)
         for child in node.named_children:
             if child.type == "variable_assignment" and name_node is None:
@@ -484,19 +512,22 @@ class _Walker:
                 name_node = child
                 words.append(self._word(child.named_children[0], ctx) if child.named_children else Word(""))
             elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
-                stdin, more = self._redirect(child, replace(ctx, stdin=stdin))
+                stdin, more = self._redirect(child, replace(ctx, stdin=stdin), deferred)
                 writes.extend(more)
             elif name_node is not None:
                 words.append(self._word(child, ctx))
             else:
                 self._child(child, ctx)
+        first = len(self.commands)
         if name_node is None:
+            self._walk_deferred(deferred, statement or node, ctx, first)
             return  # only assignments: nothing runs
         if words[0].text == "exec" and len(words) == 1 and stdin is not ctx.stdin and stdin is not None:
             self.default_stdin = stdin  # `exec < <(curl x)`: every later command reads that
         if words[0].text in ("cd", "pushd", "popd") and not words[0].dynamic:
             self._cd(words, ctx)
         self._emit(words, replace(ctx, stdin=stdin), assignments=tuple(assignments), redirect_writes=writes)
+        self._walk_deferred(deferred, statement or node, ctx, first)
 
     def _cd(self, words: list[Word], ctx: _Context) -> None:
         operands = [word for word in words[1:] if not (word.text.startswith("-") and len(word.text) > 1)]
@@ -504,10 +535,11 @@ class _Walker:
             self.cwd = None
             return
         target = operands[0].text if operands else self.home
-        if target is None or target == "-" or (not target.startswith("/") and self.cwd is None):
+        known = target is not None and (target.startswith("/") or self.cwd is not None)
+        if target is None or target == "-" or not known or (target.startswith("~") and not self._home()):
             self.cwd = None
             return
-        self.cwd = os.path.normpath(os.path.join(self.cwd or "/", target)).replace("//", "/")
+        self.cwd = canonical_path(target, cwd=self.cwd or "/", home=self._home() or "/", fold_case=self.fold_case)
 
     def _word(self, node: Node, ctx: _Context) -> Word:
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
@@ -609,6 +641,11 @@ class _Walker:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        hashed = self.hashed.get(program)
+        if hashed is not None and hashed != program:  # `hash -p /bin/rm ls` earlier: this `ls` runs rm
+            self._emit(
+                [Word(hashed), *args], replace(ctx, via=(*ctx.via, "hash -p")), assignments=(), redirect_writes=[]
+            )
         if program in self.functions and program not in self.walking_functions and ctx.stdin is not None:
             self.walking_functions.add(program)  # a function fed stdin: its shells read it
             try:
@@ -666,7 +703,34 @@ class _Walker:
                     return
                 for name in names:
                     self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
+                    self.hashed_at.setdefault(name.text, len(self.commands))
                 return
+
+
+def _backquoted(text: str) -> list[str]:
+    """The bodies of the backquoted command substitutions in `text` (a backslash quotes the next character)."""
+    segments: list[str] = []
+    current: list[str] | None = None
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            if current is not None:
+                current.append(text[index : index + 2])
+            index += 2
+            continue
+        if char == "`":
+            if current is None:
+                current = []
+            else:
+                segments.append("".join(current))
+                current = None
+        elif current is not None:
+            current.append(char)
+        index += 1
+    if current is not None:
+        raise _AnalysisError("a backquote in a here-document is not closed")
+    return segments
 
 
 def _loads_code(name: str, value: str) -> bool:

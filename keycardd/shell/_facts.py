@@ -77,7 +77,7 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             kind = "write" if text.startswith("of=") else "read" if text.startswith("if=") else "use"
             text = text.partition("=")[2] if "=" in text else text
         elif program in _COPIES and index == last and last > 0:
-            kind = "write"
+            kind = "delete" if facts.deletes_recursively else "write"  # rsync --delete empties its target
         elif program == "mv":
             kind = "write" if index == last and last > 0 else "delete"
         elif "=" in text and not text.startswith(("/", "~", ".")):

@@ -337,6 +337,10 @@ def _xargs(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
         replace = Word("{}")
     if replace is not None and replace.text and any(replace.text in word.text for word in rest[:1]):
         return [Opaque(program, "xargs takes the program's name from its input")], frozenset({"targets"})
+    inner = family(rest[0].text.rsplit("/", 1)[-1])
+    shell = inner in SHELLS or inner in ("eval", "env", "sudo")
+    if replace is not None and replace.text and shell and any(replace.text in word.text for word in rest[1:]):
+        return [Opaque(program, "xargs puts its input into a shell's code")], frozenset({"targets"})
     return [Inner(program, rest)], frozenset({"targets"})
 
 
@@ -480,11 +484,20 @@ def _parallel(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[
     rest = list(args[parsed.index :])
     separator = next((i for i, word in enumerate(rest) if word.text in (":::", "::::", ":::+", "::::+")), len(rest))
     template, inputs = rest[:separator], rest[separator:]
+    sources = [word for word in inputs[1:] if not word.text.startswith(":::")]
+    static_inputs = bool(inputs) and inputs[0].text == ":::" and all(word.text != "::::" for word in inputs)
     if template:
-        text = Word(" ".join(w.text for w in template), any(w.dynamic for w in template))
-        return [code("parallel", text)], frozenset({"targets"})
-    if inputs and inputs[0].text == ":::":
-        return [code("parallel", word) for word in inputs[1:] if not word.text.startswith(":::")], frozenset()
+        text = " ".join(w.text for w in template)
+        dynamic = any(w.dynamic for w in template)
+        if not static_inputs:
+            return [code("parallel", Word(text, dynamic))], frozenset({"targets"})
+        runs = []  # each input fills {} or is appended, and the result runs through a shell
+        for word in sources:
+            line = text.replace("{}", word.text) if "{}" in text else f"{text} {word.text}"
+            runs.append(code("parallel", Word(line, dynamic or word.dynamic)))
+        return runs, frozenset()
+    if static_inputs:
+        return [code("parallel", word) for word in sources], frozenset()
     return [Opaque(program, "parallel runs commands read from its input")], frozenset({"targets"})
 
 
