@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from keycardd import powershell
 from keycardd.adapters.payload import absolute_path
 from keycardd.canonical import canonical_path, case_insensitive_paths
 from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome
@@ -79,6 +80,8 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     if engine is None:
         problem = engine_error or "no policy is loaded"
         return Decision(Outcome.DENY, f"keycardd has no valid policy ({problem}); fix the policy file", ())
+    if call.shell_line is not None and call.tool == "powershell":
+        return _decide_powershell(call, engine, settings)
     if call.shell_line is not None:
         return _decide_shell(call, engine, settings)
     request = CedarRequest(settings.principal, call.action, _tool(call.tool), call.context)
@@ -127,6 +130,34 @@ def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     strictest = verdicts[index]
     policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
     reason = f"{strictest.reason} (in `{mask(parts[index][1])}`)"  # the reason reaches logs and the agent: no tokens
+    return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
+
+
+def _decide_powershell(call: Call, engine: Engine, settings: Settings) -> Decision:
+    """A PowerShell line, judged like a bash line: every command it runs, each path it names (keycardd.powershell)."""
+    line = call.shell_line or ""
+    analysis = powershell.analyze(line)
+    if analysis.error is not None:
+        return Decision(
+            settings.unparseable, f"keycardd could not analyse this PowerShell command: {analysis.error}", ()
+        )
+    if analysis.hidden is not None:
+        reason = f"keycardd cannot see the code this PowerShell command runs: {mask(analysis.hidden)}"
+        return Decision(settings.unparseable, reason, ())
+    contexts = powershell.request_contexts(
+        analysis, call.context, line, home=settings.home, fold_case=settings.fold_case
+    )
+    if len(contexts) > MAX_SHELL_REQUESTS:
+        reason = f"keycardd could not analyse this PowerShell command: it names more than {MAX_SHELL_REQUESTS} paths"
+        return Decision(settings.unparseable, reason, ())
+    if not contexts:  # only comments, assignments or expressions: no command runs
+        contexts = [("powershell", {**call.context, "command": line}, line)]
+    requests = [CedarRequest(settings.principal, call.action, _tool(tool), context) for tool, context, _ in contexts]
+    verdicts = engine.evaluate_many(requests)
+    index = max(range(len(verdicts)), key=lambda i: verdicts[i].outcome.strictness)
+    strictest = verdicts[index]
+    policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
+    reason = f"{strictest.reason} (in `{mask(contexts[index][2])}`)"
     return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
 
 
