@@ -306,10 +306,10 @@ class _Walker:
         for index, child in enumerate(named):
             self._child(child, replace(ctx, top=ctx.top and (index == 0 or operator == "&&")))
 
-    def _pipeline(self, node: Node, ctx: _Context, stdin: Stdin | None = None, upstream: tuple[str, ...] = ()) -> None:
+    def _pipeline(self, node: Node, ctx: _Context, stdin: Stdin | None = None, before: tuple[str, ...] = ()) -> None:
         """Each element reads the previous one's output: static when the line shows it (`echo 'CMD' | sh`)."""
         stdin = stdin or ctx.stdin
-        upstream = list(upstream)
+        upstream = list(before)
         for child in node.named_children:
             first = len(self.commands)
             self._child(child, replace(ctx, stdin=stdin, spawned=True, top=False))
@@ -394,7 +394,7 @@ class _Walker:
         if body is not None and body.type == "command":
             self._command(body, ctx, redirects=redirects, statement=node)
             return
-        stdin, writes, deferred = ctx.stdin, [], []
+        stdin, writes, deferred = ctx.stdin, list[Word](), list[Node]()
         for redirect in redirects:
             stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin), deferred)
             writes.extend(more)
@@ -410,7 +410,7 @@ class _Walker:
             if node.type == "pipeline" and node.children and node.children[0].type in ("|", "|&"):
                 names = ", ".join(programs) or "a command"
                 stdin = Stdin(_static_output(statement), f"a pipe from {names}")
-                self._pipeline(node, replace(ctx, top=False), stdin=stdin, upstream=programs)
+                self._pipeline(node, replace(ctx, top=False), stdin=stdin, before=programs)
             else:
                 self._child(node, replace(ctx, stdin=None, top=False))
 
