@@ -24,7 +24,9 @@ from urllib.parse import unquote
 
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:(?:[\\/]|$)|\\\\)")
 """`C:`, `C:\\...`, `C:/...`, and UNC/device paths `\\\\server\\share`, `\\\\?\\C:\\...` (`//x` is POSIX's `/x`)."""
-_WINDOWS_DEVICE_PREFIX = re.compile(r"^//[?.]/")
+_WINDOWS_DEVICE_PREFIX = re.compile(r"^//[?.]/(?=[A-Za-z]:)")
+_WINDOWS_STREAM = re.compile(r":(?:[^:/]*):?\$DATA$|::\$DATA$", re.IGNORECASE)
+"""`.env::$DATA` and `.env:$DATA` open `.env` itself (NTFS's default data stream)."""
 _HOME_VARIABLE = re.compile(r"^(?:\$HOME|\$\{HOME\})(?=/|$)")
 _PWD_VARIABLE = re.compile(r"^(?:\$PWD|\$\{PWD\})(?=/|$)")
 _PROC_SELF = re.compile(r"^(?:self|thread-self|[0-9]+)$")
@@ -117,7 +119,11 @@ def _windows_path(path: str, cwd: str, home: str) -> str:
     joined = path if _WINDOWS_PATH.match(path) or not _WINDOWS_PATH.match(cwd) else ntpath.join(cwd, path)
     normal = ntpath.normpath(joined).replace("\\", "/")
     normal = _WINDOWS_DEVICE_PREFIX.sub("", normal)  # `\\?\C:\x` and `\\.\C:\x` are `C:\x`
-    return _fold(normal)
+    head, names = (normal[:3], normal[3:]) if normal[1:3] == ":/" else ("", normal)
+    # Win32 drops trailing dots and spaces from each name (`.env.` and `.env ` open `.env`), and the
+    # default data stream of a file is the file.
+    names = "/".join(name.rstrip(". ") or name for name in _WINDOWS_STREAM.sub("", names).split("/"))
+    return _fold(head + names)
 
 
 def _fold(path: str) -> str:

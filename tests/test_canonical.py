@@ -128,6 +128,12 @@ def test_case_folding_for_case_insensitive_file_systems(spelling: str, expected:
         ("..\\.env", "C:\\work\\app", "c:/work/.env"),
         ("src\\..\\.ENV", "C:\\work\\app", "c:/work/app/.env"),
         ("~\\.ssh\\id_rsa", "C:\\work", "c:/users/u/.ssh/id_rsa"),
+        ("C:\\proj\\.env.", CWD, "c:/proj/.env"),  # Win32 drops trailing dots and spaces
+        ("C:\\proj\\.env . .", CWD, "c:/proj/.env"),
+        ("C:\\Users\\U\\.ssh.\\id_rsa ", CWD, "c:/users/u/.ssh/id_rsa"),
+        ("C:\\proj\\.env::$DATA", CWD, "c:/proj/.env"),  # the default data stream is the file
+        ("C:\\proj\\.env:$DATA", CWD, "c:/proj/.env"),
+        ("\\\\.\\PhysicalDrive0", CWD, "//./physicaldrive0"),  # a device, not a relative name
     ],
 )
 def test_windows_paths_use_slashes_and_fold_case(spelling: str, cwd: str, expected: str) -> None:

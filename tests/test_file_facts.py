@@ -52,6 +52,8 @@ ATTACKS: list[tuple[str, str, dict[str, Any]]] = [
     # (id, agent, payload); `~` is the test's private HOME
     ("windows key, upper case", "claude", claude("Read", {"file_path": "C:\\Users\\U\\.ssh\\ID_RSA"})),
     ("key with a custom name", "claude", claude("Read", {"file_path": "~/.ssh/github_deploy"})),
+    ("windows trailing dot", "claude", claude("Read", {"file_path": "C:\\proj\\.env."})),
+    ("windows data stream", "claude", claude("Read", {"file_path": "C:\\proj\\.env::$DATA"})),
     ("env file variant", "claude", claude("Read", {"file_path": ".env.development"})),
     (
         "env file of another tool",
