@@ -172,7 +172,7 @@ def test_sandbox_contains_hostile_lines(tmp_path: Path) -> None:
             "for i in $(seq 100); do (marker; exec tail -f /dev/null) & done; wait",
             "echo pwned > /etc/keycardd-soundness; echo pwned > /usr/bin/rm; rm -rf /",
         ]
-        runs = run_lines(hostile, tmp_path / "work", workers=1, timeout=3)
+        runs = run_lines(hostile, tmp_path / "work", workers=1, timeout=1.5)
     finally:
         stop.set()
         thread.join()
@@ -208,9 +208,12 @@ def test_every_program_bash_runs_is_in_the_analysis(cls: str, verdicts: list[Ver
     lines = [v for v in verdicts if v.cls == cls]
     failures = [v for v in lines if v.missed]
     assert lines
-    assert not failures, f"{len(failures)} of {len(lines)} {cls} lines run programs the analysis misses:\n" + "\n".join(
-        describe(v) for v in failures[:40]
-    )
+    if failures:  # the message, not the verdicts' repr: each failing line with what bash ran and what was reported
+        pytest.fail(
+            f"{len(failures)} of {len(lines)} {cls} lines run programs the analysis misses:\n"
+            + "\n".join(describe(v) for v in failures[:40]),
+            pytrace=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- findings
