@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import msgspec
@@ -23,7 +24,7 @@ from tree_sitter import Language, Node, Parser, Tree
 from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
 from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, ansi_c, node_text, resolve, unescape_backquoted
-from keycardd.shell._wrappers import Opaque, Script, Stdin, Unwrapped, unwrap
+from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, unwrap
 
 MAX_LINE = 64 * 1024
 """Longer lines are not analysed (agents' commands are far shorter; huge ones are a way to hide things)."""
@@ -56,7 +57,9 @@ _COMMAND_VARIABLES = frozenset({"GIT_SSH_COMMAND", "GIT_PAGER", "PAGER", "GIT_ED
 """Environment variables whose value other programs run as a command."""
 _CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "LD_PRELOAD", "LD_AUDIT", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT",
                              "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_GLOBAL", "GIT_EXEC_PATH", "SHELLOPTS", "BASHOPTS",
-                             "PS4", "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT"})  # fmt: skip
+                             "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT"})  # fmt: skip
+_PROMPT_VARIABLES = frozenset({"PS0", "PS1", "PS2", "PS3", "PS4"})
+"""Prompts are expanded with their command substitutions (PS4 on every command under `set -x`)."""
 """Environment variables that make the next program load code from somewhere the line does not show."""
 
 
@@ -178,6 +181,7 @@ class _Scope:
     source: bytes = b""
     home_known: bool = True
     pwd_known: bool = True
+    ifs_changed: bool = False
 
 
 @dataclass
@@ -193,6 +197,10 @@ class _Walker:
     hashed: dict[str, str] = field(default_factory=dict)
     hashed_at: dict[str, int] = field(default_factory=dict)
     walking_functions: set[str] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)
+    expanding_aliases: set[str] = field(default_factory=set)
+    written: dict[str, str | None] = field(default_factory=dict)
+    """Canonical paths the line writes, with their text when the line shows it (`cat <<'X' > f.sh`)."""
     default_stdin: Stdin | None = None
     scope: _Scope = field(default_factory=_Scope)
 
@@ -367,13 +375,22 @@ class _Walker:
             self._word(name_node, ctx)
         value = self._word(value_node, ctx) if value_node is not None else Word("")
         self._check_literal(value, ctx)
-        if name in _COMMAND_VARIABLES and value.text:
-            self._run(
-                Script(f"${name}", value.text) if not value.dynamic else Opaque(name, f"${name} is a command"), ctx
-            )
-        elif name in _CODE_VARIABLES and value.text and _loads_code(name, value.text):
-            self._opaque(f"{name}={value.text}", f"{name} makes programs load code the line does not show", ctx)
+        self._environment(name, value, ctx)
         return f"{name}={value.text}"
+
+    def _environment(self, name: str, value: Word, ctx: _Context) -> None:
+        """Variables whose value runs as a command (GIT_SSH_COMMAND, PAGER, ...) or loads code (BASH_ENV, ...)."""
+        if not value.text:
+            return
+        if name in _COMMAND_VARIABLES:
+            item = Script(f"${name}", value.text) if not value.dynamic else Opaque(name, f"${name} is a command")
+            self._run(item, ctx)
+        elif name in _PROMPT_VARIABLES and any(mark in value.text for mark in ("$(", "`", "${")):
+            self._opaque(f"{name}={value.text}", f"{name} is expanded like a prompt: its substitutions run", ctx)
+        elif name in _CODE_VARIABLES and _loads_code(name, value.text):
+            self._opaque(f"{name}={value.text}", f"{name} makes programs load code the line does not show", ctx)
+        elif value.dynamic and name in _PROMPT_VARIABLES:
+            self._opaque(f"{name}={value.text}", f"{name} set to a value only known at run time", ctx)
 
     def _declaration(self, node: Node, ctx: _Context) -> None:
         """`declare`, `local`, `export`, `readonly`, `typeset`: assignments with code in their values."""
@@ -505,7 +522,14 @@ class _Walker:
         for redirect in redirects:
             stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin), deferred)
             writes.extend(more)
+        redirect_starts = {r.start_byte for r in redirects} | {
+            c.start_byte
+            for c in node.named_children
+            if c.type in ("file_redirect", "heredoc_redirect", "herestring_redirect")
+        }
         for child in node.named_children:
+            if child.end_byte in redirect_starts and node_text(child).isdigit():
+                continue  # `bash 0<<<'CMD'`: tree-sitter reads the descriptor as an argument; bash does not
             if child.type == "variable_assignment" and name_node is None:
                 assignments.append(self._assignment(child, ctx))
             elif child.type == "command_name":
@@ -526,7 +550,10 @@ class _Walker:
             self.default_stdin = stdin  # `exec < <(curl x)`: every later command reads that
         if words[0].text in ("cd", "pushd", "popd") and not words[0].dynamic:
             self._cd(words, ctx)
-        self._emit(words, replace(ctx, stdin=stdin), assignments=tuple(assignments), redirect_writes=writes)
+        text = _static_output(statement or node, ignore_writes=True) if writes else None
+        self._emit(
+            words, replace(ctx, stdin=stdin), assignments=tuple(assignments), redirect_writes=writes, written_text=text
+        )
         self._walk_deferred(deferred, statement or node, ctx, first)
 
     def _cd(self, words: list[Word], ctx: _Context) -> None:
@@ -544,6 +571,10 @@ class _Walker:
     def _word(self, node: Node, ctx: _Context) -> Word:
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
         word = resolve(node, env)
+        if "`" in node_text(node):  # tree-sitter leaves backquotes unparsed in some words (`${x:-`cmd`}`)
+            for text in _unparsed_backquotes(node):
+                for segment in _backquoted(text):
+                    self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, top=False, stdin=None))
         if env.prompt_expansion:
             self._opaque(node_text(node), "`${x@P}` runs the command substitutions in the variable's value", ctx)
         return word
@@ -568,8 +599,8 @@ class _Walker:
 
     def _static_variable(self, name: str, offset: int) -> str | None:
         nodes = self.scope.assignments.get(name, [])
-        if len(nodes) != 1 or self.scope.mentions.get(name, 0) != 1:
-            return None
+        if len(nodes) != 1 or self.scope.mentions.get(name, 0) != 1 or self.scope.ifs_changed:
+            return None  # assigned twice, named elsewhere (`read x`, `for x`), or split by another IFS
         node = nodes[0]
         parent = node.parent
         if node.end_byte > offset or parent is None or parent.type not in ("program", "list", "variable_assignments"):
@@ -588,7 +619,13 @@ class _Walker:
             self._opaque(word.text, "an array subscript with a command substitution runs it when evaluated", ctx)
 
     def _emit(
-        self, argv: list[Word], ctx: _Context, *, assignments: tuple[str, ...], redirect_writes: list[Word]
+        self,
+        argv: list[Word],
+        ctx: _Context,
+        *,
+        assignments: tuple[str, ...],
+        redirect_writes: list[Word],
+        written_text: str | None = None,
     ) -> None:
         if ctx.depth > self.max_depth:
             raise _AnalysisError(f"the command nests deeper than {self.max_depth} levels")
@@ -616,6 +653,10 @@ class _Walker:
         if "/" in program_word.text and not dynamic:
             accesses.extend(self._paths(program_word, "exec", unknowns))
         runs, wrapper_unknowns = ([], frozenset()) if dynamic else unwrap(program, args, ctx.stdin)
+        runs = [*runs, *self._written_then_run(program, accesses)]
+        for path, kind in accesses:
+            if kind == "write":
+                self.written[path] = written_text if program != "tee" else (ctx.stdin.text if ctx.stdin else None)
         opaque = [item for item in runs if isinstance(item, Opaque)]
         if opaque:
             unknowns.add("script")
@@ -637,10 +678,39 @@ class _Walker:
                 why=opaque[0].why if opaque else None,
             )
         )
+        self._names(program, args, ctx)
+        self._run_wrapped(runs, ctx, targets=ctx.targets or "targets" in wrapper_unknowns)
+
+    def _written_then_run(self, program: str, accesses: list[tuple[str, str]]) -> list[Unwrapped]:
+        """`echo CMD > f; sh f`, `cat <<X > f.sh ... X; ./f.sh`: the file's text when the line shows it, else unseen."""
+        shell = family(program) in SHELLS or program in (".", "source")
+        found: list[Unwrapped] = []
+        for path, kind in accesses:
+            if path not in self.written or not (kind == "exec" or (shell and kind in ("use", "read"))):
+                continue
+            text = self.written[path]
+            if text is None:
+                found.append(Opaque(program, f"{program} runs {path}, which this line writes"))
+            elif not (text.startswith("#!") and family(text[2:].split()[-1].rsplit("/", 1)[-1]) not in SHELLS):
+                found.append(Script(f"{program} {path}", text))
+        return found
+
+    def _names(self, program: str, args: Sequence[Word], ctx: _Context) -> None:
+        """What a name means besides its program: a fork-bomb function, an alias, a `hash -p` entry, a function."""
         if ctx.function is not None and program == ctx.function and ctx.spawned:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        alias = self.aliases.get(program)
+        if alias is not None and program not in self.expanding_aliases:  # `alias e=eval; e 'CMD'`
+            self.expanding_aliases.add(program)
+            try:
+                quoted = " ".join(shlex.quote(word.text) for word in args if not word.dynamic)
+                self.script(f"{alias} {quoted}", replace(ctx, depth=ctx.depth + 1, via=(*ctx.via, f"alias {program}")))
+            finally:
+                self.expanding_aliases.discard(program)
+        if program == "alias":
+            self._record_aliases(args)
         hashed = self.hashed.get(program)
         if hashed is not None and hashed != program:  # `hash -p /bin/rm ls` earlier: this `ls` runs rm
             self._emit(
@@ -652,7 +722,6 @@ class _Walker:
                 self._walk(self.functions[program], replace(ctx, depth=ctx.depth + 1, function=program))
             finally:
                 self.walking_functions.discard(program)
-        self._run_wrapped(runs, ctx, targets=ctx.targets or "targets" in wrapper_unknowns)
 
     def _run_wrapped(self, runs: list[Unwrapped], ctx: _Context, *, targets: bool) -> None:
         """What a wrapper runs: scripts parsed one level deeper, argvs emitted, unseen code recorded."""
@@ -661,6 +730,9 @@ class _Walker:
                 self._opaque(item.text or item.label, item.why, replace(ctx, via=(*ctx.via, item.label)))
                 continue
             inner = replace(ctx, depth=ctx.depth + 1, via=(*ctx.via, item.label), top=False)
+            for assignment in item.assignments if isinstance(item, Inner) else ():
+                name, _, value = assignment.partition("=")
+                self._environment(name, Word(value), inner)  # `env BASH_ENV=/dev/stdin bash -c :`
             if isinstance(item, Script):
                 self.script(item.text, replace(inner, positional=item.positional, function=None))
             elif item.argv:
@@ -691,7 +763,13 @@ class _Walker:
         unknowns |= facts.unknowns
         return [(path, access) for path, _ in facts.accesses]
 
-    def _hash(self, args: tuple[Word, ...] | list[Word], ctx: _Context) -> None:
+    def _record_aliases(self, args: Sequence[Word]) -> None:
+        for word in args:
+            name, equals, value = word.text.partition("=")
+            if equals and not word.dynamic:
+                self.aliases[name] = value
+
+    def _hash(self, args: Sequence[Word], ctx: _Context) -> None:
         """`hash -p /bin/rm ls`: later `ls` runs /bin/rm."""
         words = list(args)
         for index, word in enumerate(words):
@@ -705,6 +783,21 @@ class _Walker:
                     self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
                     self.hashed_at.setdefault(name.text, len(self.commands))
                 return
+
+
+def _unparsed_backquotes(node: Node) -> list[str]:
+    """Texts of the word nodes under `node` (outside parsed substitutions) that still hold a backquote."""
+    found = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type in ("command_substitution", "raw_string", "ansi_c_string"):
+            continue
+        if current.type in ("word", "string_content", "heredoc_content") and "`" in node_text(current):
+            found.append(node_text(current))
+            continue
+        stack.extend(current.children)
+    return found
 
 
 def _backquoted(text: str) -> list[str]:
@@ -759,6 +852,7 @@ def _scope(tree: Tree, source: bytes, inherit: _Scope | None) -> _Scope:
         scope.mentions[name] = len(re.findall(rf"(?<![\w$\{{]){re.escape(name)}(?!\w)", text))
     scope.home_known = not re.search(r"(?<![\w$\{])HOME(?!\w)", text) and (inherit is None or inherit.home_known)
     scope.pwd_known = not re.search(r"(?<![\w$\{])PWD(?!\w)", text)
+    scope.ifs_changed = bool(re.search(r"(?<![\w$\{])IFS(?!\w)", text)) or (inherit is not None and inherit.ifs_changed)
     return scope
 
 
@@ -829,13 +923,16 @@ def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
         keyword = node_text_of(named[0], source)
         if keyword not in _KEYWORD_PREFIXES:
             continue
+        parent = node.parent
+        if parent is not None and parent.type == "pipeline" and parent.named_children[0] != node:
+            continue  # `a | time b`: not at a pipeline's start, `time` is the program /usr/bin/time
         end = named[0].end_byte
         rest = named[1:]
         if keyword == "time":
             while rest and node_text_of(rest[0], source) in ("-p", "--"):
                 end = rest[0].end_byte
                 rest = rest[1:]
-        elif len(rest) >= 2 and rest[0].type == "word" and node_text_of(rest[1], source) in _COMPOUND_STARTS:
+        elif len(rest) >= 2 and node_text_of(rest[1], source) in _COMPOUND_STARTS:
             end = rest[0].end_byte  # coproc NAME { ...; }
         spans.append((named[0].start_byte, end))
     if not spans:
@@ -850,7 +947,7 @@ def node_text_of(node: Node, source: bytes) -> str:
     return source[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
 
 
-def _static_output(node: Node) -> str | None:
+def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
     """What a pipeline element writes, when the line shows it: `echo 'CMD'`, `printf 'CMD'`, `cat <<X ... X`."""
     redirects: list[Node] = []
     if node.type == "redirected_statement":
@@ -872,8 +969,11 @@ def _static_output(node: Node) -> str | None:
     env = Env(lambda sub: None, "", lambda _name, _offset: None)
     argv = [resolve(words[0].named_children[0], env) if words[0].named_children else Word("")]
     argv += [resolve(word, env) for word in words[1:]]
-    if any(word.dynamic or word.glob for word in argv) or any(r.type == "file_redirect" for r in redirects):
+    if any(word.dynamic or word.glob for word in argv):
         return None
+    if not ignore_writes and any(r.type == "file_redirect" for r in redirects):
+        return None
+    redirects = [r for r in redirects if r.type != "file_redirect"]
     program, args = os.path.basename(argv[0].text), [word.text for word in argv[1:]]
     if program == "echo":
         escapes = False

@@ -31,6 +31,9 @@ _COPIES = frozenset({"cp", "install", "ln", "rsync", "scp"})
 _NETWORK = frozenset({"curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "http",
                       "https", "xh", "aria2c", "httpie", "lynx", "links", "w3m", "openssl", "git", "ping",
                       "dig", "nslookup", "host"})  # fmt: skip
+_OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
+                   "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",)}  # fmt: skip
+"""Options whose value is a file the program writes (`curl -o x.sh URL`)."""
 _GIT_GLOBAL_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 
@@ -47,24 +50,7 @@ class Facts:
 def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: str | None, fold_case: bool) -> Facts:
     """Flags, canonical path accesses, hosts and unknowns of `program args...`."""
     facts = Facts()
-    operands: list[Word] = []
-    options_done = False
-    for word in args:
-        if word.dynamic:
-            facts.unknowns.add("args")
-            continue
-        text = word.text
-        if not options_done and text == "--":
-            options_done = True
-        elif not options_done and len(text) > 1 and text.startswith("-"):
-            _flags(text, facts.flags)
-            _, equals, value = text.partition("=")
-            if equals and value:
-                operands.append(Word(value, glob=word.glob))
-        else:
-            operands.append(word)
-        if (program in _NETWORK or _URL.match(text) or text.startswith("//")) and len(text) < 2048:
-            facts.hosts.update(url_hosts(text))
+    operands, outputs = _split(program, args, facts)
     facts.subcommand = _subcommand(program, args)
     access = _access(program, facts)
     last = len(operands) - 1
@@ -90,6 +76,10 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
         if word.glob and kind == "delete" and facts.deletes_recursively:
             facts.accesses.append((_glob_base(path), "delete"))
         facts.accesses.append((path, kind))
+    for word in outputs:
+        path = _canonical(word.text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
+        if path is not None:
+            facts.accesses.append((path, "write"))
     if program == "dd":  # only the last of= counts: dd of=/dev/null of=/dev/sda writes /dev/sda
         writes = [index for index, (_, kind) in enumerate(facts.accesses) if kind == "write"]
         for index in writes[:-1]:
@@ -97,6 +87,44 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
     if program == "find":
         _find_starts(args, facts, cwd=cwd, home=home, fold_case=fold_case)
     return facts
+
+
+def _split(program: str, args: Sequence[Word], facts: Facts) -> tuple[list[Word], list[Word]]:
+    """Options into `facts.flags`; returns the operands (and `key=value` values) and the files output options name."""
+    operands: list[Word] = []
+    outputs: list[Word] = []
+    output_options = _OUTPUT_OPTIONS.get(program, ())
+    options_done = False
+    for position, word in enumerate(args):
+        if word.dynamic:
+            facts.unknowns.add("args")
+            continue
+        text = word.text
+        if position and _takes_output(args[position - 1].text, output_options):
+            outputs.append(word)
+            continue
+        if not options_done and text == "--":
+            options_done = True
+        elif not options_done and len(text) > 1 and text.startswith("-"):
+            _flags(text, facts.flags)
+            name, equals, value = text.partition("=")
+            if equals and value:
+                (outputs if name in output_options else operands).append(Word(value, glob=word.glob))
+        else:
+            operands.append(word)
+        if (program in _NETWORK or _URL.match(text) or text.startswith("//")) and len(text) < 2048:
+            facts.hosts.update(url_hosts(text))
+    return operands, outputs
+
+
+def _takes_output(previous: str, output_options: tuple[str, ...]) -> bool:
+    """`-o FILE`, `--output FILE`, and a cluster ending in the option: `curl -sSfo FILE`."""
+    if previous in output_options:
+        return True
+    short = [option[1] for option in output_options if len(option) == 2]
+    return (
+        previous.startswith("-") and not previous.startswith("--") and previous[1:].isalpha() and previous[-1] in short
+    )
 
 
 def _flags(text: str, flags: list[str]) -> None:

@@ -339,6 +339,8 @@ def _xargs(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
         return [Opaque(program, "xargs takes the program's name from its input")], frozenset({"targets"})
     inner = family(rest[0].text.rsplit("/", 1)[-1])
     shell = inner in SHELLS or inner in ("eval", "env", "sudo")
+    if shell and not any(word.text.startswith("-") and "c" in word.text for word in rest[1:-1]):
+        return [Opaque(program, "xargs hands its input to a shell as code")], frozenset({"targets"})
     if replace is not None and replace.text and shell and any(replace.text in word.text for word in rest[1:]):
         return [Opaque(program, "xargs puts its input into a shell's code")], frozenset({"targets"})
     return [Inner(program, rest)], frozenset({"targets"})
@@ -378,13 +380,17 @@ def _env(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         split = parsed.value("-S", "--split-string")
         if parsed.dynamic:
             return [Opaque(program, "env has an argument only known at run time")], frozenset()
-        if split is not None:
+        if split is not None:  # env's own escapes: `\_` is a space, `\c` ends the string
+            split = Word(split.text.replace("\\_", " ").split("\\c", 1)[0], split.dynamic)
             rest = (split, *args[parsed.index :])
             text = Word(" ".join(w.text for w in rest), any(w.dynamic for w in rest))
             return [code("env -S", text)], frozenset()
         index = parsed.index
         if index < len(args) and "=" in args[index].text and not args[index].text.startswith("="):
             assignments.append(args[index].text)
+            index += 1
+            continue
+        if index < len(args) and args[index].text == "-":  # `env -` is `env -i`
             index += 1
             continue
         break
@@ -598,7 +604,7 @@ def _alias(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
 
 def _mapfile(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`mapfile -C CALLBACK` evaluates CALLBACK as code every `-c` lines."""
-    parsed = parse_options(args, _g("dnOsuCct"))
+    parsed = parse_options(args, _g("dnOsuCc"))
     callback = parsed.value("-C")
     if parsed.dynamic:
         return [Opaque(program, f"{program} has an option only known at run time")], frozenset()
