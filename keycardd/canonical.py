@@ -12,6 +12,7 @@ on the hot path for every argument), so what they cannot know is documented rath
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import ntpath
 import posixpath
@@ -129,6 +130,56 @@ def _windows_path(path: str, cwd: str, home: str) -> str:
 def _fold(path: str) -> str:
     """Case-fold as a case-insensitive file system compares names (APFS and NTFS fold, and ignore normalisation)."""
     return unicodedata.normalize("NFC", path.casefold())
+
+
+SENSITIVE_SUFFIXES = tuple(
+    tuple(suffix.split("/"))
+    for suffix in (
+        ".ssh", ".ssh/id_rsa", ".ssh/id_dsa", ".ssh/id_ecdsa", ".ssh/id_ed25519", ".ssh/id_ecdsa_sk",
+        ".ssh/id_ed25519_sk", ".aws", ".aws/credentials", ".aws/config", ".aws/sso", ".gnupg", ".azure", ".kube",
+        ".kube/config", ".docker", ".docker/config.json", ".config/gcloud", ".config/gh", ".config/gh/hosts.yml",
+        ".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials", ".terraform.d/credentials.tfrc.json",
+        ".env", ".envrc", ".env.local", ".env.production", ".env.development", ".env.staging", ".env.test",
+        ".netrc", ".git-credentials", ".pgpass", ".npmrc", ".pypirc", ".vault-token",
+    )
+)  # fmt: skip
+"""The default policy's key and credential files, and the directories that hold them, as path suffixes."""
+_GLOB = re.compile(r"[*?\[]")
+
+
+def glob_candidates(path: str, *, dotfiles: bool = False) -> tuple[str, ...]:
+    """The key and credential paths a wildcard path could name, so `~/.ss?/id_rsa` meets the rule for its file.
+
+    Without listing directories (no I/O) a pattern cannot be expanded; but the files a policy protects have known
+    names, so the path's last components are matched against each of `SENSITIVE_SUFFIXES`, and each suffix that
+    fits, through at least one wildcard, replaces them (`~/.aws/cred*` gives `~/.aws/credentials`; `~/.ss*` gives
+    `~/.ssh`). `dotfiles`: whether a wildcard at the start of a name matches a leading dot (bash: no; PowerShell's
+    providers: yes). A bare `*` is not expanded: `rm -r build/*` and `cat *` are ordinary, and a rule that names a
+    directory (`*/.ssh/*`) already matches `~/.ssh/*`. Matching ignores case; at most one candidate per suffix.
+    """
+    parts = path.split("/")
+    if not any(_GLOB.search(part) for part in parts):
+        return ()
+    candidates = []
+    for suffix in SENSITIVE_SUFFIXES:
+        tail = parts[-len(suffix) :]
+        if (
+            len(tail) == len(suffix)
+            and any(_GLOB.search(part) for part in tail)
+            and all(_name_matches(name, part, dotfiles=dotfiles) for name, part in zip(suffix, tail, strict=True))
+        ):
+            candidates.append("/".join([*parts[: -len(suffix)], *suffix]))
+    return tuple(candidates)
+
+
+def _name_matches(name: str, part: str, *, dotfiles: bool) -> bool:
+    if not _GLOB.search(part):
+        return name == part.lower()
+    if part == "*":
+        return False
+    if name.startswith(".") and not part.startswith(".") and not dotfiles:
+        return False
+    return fnmatch.fnmatchcase(name, part.lower())
 
 
 # ---- hosts ---------------------------------------------------------------------------------------------------------

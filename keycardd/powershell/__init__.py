@@ -5,11 +5,12 @@
 
 The reader (`_reader`; `_commands` says what each command does) follows aliases (`rm`, `del`, `gc`, `iex`,
 ...), abbreviated parameters (`-r` is `-Recurse`), quoting (typographic quotes too), `$HOME`,
-`$env:USERPROFILE` and `~`, assignments earlier on the line, blocks, sub-expressions, `Invoke-Expression` of literal strings, `powershell -Command`/`-EncodedCommand`,
-`cmd /c` and `Start-Process`. What it cannot see, it says: a dynamic program, `iex` of a non-literal, code piped
-into a shell, an unknown .NET call (`hidden`), or syntax outside its subset (`error`); both are denied by default.
-Documented limits: a script file's contents (`./build.ps1`), modules, and .NET types compiled by `Add-Type` are
-not read; variables set in ways it does not follow (`Set-Variable`, `-OutVariable`) become unknown, not guessed.
+`$env:USERPROFILE` and `~`, assignments earlier on the line, blocks, sub-expressions, `Invoke-Expression` of
+literal strings, `powershell -Command`/`-EncodedCommand`, `cmd /c` and `Start-Process`. What it cannot see, it
+says: a dynamic program, `iex` of a non-literal, code piped into a shell, an unknown .NET call (`hidden`), or
+syntax outside its subset (`error`); both are denied by default. Documented limits: a script file's contents
+(`./build.ps1`), modules, and .NET types compiled by `Add-Type` are not read; variables set in ways it does not
+follow (`Set-Variable`, `-OutVariable`) become unknown, not guessed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from keycardd.canonical import canonical_path, url_hosts
+from keycardd.canonical import canonical_path, glob_candidates, url_hosts
 from keycardd.powershell._commands import Command
 from keycardd.powershell._reader import HiddenCode, PowerShellError, PsCommand, Reader, State
 
@@ -69,8 +70,14 @@ def request_contexts(
     canonical_home = canonical_path(home, cwd="/", home=home, fold_case=fold_case)
     requests: list[tuple[str, dict[str, Any], str]] = []
     written: dict[str, None] = {}
+    windows = cwd[1:3] in (":\\", ":/")
     for command in analysis.commands:
-        paths = [canonical(path) for path in command.paths]
+        # a wildcard path also stands for the key and credential files it could match (`gc ~/.ss?/id_rsa`)
+        named = [
+            *command.paths,
+            *(c for p in command.paths for c in glob_candidates(_provider_path(p, cwd), dotfiles=windows)),
+        ]
+        paths = [canonical(path) for path in named]
         if command.access == "delete":  # deleting `~/*` empties `~`: judge it as deleting `~`
             paths += [canonical(path.rstrip("*").rstrip("\\/") or "/") for path in command.paths if _glob_last(path)]
         paths = list(dict.fromkeys(paths))
