@@ -102,6 +102,8 @@ def _tool(name: str) -> EntityUid:
     return EntityUid("Tool", name)
 
 
+SHELL_ANALYSIS_TIME_LIMIT_S = 1.0
+"""A line whose analysis takes longer (64 KiB of words on a loaded machine) is unparseable: within the hook's 2 s."""
 MAX_SHELL_REQUESTS = 2000
 """More Cedar requests than this for one line (commands plus their paths) make it unparseable: bounded cost."""
 
@@ -109,7 +111,9 @@ MAX_SHELL_REQUESTS = 2000
 def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     line = call.shell_line or ""
     cwd = str(call.context.get("cwd") or "")
-    analysis = analyze(line, cwd=cwd, home=settings.home, fold_case=settings.fold_case)
+    analysis = analyze(
+        line, cwd=cwd, home=settings.home, fold_case=settings.fold_case, time_limit_s=SHELL_ANALYSIS_TIME_LIMIT_S
+    )
     if analysis.error is not None:
         return Decision(settings.unparseable, f"keycardd could not analyse this shell command: {analysis.error}", ())
     hidden = next((c for c in analysis.commands if c.dynamic and "script" not in c.unknowns), None)

@@ -10,9 +10,11 @@ does not show (`curl x | sh`, `eval "$X"`, `bash <(...)`) is reported as the unk
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -45,6 +47,8 @@ _KNOWN = frozenset({
     "ternary_expression", "postfix_expression", "parenthesized_expression",
 })  # fmt: skip
 """Every named node type the walker understands (tree-sitter-bash 0.25's whole grammar)."""
+_SPECIAL_IN_WORD = re.compile(r"[\\*?\[{~`$]")
+"""A plain word without these is its own value: no escapes, globs, braces, tilde or expansions."""
 _KEYWORD_PREFIXES = frozenset({"time", "coproc"})
 _COMPOUND_STARTS = frozenset({"{", "(", "((", "[[", "if", "while", "until", "for", "case", "select", "function"})
 _ARITHMETIC_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(?:\$\(|`)")
@@ -135,16 +139,28 @@ def _parser() -> Parser:
     return Parser(Language(tree_sitter_bash.language()))
 
 
-def analyze(line: str, *, cwd: str = "", home: str = "", fold_case: bool = False, max_depth: int = 16) -> ShellAnalysis:
+def analyze(
+    line: str,
+    *,
+    cwd: str = "",
+    home: str = "",
+    fold_case: bool = False,
+    max_depth: int = 16,
+    time_limit_s: float | None = None,
+) -> ShellAnalysis:
     """Analyse one shell line. Never raises: a line that cannot be analysed has `error` set instead.
 
     `cwd` (the payload's working directory) and `home` (the user's home directory, as the daemon resolved it)
     resolve `~`, `$HOME`, `$PWD` and relative paths; when either is empty, what depends on it is reported unknown.
     `fold_case` case-folds paths, for case-insensitive file systems. No I/O and no environment reads.
+    `time_limit_s` bounds the work (analysis is linear in the line, but a daemon serving several agents should not
+    spend its budget on one line): past it the line is unparseable.
     """
     if len(line) > MAX_LINE:
         return ShellAnalysis(commands=(), error=f"the command is longer than {MAX_LINE} characters")
     walker = _Walker(max_depth, home=home or None, fold_case=fold_case)
+    if time_limit_s is not None:
+        walker.deadline = time.monotonic() + time_limit_s
     walker.cwd = cwd if cwd.startswith("/") else None
     try:
         walker.script(line, _Context(depth=0, top=True))
@@ -203,6 +219,8 @@ class _Walker:
     """Canonical paths the line writes, with their text when the line shows it (`cat <<'X' > f.sh`)."""
     default_stdin: Stdin | None = None
     scope: _Scope = field(default_factory=_Scope)
+    deadline: float = math.inf
+    words: int = 0
 
     def finish(self) -> tuple[SimpleCommand, ...]:
         """Facts that need the whole line: fork-bomb functions and `hash -p` renames apply to every call."""
@@ -244,7 +262,7 @@ class _Walker:
                 raise _AnalysisError(f"the shell syntax is invalid near `{_error_excerpt(tree.root_node, source)}`")
             _check_node_types(tree.root_node)
             rewritten = _join_continuations(text, tree, source)
-            if rewritten is None:
+            if rewritten is None and (b"time" in source or b"coproc" in source):
                 rewritten = _drop_keyword_prefixes(text, tree, source)
             if rewritten is None:
                 return tree, source
@@ -382,7 +400,9 @@ class _Walker:
         """Variables whose value runs as a command (GIT_SSH_COMMAND, PAGER, ...) or loads code (BASH_ENV, ...)."""
         if not value.text:
             return
-        if name in _COMMAND_VARIABLES:
+        if name.startswith("BASH_FUNC_"):  # an exported function: bash defines it in every child bash
+            self._run(Script(name, f"_{value.text}") if not value.dynamic else Opaque(name, f"{name} is code"), ctx)
+        elif name in _COMMAND_VARIABLES:
             item = Script(f"${name}", value.text) if not value.dynamic else Opaque(name, f"${name} is a command")
             self._run(item, ctx)
         elif name in _PROMPT_VARIABLES and any(mark in value.text for mark in ("$(", "`", "${")):
@@ -527,7 +547,8 @@ class _Walker:
             for c in node.named_children
             if c.type in ("file_redirect", "heredoc_redirect", "herestring_redirect")
         }
-        for child in node.named_children:
+        last_end = -1
+        for child in node.children:
             if child.end_byte in redirect_starts and node_text(child).isdigit():
                 continue  # `bash 0<<<'CMD'`: tree-sitter reads the descriptor as an argument; bash does not
             if child.type == "variable_assignment" and name_node is None:
@@ -539,9 +560,18 @@ class _Walker:
                 stdin, more = self._redirect(child, replace(ctx, stdin=stdin), deferred)
                 writes.extend(more)
             elif name_node is not None:
-                words.append(self._word(child, ctx))
-            else:
+                # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
+                word = self._word(child, ctx) if child.is_named else Word(node_text(child), dynamic=True)
+                if child.start_byte == last_end and words:  # tree-sitter split one bash word in two: join them
+                    before = words.pop()
+                    word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
+                words.append(word)
+            elif child.is_named:
                 self._child(child, ctx)
+            else:
+                words.append(Word(node_text(child), dynamic=True))
+                name_node = child
+            last_end = child.end_byte
         first = len(self.commands)
         if name_node is None:
             self._walk_deferred(deferred, statement or node, ctx, first)
@@ -569,6 +599,13 @@ class _Walker:
         self.cwd = canonical_path(target, cwd=self.cwd or "/", home=self._home() or "/", fold_case=self.fold_case)
 
     def _word(self, node: Node, ctx: _Context) -> Word:
+        self.words += 1
+        if self.words % 256 == 0 and time.monotonic() > self.deadline:
+            raise _AnalysisError("the command takes too long to analyse")
+        if node.type in ("word", "number"):
+            text = node_text(node)
+            if not _SPECIAL_IN_WORD.search(text):
+                return Word(text)  # the common case, without the machinery below
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
         word = resolve(node, env)
         if "`" in node_text(node):  # tree-sitter leaves backquotes unparsed in some words (`${x:-`cmd`}`)
@@ -615,7 +652,7 @@ class _Walker:
         return word.text
 
     def _check_literal(self, word: Word, ctx: _Context) -> None:
-        if not word.dynamic and _ARITHMETIC_SUBSCRIPT.search(word.text):
+        if not word.dynamic and "[" in word.text and _ARITHMETIC_SUBSCRIPT.search(word.text):
             self._opaque(word.text, "an array subscript with a command substitution runs it when evaluated", ctx)
 
     def _emit(
@@ -924,7 +961,7 @@ def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
         if keyword not in _KEYWORD_PREFIXES:
             continue
         parent = node.parent
-        if parent is not None and parent.type == "pipeline" and parent.named_children[0] != node:
+        if keyword == "time" and parent is not None and parent.type == "pipeline" and parent.named_children[0] != node:
             continue  # `a | time b`: not at a pipeline's start, `time` is the program /usr/bin/time
         end = named[0].end_byte
         rest = named[1:]

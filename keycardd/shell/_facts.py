@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from keycardd.canonical import canonical_path, url_hosts
 from keycardd.shell._words import Word
 
+_SPACE = re.compile(r"\s")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SCP_TARGET = re.compile(r"^[^/:]+@[^/:]+:")
 _FILE_NAME = re.compile(r"^[^/=:]*\.[A-Za-z0-9_-]+$")
@@ -100,7 +101,7 @@ def _split(program: str, args: Sequence[Word], facts: Facts) -> tuple[list[Word]
             facts.unknowns.add("args")
             continue
         text = word.text
-        if position and _takes_output(args[position - 1].text, output_options):
+        if output_options and position and _takes_output(args[position - 1].text, output_options):
             outputs.append(word)
             continue
         if not options_done and text == "--":
@@ -156,7 +157,7 @@ def _access(program: str, facts: Facts) -> str:
 def _path_like(text: str, program: str, kind: str) -> bool:
     if not text or "\n" in text or len(text) > 4096:
         return False
-    if kind == "use" and any(char.isspace() for char in text):
+    if kind == "use" and _SPACE.search(text):
         return False  # text, not a file name (`echo 'a b/c'`)
     if text.startswith(("/", "~", ".")) or "/" in text:
         return True

@@ -619,6 +619,22 @@ def _enable(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[li
     return [], frozenset()
 
 
+def _compgen(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`compgen -C CMD` and `complete -C CMD` run CMD to list completions."""
+    parsed = _scan_all(args, _g("AGWXPSCFo"))
+    found = [code(f"{program} -C", value) for name, value in parsed.options if name == "-C" and value is not None]
+    return found, frozenset()
+
+
+def _jobs(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`jobs -x CMD ARGS` runs CMD with job specs replaced."""
+    parsed = parse_options(args, Grammar())
+    if parsed.dynamic:
+        return [Opaque(program, "jobs has an option only known at run time")], frozenset()
+    rest = tuple(args[parsed.index :])
+    return ([Inner("jobs -x", rest)] if parsed.has("-x") and rest else []), frozenset()
+
+
 def _git(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     found: list[Unwrapped] = []
     for kind, label, value in git_runs(args):
@@ -713,6 +729,9 @@ _HANDLERS = {
     "readarray": _mapfile,
     "enable": _enable,
     "git": _git,
+    "compgen": _compgen,
+    "complete": _compgen,
+    "jobs": _jobs,
     "sg": _sg,
     "tmux": _tmux,
     "screen": _tmux,
