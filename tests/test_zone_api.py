@@ -241,3 +241,25 @@ def test_a_zone_without_etags_is_verified_every_poll_but_compiled_once(
         zone.state.policy_zone.publish("org", {"p1": NO_GREP})
         eventually(lambda: decision(daemon, GREP) == "deny")
         assert daemon.log().count("zone policy installed") == 2
+
+
+def test_a_rewritten_manifest_entry_with_matching_text_is_rejected(start_daemon: Callable[..., DaemonProcess]) -> None:
+    """The attestation and manifest_sha are untouched; only the manifest's own digest shows the entry changed."""
+    with DevZone(zone_id="zm") as zone:
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        zone.state.policy_zone.tampering = "manifest_entry"
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH, "p2": NO_GREP})
+        eventually(lambda: status(daemon)["zone"]["last_error"] is not None)
+        assert status(daemon)["zone"]["last_error"] == "manifest_sha does not match the attested manifest"
+        assert decision(daemon, FETCH) == "deny" and decision(daemon, GREP) == "no_objection"
+
+
+def test_manifest_sha_over_the_entries_alone_is_accepted(start_daemon: Callable[..., DaemonProcess]) -> None:
+    with DevZone(zone_id="zf") as zone:
+        zone.state.policy_zone.manifest_form = "entries"
+        zone.state.policy_zone.publish("org", {"p2": NO_GREP, "p1": NO_WEBFETCH})
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        assert status(daemon)["zone"]["last_error"] is None

@@ -126,9 +126,9 @@ def _page(document: Mapping[str, Any], path: str) -> tuple[list[Any], str | None
     if not isinstance(pagination, dict) or "after_cursor" not in pagination:
         raise ZoneError(f"{path} answered a list without `pagination.after_cursor`", reason="pagination")
     after = pagination["after_cursor"]
-    if after is not None and (not isinstance(after, str) or not after):
+    if after is not None and not isinstance(after, str):
         raise ZoneError(f"{path} answered an unusable after_cursor {after!r}", reason="pagination")
-    return items, after
+    return items, after or None  # an empty cursor leads nowhere: read as the end of the list
 
 
 def json_object(response: httpx.Response, path: str) -> dict[str, Any]:
