@@ -7,15 +7,23 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+import anyio
 import pytest
 from conftest import DaemonProcess
 from test_credentials import sign_in
 from test_zone import FETCH, GREP, NO_GREP, NO_WEBFETCH, decision, eventually, status
 
+from keycardd.config import KeycardConfig
 from keycardd.devzone.policy import PAGE_TAMPERINGS
 from keycardd.devzone.server import DevZone
+from keycardd.policy_store import LocalSources, PolicyStore
 from keycardd.protocol import DocumentReply, ReloadRequest
+from keycardd.zone import api
+from keycardd.zone.auth import SignedInUser, auth_from_environment
+from keycardd.zone.errors import ZoneError
+from keycardd.zone.sync import ZoneSync
 
 
 def filler(set_index: int, count: int) -> dict[str, str]:
@@ -263,3 +271,50 @@ def test_manifest_sha_over_the_entries_alone_is_accepted(start_daemon: Callable[
         daemon = start_daemon(env=zone_env(zone))
         eventually(lambda: decision(daemon, FETCH) == "deny")
         assert status(daemon)["zone"]["last_error"] is None
+
+
+def _in_process_sync(zone: DevZone, tmp_path: Path) -> ZoneSync:
+    config = KeycardConfig(zone_id=zone.state.zone_id, issuer_url=zone.issuer, api_base_url=zone.issuer)
+    store = PolicyStore(LocalSources(policy_file=tmp_path / "absent.cedar", policy_dir=None))
+    return ZoneSync(config, store, tmp_path / "zone-policy.json")
+
+
+def test_a_list_longer_than_the_page_bound_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "MAX_PAGES", 3)
+    with DevZone(zone_id="zb", page_size=1) as zone:
+        for set_index in range(4):
+            zone.state.policy_zone.publish(f"set{set_index}", filler(set_index, 1))
+        sync = _in_process_sync(zone, tmp_path)
+        with pytest.raises(ZoneError, match="still had more after 3 pages"):
+            anyio.run(sync.sync_now)
+        assert sync.status()["last_error_reason"] == "pagination" and sync.store.zone_active == ()
+        zone.state.policy_zone.page_size = 2  # two pages now: within the bound
+        assert anyio.run(sync.sync_now) is True
+
+
+def test_credentials_are_chosen_in_the_documented_order() -> None:
+    config = KeycardConfig(zone_id="z", issuer_url="https://z.keycard.cloud", org_id="org_1")
+
+    async def user_token() -> str:
+        return "user"
+
+    everything = {"KEYCARD_API_API_KEY": "k", "KEYCARD_API_CLIENT_ID": "id", "KEYCARD_API_CLIENT_SECRET": "s",
+                  "KEYCARD_API_TOKEN": "t"}  # fmt: skip
+    chosen = []
+    for dropped in ("KEYCARD_API_API_KEY", "KEYCARD_API_CLIENT_ID", "KEYCARD_API_TOKEN", "user"):
+        chosen.append(auth_from_environment(everything, config, user_token if dropped != "user" else None).describe())
+        everything = {key: value for key, value in everything.items() if not key.startswith(dropped)}
+        if dropped == "KEYCARD_API_CLIENT_ID":
+            everything.pop("KEYCARD_API_CLIENT_SECRET")
+    assert chosen == [
+        "bearer token from KEYCARD_API_API_KEY",
+        "service account id (KEYCARD_API_CLIENT_ID, client credentials)",
+        "bearer token from KEYCARD_API_TOKEN",
+        "none",
+    ]
+    signed_in = auth_from_environment({}, config, user_token)
+    assert signed_in.describe() == "keycardctl auth signin token, exchanged for an organisation org_1 token"
+    assert (
+        isinstance(signed_in, SignedInUser)
+        and signed_in.exchange_url == "https://api.keycard.ai/organizations/org_1/token"
+    )
