@@ -97,7 +97,8 @@ def test_damage_in_any_page_is_rejected_whole_and_the_last_verified_policy_kept(
             zone.state.policy_zone.publish(f"set{set_index:02d}", {**first, **filler(set_index, 6)})
         eventually(lambda: status(daemon)["zone"]["last_error"] is not None, 20)
         zone_status = status(daemon)["zone"]
-        expected = "pagination" if tampering in ("cursor_loop", "sets_cursor_loop", "no_pagination") else "manifest"
+        paging = ("cursor_loop", "sets_cursor_loop", "sets_duplicate", "no_pagination")
+        expected = "pagination" if tampering in paging else "manifest"
         assert zone_status["last_error_reason"] == expected, zone_status["last_error"]
         assert decision(daemon, GREP) == "no_objection"  # nothing of the damaged sync was installed
         assert decision(daemon, FETCH) == "deny"  # the last verified policy is still enforced

@@ -40,10 +40,12 @@ PAGE_TAMPERINGS = (
     "page_extra",
     "cursor_loop",
     "sets_cursor_loop",
+    "sets_duplicate",
     "no_pagination",
 )
 """Damage somewhere in a paginated answer: the last page's text, a stale policy version, an item listed twice, a
-page skipped, an unpinned policy added, a cursor that leads back (policies or sets), no `pagination` at all."""
+page skipped, an unpinned policy added, a cursor that leads back (policies or sets), a set listed twice, no
+`pagination` at all."""
 BUNDLE_TAMPERINGS = (
     "bundle_sha",
     "bundle_digest",
@@ -182,6 +184,8 @@ class PolicyZone:
         everything = [self._set_item(policy_set) for policy_set in reversed(self.sets.values())]
         items, start, end = page(everything, query, self.page_size)
         forged = cursor(0) if self.tampering == "sets_cursor_loop" and start > 0 and end < len(everything) else None
+        if self.tampering == "sets_duplicate" and start > 0 and end == len(everything):
+            items.append(everything[0])
         return self._envelope(items, start, end, len(everything), after=forged)
 
     def list_versions(self, set_id: str, query: Mapping[str, str]) -> dict[str, Any] | None:

@@ -244,29 +244,28 @@ class ZoneSync:
         if items is None:
             return None
         work: list[tuple[dict[str, Any], str, str]] = []
+        seen: set[str] = set()
         for policy_set in items:
             if not isinstance(policy_set, dict) or not policy_set.get("active_version_id"):
                 continue
+            if str(policy_set.get("id")) in seen:
+                raise ZoneError(f"the policy-set listing names set {policy_set.get('id')} twice (did it change while "
+                                "being read?)", reason="pagination")  # fmt: skip
+            seen.add(str(policy_set.get("id")))
             work.append((policy_set, str(policy_set["active_version_id"]), "active"))
             if policy_set.get("shadow_version_id"):
                 work.append((policy_set, str(policy_set["shadow_version_id"]), "shadow"))
         verified = await self._verify_all(client, api, work)
-        listing = _Listing(pages=pages, active=[], shadow=[])
-        any_shadow = any(mode == "shadow" for _, _, mode in work)
-        for (policy_set, _, mode), (status, sources) in zip(work, verified, strict=True):
-            listing.sets.append(status)
+        active: list[PolicySource] = []
+        shadow: list[PolicySource] = []
+        for (policy_set, _, mode), (_, sources) in zip(work, verified, strict=True):
             if mode == "active":
-                listing.active += sources
-                has_shadow = bool(policy_set.get("shadow_version_id"))
-                if not has_shadow:
-                    assert listing.shadow is not None
-                    listing.shadow += sources
-            else:
-                assert listing.shadow is not None
-                listing.shadow += sources
-        if not any_shadow:
-            listing.shadow = None
-        return listing
+                active += sources
+            if mode == "shadow" or not policy_set.get("shadow_version_id"):
+                shadow += sources  # a set without a shadow version is compared as it is enforced
+        any_shadow = any(mode == "shadow" for _, _, mode in work)
+        sets = [status for status, _ in verified]
+        return _Listing(pages=pages, active=active, shadow=shadow if any_shadow else None, sets=sets)
 
     async def _verify_all(
         self, client: httpx.AsyncClient, api: ManagementApi, work: list[tuple[dict[str, Any], str, str]]
