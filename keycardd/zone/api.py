@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from keycardd.zone.auth import ApiAuth
 from keycardd.zone.errors import ZoneError
+
+if TYPE_CHECKING:
+    from keycardd.zone.auth import ApiAuth
 
 PAGE_LIMIT = 100
 """The `limit` asked for: the API's default (1-1000 allowed in terraform-provider-keycard's openapi.yaml); the

@@ -29,6 +29,7 @@ import httpx
 
 from keycardd.config import ConfigError, KeycardConfig
 from keycardd.credentials.errors import NotSignedInError, OAuthError
+from keycardd.zone.api import describe_error
 from keycardd.zone.errors import ZoneError
 
 EARLY_REFRESH_S = 10.0
@@ -171,8 +172,6 @@ class SignedInUser:
 
 def token_document(response: httpx.Response, what: str) -> dict[str, object]:
     """A token endpoint's JSON answer, or a ZoneError naming the status and Keycard's error body."""
-    from keycardd.zone.api import describe_error  # noqa: PLC0415 - api imports this module
-
     if response.status_code != 200:
         raise ZoneError(f"{what} refused: {describe_error(response)}", reason="auth")
     try:
