@@ -3,6 +3,7 @@ anywhere in any page, and each way of authenticating. Real daemons and a real de
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from conftest import DaemonProcess
 from test_credentials import sign_in
@@ -326,3 +328,14 @@ def test_credentials_are_chosen_in_the_documented_order() -> None:
         isinstance(signed_in, SignedInUser)
         and signed_in.exchange_url == "https://api.keycard.ai/organizations/org_1/token"
     )
+
+
+def test_an_error_body_echoing_the_credential_sent_never_shows_it() -> None:
+    basic = base64.b64encode(b"sa_dev:s3cret-value").decode()
+    sent = httpx.Request(
+        "POST", "https://api.example/service-account-token", headers={"Authorization": f"Basic {basic}"}
+    )
+    echoed = httpx.Response(401, json={"code": "invalid_client", "message": f"s3cret-value / {basic}"}, request=sent)
+    assert api.describe_error(echoed) == "HTTP 401 (invalid_client: [redacted] / [redacted])"
+    sent = httpx.Request("GET", "https://api.example/zones", headers={"Authorization": "Bearer kc_live_token"})
+    assert "kc_live_token" not in api.describe_error(httpx.Response(403, text="no: kc_live_token", request=sent))
