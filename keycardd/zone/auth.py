@@ -58,10 +58,8 @@ class ApiAuth(Protocol):
 
 @dataclass
 class NoAuth:
-    reason: str = "none"
-
     def describe(self) -> str:
-        return self.reason
+        return "none"
 
     async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
         return {}
