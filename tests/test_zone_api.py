@@ -339,3 +339,16 @@ def test_an_error_body_echoing_the_credential_sent_never_shows_it() -> None:
     assert api.describe_error(echoed) == "HTTP 401 (invalid_client: [redacted] / [redacted])"
     sent = httpx.Request("GET", "https://api.example/zones", headers={"Authorization": "Bearer kc_live_token"})
     assert "kc_live_token" not in api.describe_error(httpx.Response(403, text="no: kc_live_token", request=sent))
+
+
+def test_a_change_on_the_last_listing_page_is_seen_while_the_first_answers_304(
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    with DevZone(zone_id="zl") as zone:  # five sets, newest first, two per page: set00 is alone on the third page
+        publish_spread(zone, sets=5, per_set=2)
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        eventually(lambda: zone.state.policy_zone.not_modified >= 6)  # whole polls answered 304, page by page
+        zone.state.policy_zone.publish("set00", {"aa_grep": NO_GREP})
+        eventually(lambda: decision(daemon, GREP) == "deny")
+        assert status(daemon)["zone"]["last_error"] is None
