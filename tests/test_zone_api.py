@@ -3,25 +3,42 @@ anywhere in any page, and each way of authenticating. Real daemons and a real de
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+import anyio
+import httpx
 import pytest
 from conftest import DaemonProcess
 from test_credentials import sign_in
 from test_zone import FETCH, GREP, NO_GREP, NO_WEBFETCH, decision, eventually, status
 
+from keycardd.config import KeycardConfig
 from keycardd.devzone.policy import PAGE_TAMPERINGS
 from keycardd.devzone.server import DevZone
+from keycardd.policy_store import LocalSources, PolicyStore
 from keycardd.protocol import DocumentReply, ReloadRequest
+from keycardd.zone import api
+from keycardd.zone.auth import SignedInUser, auth_from_environment
+from keycardd.zone.errors import ZoneError
+from keycardd.zone.sync import ZoneSync
 
 
 def filler(set_index: int, count: int) -> dict[str, str]:
-    """`count` harmless policies (each forbids a tool nobody calls), so that sets span many pages."""
-    forbid = 'forbid (principal, action, resource == Tool::"unused-{}-{}");'
-    return {f"pol_{set_index:02d}_{index:02d}": forbid.format(set_index, index) for index in range(count)}
+    """`count` harmless, distinct policies (each forbids a command nobody runs with one of a few tools nobody calls),
+    so that sets span many pages. (`bench zone` measures the worst case for compiling: a tool per policy.)"""
+    forbid = (
+        'forbid (principal, action, resource == Tool::"unused-{}")\n'
+        '  when {{ context has command && context.command == "{}" }};'
+    )
+    return {
+        f"pol_{set_index:02d}_{index:02d}": forbid.format(index % 5, f"never-{set_index}-{index}")
+        for index in range(count)
+    }
 
 
 def zone_env(zone: DevZone, **extra: str) -> dict[str, str]:
@@ -89,7 +106,8 @@ def test_damage_in_any_page_is_rejected_whole_and_the_last_verified_policy_kept(
             zone.state.policy_zone.publish(f"set{set_index:02d}", {**first, **filler(set_index, 6)})
         eventually(lambda: status(daemon)["zone"]["last_error"] is not None, 20)
         zone_status = status(daemon)["zone"]
-        expected = "pagination" if tampering in ("cursor_loop", "sets_cursor_loop", "no_pagination") else "manifest"
+        paging = ("cursor_loop", "sets_cursor_loop", "sets_duplicate", "no_pagination")
+        expected = "pagination" if tampering in paging else "manifest"
         assert zone_status["last_error_reason"] == expected, zone_status["last_error"]
         assert decision(daemon, GREP) == "no_objection"  # nothing of the damaged sync was installed
         assert decision(daemon, FETCH) == "deny"  # the last verified policy is still enforced
@@ -241,3 +259,96 @@ def test_a_zone_without_etags_is_verified_every_poll_but_compiled_once(
         zone.state.policy_zone.publish("org", {"p1": NO_GREP})
         eventually(lambda: decision(daemon, GREP) == "deny")
         assert daemon.log().count("zone policy installed") == 2
+
+
+def test_a_rewritten_manifest_entry_with_matching_text_is_rejected(start_daemon: Callable[..., DaemonProcess]) -> None:
+    """The attestation and manifest_sha are untouched; only the manifest's own digest shows the entry changed."""
+    with DevZone(zone_id="zm") as zone:
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH})
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        zone.state.policy_zone.tampering = "manifest_entry"
+        zone.state.policy_zone.publish("org", {"p1": NO_WEBFETCH, "p2": NO_GREP})
+        eventually(lambda: status(daemon)["zone"]["last_error"] is not None)
+        assert status(daemon)["zone"]["last_error"] == "manifest_sha does not match the attested manifest"
+        assert decision(daemon, FETCH) == "deny" and decision(daemon, GREP) == "no_objection"
+
+
+def test_manifest_sha_over_the_entries_alone_is_accepted(start_daemon: Callable[..., DaemonProcess]) -> None:
+    with DevZone(zone_id="zf") as zone:
+        zone.state.policy_zone.manifest_form = "entries"
+        zone.state.policy_zone.publish("org", {"p2": NO_GREP, "p1": NO_WEBFETCH})
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        assert status(daemon)["zone"]["last_error"] is None
+
+
+def _in_process_sync(zone: DevZone, tmp_path: Path) -> ZoneSync:
+    config = KeycardConfig(zone_id=zone.state.zone_id, issuer_url=zone.issuer, api_base_url=zone.issuer)
+    store = PolicyStore(LocalSources(policy_file=tmp_path / "absent.cedar", policy_dir=None))
+    return ZoneSync(config, store, tmp_path / "zone-policy.json")
+
+
+def test_a_list_longer_than_the_page_bound_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "MAX_PAGES", 3)
+    with DevZone(zone_id="zb", page_size=1) as zone:
+        for set_index in range(4):
+            zone.state.policy_zone.publish(f"set{set_index}", filler(set_index, 1))
+        sync = _in_process_sync(zone, tmp_path)
+        with pytest.raises(ZoneError, match="still had more after 3 pages"):
+            anyio.run(sync.sync_now)
+        assert sync.status()["last_error_reason"] == "pagination" and sync.store.zone_active == ()
+        zone.state.policy_zone.page_size = 2  # two pages now: within the bound
+        assert anyio.run(sync.sync_now) is True
+
+
+def test_credentials_are_chosen_in_the_documented_order() -> None:
+    config = KeycardConfig(zone_id="z", issuer_url="https://z.keycard.cloud", org_id="org_1")
+
+    async def user_token() -> str:
+        return "user"
+
+    everything = {"KEYCARD_API_API_KEY": "k", "KEYCARD_API_CLIENT_ID": "id", "KEYCARD_API_CLIENT_SECRET": "s",
+                  "KEYCARD_API_TOKEN": "t"}  # fmt: skip
+    chosen = []
+    for dropped in ("KEYCARD_API_API_KEY", "KEYCARD_API_CLIENT_ID", "KEYCARD_API_TOKEN", "user"):
+        chosen.append(auth_from_environment(everything, config, user_token if dropped != "user" else None).describe())
+        everything = {key: value for key, value in everything.items() if not key.startswith(dropped)}
+        if dropped == "KEYCARD_API_CLIENT_ID":
+            everything.pop("KEYCARD_API_CLIENT_SECRET")
+    assert chosen == [
+        "bearer token from KEYCARD_API_API_KEY",
+        "service account id (KEYCARD_API_CLIENT_ID, client credentials)",
+        "bearer token from KEYCARD_API_TOKEN",
+        "none",
+    ]
+    signed_in = auth_from_environment({}, config, user_token)
+    assert signed_in.describe() == "keycardctl auth signin token, exchanged for an organisation org_1 token"
+    assert (
+        isinstance(signed_in, SignedInUser)
+        and signed_in.exchange_url == "https://api.keycard.ai/organizations/org_1/token"
+    )
+
+
+def test_an_error_body_echoing_the_credential_sent_never_shows_it() -> None:
+    basic = base64.b64encode(b"sa_dev:s3cret-value").decode()
+    sent = httpx.Request(
+        "POST", "https://api.example/service-account-token", headers={"Authorization": f"Basic {basic}"}
+    )
+    echoed = httpx.Response(401, json={"code": "invalid_client", "message": f"s3cret-value / {basic}"}, request=sent)
+    assert api.describe_error(echoed) == "HTTP 401 (invalid_client: [redacted] / [redacted])"
+    sent = httpx.Request("GET", "https://api.example/zones", headers={"Authorization": "Bearer kc_live_token"})
+    assert "kc_live_token" not in api.describe_error(httpx.Response(403, text="no: kc_live_token", request=sent))
+
+
+def test_a_change_on_the_last_listing_page_is_seen_while_the_first_answers_304(
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    with DevZone(zone_id="zl") as zone:  # five sets, newest first, two per page: set00 is alone on the third page
+        publish_spread(zone, sets=5, per_set=2)
+        daemon = start_daemon(env=zone_env(zone))
+        eventually(lambda: decision(daemon, FETCH) == "deny")
+        eventually(lambda: zone.state.policy_zone.not_modified >= 6)  # whole polls answered 304, page by page
+        zone.state.policy_zone.publish("set00", {"aa_grep": NO_GREP})
+        eventually(lambda: decision(daemon, GREP) == "deny")
+        assert status(daemon)["zone"]["last_error"] is None

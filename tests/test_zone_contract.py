@@ -211,3 +211,16 @@ def test_service_account_token_as_the_sdk_requests_it(zone: DevZone) -> None:
     wrong = httpx.post(f"{zone.issuer}/service-account-token", content=b"grant_type=client_credentials",
                        headers={"Authorization": "Basic " + base64.b64encode(b"sa_dev:wrong").decode()})  # fmt: skip
     assert wrong.status_code == 401
+
+
+def test_organisation_token_exchange_answers_a_token_response(zone: DevZone) -> None:
+    user_token = zone.state.oauth._tokens()["access_token"]  # what `keycardctl auth signin` stores
+    org = zone.state.accounts.org_id
+    response = httpx.post(
+        f"{zone.issuer}/organizations/{org}/token", headers={"Authorization": f"Bearer {user_token}"}, timeout=10
+    )
+    assert response.status_code == 200
+    assert_shape(response.json(), TOKEN_RESPONSE)
+    refused = httpx.post(f"{zone.issuer}/organizations/{org}/token", headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401
+    assert_shape(refused.json(), ERROR)

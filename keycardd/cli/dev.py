@@ -39,8 +39,7 @@ def _zone(args: argparse.Namespace) -> int:
             version = zone.state.policy_zone.publish("dev", policies)
             print(f"published policy set 'dev' version {version.number} ({', '.join(policies)})")
         accounts = zone.state.accounts
-        print(f"dev zone {args.zone_id} at {zone.issuer} (lists paginated {args.page_size} per page); point keycardd")
-        print("at it with:")
+        print(f"dev zone {args.zone_id} at {zone.issuer}, {args.page_size} items per list page; run keycardd with:")
         print(f"  ZONE={args.zone_id} ISSUER_URL={zone.issuer} KEYCARD_API_BASE_URL={zone.issuer} \\")
         if args.no_auth:
             print("  keycardd")

@@ -29,7 +29,9 @@ from keycardd.devzone.keys import ZoneKeys
 from keycardd.devzone.pages import DEFAULT_PAGE_SIZE, cursor, envelope, page
 from keycardd.zone.bundle import build_bundle
 
-TAMPERINGS = ("signature", "unknown_kid", "manifest_sha", "content", "zone")
+TAMPERINGS = ("signature", "unknown_kid", "manifest_sha", "content", "zone", "manifest_entry")
+"""`manifest_entry` rewrites a manifest entry's sha and serves matching (permit-all) text, leaving the attestation and
+`manifest_sha` alone: only recomputing the manifest's digest catches it."""
 PAGE_TAMPERINGS = (
     "content_last_page",
     "policy_version",
@@ -38,10 +40,12 @@ PAGE_TAMPERINGS = (
     "page_extra",
     "cursor_loop",
     "sets_cursor_loop",
+    "sets_duplicate",
     "no_pagination",
 )
 """Damage somewhere in a paginated answer: the last page's text, a stale policy version, an item listed twice, a
-page skipped, an unpinned policy added, a cursor that leads back (policies or sets), no `pagination` at all."""
+page skipped, an unpinned policy added, a cursor that leads back (policies or sets), a set listed twice, no
+`pagination` at all."""
 BUNDLE_TAMPERINGS = (
     "bundle_sha",
     "bundle_digest",
@@ -95,6 +99,9 @@ class PolicyZone:
         """Default and largest page of every list (small, so that clients must follow cursors)."""
         self.sets: dict[str, PolicySet] = {}
         self.tampering: str | None = None
+        self.manifest_form = "manifest"
+        """What `manifest_sha` hashes (RFC 8785): the `manifest` or its `entries` alone. Keycard does not say; clients
+        must accept both."""
         self.send_etags = True
         """False: list pages come without ETags, as from a server that does not do conditional requests."""
         self.not_modified = 0
@@ -116,7 +123,7 @@ class PolicyZone:
             number=len(policy_set.versions) + 1,
             policies=dict(policies),
             manifest=manifest,
-            manifest_sha=sha256_hex(rfc8785.dumps(manifest)),
+            manifest_sha=sha256_hex(rfc8785.dumps(self._hashed_form(manifest))),
             attestation={},
         )
         version.attestation = self._attest(policy_set, version, self.zone_id)
@@ -125,6 +132,9 @@ class PolicyZone:
         if activate:
             policy_set.active = version
         return version
+
+    def _hashed_form(self, manifest: dict[str, Any]) -> Any:
+        return manifest["entries"] if self.manifest_form == "entries" else manifest
 
     def activate(self, version: Version) -> None:
         self._set_of(version).active = version
@@ -174,6 +184,8 @@ class PolicyZone:
         everything = [self._set_item(policy_set) for policy_set in reversed(self.sets.values())]
         items, start, end = page(everything, query, self.page_size)
         forged = cursor(0) if self.tampering == "sets_cursor_loop" and start > 0 and end < len(everything) else None
+        if self.tampering == "sets_duplicate" and start > 0 and end == len(everything):
+            items.append(everything[0])
         return self._envelope(items, start, end, len(everything), after=forged)
 
     def list_versions(self, set_id: str, query: Mapping[str, str]) -> dict[str, Any] | None:
@@ -209,6 +221,9 @@ class PolicyZone:
             document["manifest_sha"] = sha256_hex(b"something else")
         elif self.tampering == "zone":
             document["attestation"] = self._attest(policy_set, version, "another-zone")
+        elif self.tampering == "manifest_entry":
+            first, *rest = version.manifest["entries"]
+            document["manifest"] = {"entries": [{**first, "sha": sha256_hex(PERMIT_ALL.encode())}, *rest]}
         return document
 
     def version_policies(self, set_id: str, version_id: str, query: Mapping[str, str]) -> dict[str, Any] | None:
@@ -224,7 +239,9 @@ class PolicyZone:
                   for entry in items]  # fmt: skip
         forged = None
         tampering = self.tampering or ""
-        if tampering == "content":
+        if tampering == "manifest_entry" and start == 0 and served:
+            served[0]["cedar_raw"] = PERMIT_ALL
+        elif tampering == "content":
             for item in served:
                 item["cedar_raw"] = (item["cedar_raw"] or "") + "\n" + PERMIT_ALL + "\n"
         elif tampering == "content_last_page" and last_page and served:

@@ -15,15 +15,18 @@ keep a sync running forever.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from keycardd.zone.auth import ApiAuth
 from keycardd.zone.errors import ZoneError
+
+if TYPE_CHECKING:
+    from keycardd.zone.auth import ApiAuth
 
 PAGE_LIMIT = 100
 """The `limit` asked for: the API's default (1-1000 allowed in terraform-provider-keycard's openapi.yaml); the
@@ -126,9 +129,9 @@ def _page(document: Mapping[str, Any], path: str) -> tuple[list[Any], str | None
     if not isinstance(pagination, dict) or "after_cursor" not in pagination:
         raise ZoneError(f"{path} answered a list without `pagination.after_cursor`", reason="pagination")
     after = pagination["after_cursor"]
-    if after is not None and (not isinstance(after, str) or not after):
+    if after is not None and not isinstance(after, str):
         raise ZoneError(f"{path} answered an unusable after_cursor {after!r}", reason="pagination")
-    return items, after
+    return items, after or None  # an empty cursor leads nowhere: read as the end of the list
 
 
 def json_object(response: httpx.Response, path: str) -> dict[str, Any]:
@@ -146,7 +149,8 @@ def json_object(response: httpx.Response, path: str) -> dict[str, Any]:
 
 def describe_error(response: httpx.Response) -> str:
     """`HTTP <status>` and what Keycard's error body says: `{message, code}`, OAuth's `{error, error_description}`,
-    or the body itself, shortened (bodies never carry the caller's token)."""
+    or the body itself, shortened. Whatever credential the request carried is cut out first, in case a server
+    echoes it back."""
     text = f"HTTP {response.status_code}"
     try:
         body = response.json()
@@ -158,5 +162,24 @@ def describe_error(response: httpx.Response) -> str:
         detail = ": ".join(str(part) for part in (code, message) if part) or json.dumps(body)
     else:
         detail = str(body)
+    for secret in _credentials_sent(response):
+        detail = detail.replace(secret, "[redacted]")
     detail = " ".join(detail.split())[:MAX_ERROR_TEXT]
     return f"{text} ({detail})" if detail else text
+
+
+def _credentials_sent(response: httpx.Response) -> list[str]:
+    """The bearer token, or the Basic blob and the secret inside it, that the request carried."""
+    try:
+        header = response.request.headers.get("Authorization", "")
+    except RuntimeError:  # a response built without a request
+        return []
+    scheme, _, value = header.partition(" ")
+    sent = [value]
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except ValueError:
+            decoded = ""
+        sent += [decoded, decoded.partition(":")[2]]
+    return sorted((part for part in sent if len(part) >= 4), key=len, reverse=True)

@@ -25,10 +25,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import anyio
 import httpx
 
 from keycardd.config import ConfigError, KeycardConfig
 from keycardd.credentials.errors import NotSignedInError, OAuthError
+from keycardd.zone.api import describe_error
 from keycardd.zone.errors import ZoneError
 
 EARLY_REFRESH_S = 10.0
@@ -56,10 +58,8 @@ class ApiAuth(Protocol):
 
 @dataclass
 class NoAuth:
-    reason: str = "none"
-
     def describe(self) -> str:
-        return self.reason
+        return "none"
 
     async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
         return {}
@@ -85,10 +85,12 @@ class BearerToken:
 
 @dataclass
 class _FetchedToken:
-    """An access token fetched from a token endpoint, kept until 10 s before it expires."""
+    """An access token fetched from a token endpoint, kept until 10 s before it expires. `lock` makes the requests
+    verified in parallel wait for one fetch rather than each fetching a token."""
 
     value: str | None = field(default=None, repr=False)
     expires_at: float = 0.0
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     def current(self) -> str | None:
         return self.value if self.value is not None and time.time() < self.expires_at - EARLY_REFRESH_S else None
@@ -117,6 +119,10 @@ class ClientCredentials:
         return f"service account {self.client_id} (KEYCARD_API_CLIENT_ID, client credentials)"
 
     async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        async with self._token.lock:
+            return await self._headers(client)
+
+    async def _headers(self, client: httpx.AsyncClient) -> dict[str, str]:
         token = self._token.current()
         if token is None:
             basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
@@ -149,6 +155,10 @@ class SignedInUser:
         return "keycardctl auth signin token"
 
     async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+        async with self._token.lock:
+            return await self._headers(client)
+
+    async def _headers(self, client: httpx.AsyncClient) -> dict[str, str]:
         token = self._token.current()
         if token is None:
             try:
@@ -171,8 +181,6 @@ class SignedInUser:
 
 def token_document(response: httpx.Response, what: str) -> dict[str, object]:
     """A token endpoint's JSON answer, or a ZoneError naming the status and Keycard's error body."""
-    from keycardd.zone.api import describe_error  # noqa: PLC0415 - api imports this module
-
     if response.status_code != 200:
         raise ZoneError(f"{what} refused: {describe_error(response)}", reason="auth")
     try:

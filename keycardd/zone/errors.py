@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-REASONS = ("unreachable", "http", "auth", "pagination", "signature", "manifest", "bundle", "discovery", "policy")
+REASONS = (
+    "unreachable",
+    "http",
+    "auth",
+    "pagination",
+    "signature",
+    "manifest",
+    "bundle",
+    "discovery",
+    "policy",
+    "unexpected",
+)
 """What a rejected sync can be blamed on; `status` and `keycardctl reload` show it before the message."""
 
 

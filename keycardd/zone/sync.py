@@ -25,7 +25,7 @@ import httpx
 import msgspec
 from joserfc.jwk import KeySet
 
-from keycardd.config import KeycardConfig, require_secure_url
+from keycardd.config import ConfigError, KeycardConfig, require_secure_url
 from keycardd.engine import PolicyError, PolicySource
 from keycardd.policy_store import PolicyStore
 from keycardd.zone.api import ManagementApi, Page, describe_error
@@ -180,6 +180,9 @@ class ZoneSync:
             raise self._failure(str(exc), exc.reason) from None
         except PolicyError as exc:
             raise self._failure(str(exc), "policy") from None
+        except Exception as exc:  # a zone answer keycardd did not foresee must not stop the daemon: reject it
+            log.exception("zone policy sync failed unexpectedly")
+            raise self._failure(f"{type(exc).__name__}: {exc}", "unexpected") from None
         self.status_.last_sync = datetime.now(UTC).isoformat(timespec="seconds")
         self.status_.last_error = self.status_.last_error_reason = None
         return changed
@@ -228,7 +231,10 @@ class ZoneSync:
                 f"the zone's metadata names issuer {metadata.get('issuer')!r}, expected {issuer!r}", reason="discovery"
             )
         jwks_uri = str(metadata.get("jwks_uri") or "")
-        require_secure_url(jwks_uri, "the zone's jwks_uri")
+        try:
+            require_secure_url(jwks_uri, "the zone's jwks_uri")
+        except ConfigError as exc:
+            raise ZoneError(str(exc), reason="discovery") from None
         return jwks_uri
 
     async def _fetch_sets(self, client: httpx.AsyncClient, api: ManagementApi) -> _Listing | None:
@@ -238,29 +244,28 @@ class ZoneSync:
         if items is None:
             return None
         work: list[tuple[dict[str, Any], str, str]] = []
+        seen: set[str] = set()
         for policy_set in items:
             if not isinstance(policy_set, dict) or not policy_set.get("active_version_id"):
                 continue
+            if str(policy_set.get("id")) in seen:
+                raise ZoneError(f"the policy-set listing names set {policy_set.get('id')} twice (did it change while "
+                                "being read?)", reason="pagination")  # fmt: skip
+            seen.add(str(policy_set.get("id")))
             work.append((policy_set, str(policy_set["active_version_id"]), "active"))
             if policy_set.get("shadow_version_id"):
                 work.append((policy_set, str(policy_set["shadow_version_id"]), "shadow"))
         verified = await self._verify_all(client, api, work)
-        listing = _Listing(pages=pages, active=[], shadow=[])
-        any_shadow = any(mode == "shadow" for _, _, mode in work)
-        for (policy_set, _, mode), (status, sources) in zip(work, verified, strict=True):
-            listing.sets.append(status)
+        active: list[PolicySource] = []
+        shadow: list[PolicySource] = []
+        for (policy_set, _, mode), (_, sources) in zip(work, verified, strict=True):
             if mode == "active":
-                listing.active += sources
-                has_shadow = bool(policy_set.get("shadow_version_id"))
-                if not has_shadow:
-                    assert listing.shadow is not None
-                    listing.shadow += sources
-            else:
-                assert listing.shadow is not None
-                listing.shadow += sources
-        if not any_shadow:
-            listing.shadow = None
-        return listing
+                active += sources
+            if mode == "shadow" or not policy_set.get("shadow_version_id"):
+                shadow += sources  # a set without a shadow version is compared as it is enforced
+        any_shadow = any(mode == "shadow" for _, _, mode in work)
+        sets = [status for status, _ in verified]
+        return _Listing(pages=pages, active=active, shadow=shadow if any_shadow else None, sets=sets)
 
     async def _verify_all(
         self, client: httpx.AsyncClient, api: ManagementApi, work: list[tuple[dict[str, Any], str, str]]
@@ -316,7 +321,7 @@ class ZoneSync:
         response = await api.get("/policy/bundle", headers=headers)
         if response.status_code == 304:
             return None
-        if response.status_code == 404:
+        if response.status_code in (404, 405, 501):  # no bundle for this user, or a server without the endpoint
             return None if not self._bundle[1] and self._bundle[0] is None else (None, [])
         if response.status_code in (401, 403) and self._bundle == (None, []):
             # The bundle is per user: a service account or API key may have none to read. Without a bundle

@@ -29,9 +29,27 @@ def _b64url(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
-def manifest_sha(manifest: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the RFC 8785 canonical manifest."""
-    return hashlib.sha256(rfc8785.dumps(manifest)).hexdigest()
+def manifest_digests(manifest: Mapping[str, Any]) -> set[str]:
+    """The digests `manifest_sha` may be: "Hex-encoded SHA-256 of the canonicalized manifest" (keycard-ts
+    `PolicySetVersion`) does not say which canonical form, so the sha256 of the RFC 8785 manifest, of its `entries`
+    array alone, or of the manifest with entries in `(policy_id, policy_version_id)` order.
+    Each covers every entry's policy id, version id and sha, so accepting any of them binds the same content."""
+    entries = list(manifest.get("entries", []))
+    ordered = sorted(entries, key=lambda entry: (str(entry.get("policy_id")), str(entry.get("policy_version_id"))))
+    forms = ({**manifest}, entries, {**manifest, "entries": ordered})
+    return {hashlib.sha256(_canonical(form, "the manifest")).hexdigest() for form in forms}
+
+
+def _canonical(value: Any, what: str) -> bytes:
+    """RFC 8785 bytes; numbers JCS cannot represent (huge integers, NaN) are the zone's fault, not a crash."""
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise ZoneError(f"{what} cannot be canonicalized (RFC 8785): {exc}", reason="manifest") from None
+
+
+def _hex_digest(value: object) -> str | None:
+    return value.lower().removeprefix("sha256:") if isinstance(value, str) else None
 
 
 def verify_version(document: Mapping[str, Any], keys: KeySet, *, zone_id: str, policy_set_id: str) -> None:
@@ -70,7 +88,7 @@ def verify_version(document: Mapping[str, Any], keys: KeySet, *, zone_id: str, p
         raise ZoneError("the attestation's payload is not JSON", reason="signature") from None
     if not isinstance(statement, dict):
         raise ZoneError("the attestation's payload is not a JSON object", reason="signature")
-    if rfc8785.dumps(statement) != payload:
+    if _canonical(statement, "the attestation's payload") != payload:
         raise ZoneError("the attestation's payload is not RFC 8785 canonical JSON", reason="signature")
     if not isinstance(document.get("version"), int):
         raise ZoneError("the policy set version has no version number", reason="manifest")
@@ -86,7 +104,12 @@ def verify_version(document: Mapping[str, Any], keys: KeySet, *, zone_id: str, p
     manifest = document.get("manifest")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
         raise ZoneError("the policy set version has no manifest", reason="manifest")
-    if not (statement.get("manifest_sha") == document.get("manifest_sha") == manifest_sha(manifest)):
+    if not all(isinstance(entry, dict) for entry in manifest["entries"]):
+        raise ZoneError("the policy set version's manifest has an entry that is not an object", reason="manifest")
+    attested = _hex_digest(statement.get("manifest_sha"))
+    if attested is None or attested != _hex_digest(document.get("manifest_sha")):
+        raise ZoneError("the version's manifest_sha is not the one its attestation signs", reason="manifest")
+    if attested not in manifest_digests(manifest):
         raise ZoneError("manifest_sha does not match the attested manifest", reason="manifest")
 
 
@@ -121,7 +144,7 @@ def verify_contents(manifest: Mapping[str, Any], items: Sequence[Any]) -> dict[s
         text = item.get("cedar_raw")
         if not isinstance(text, str):
             raise ZoneError(f"policy {policy_id} came without its Cedar text (cedar_raw)", reason="manifest")
-        if hashlib.sha256(text.encode()).hexdigest() != _hex(entry.get("sha")):
+        if hashlib.sha256(text.encode()).hexdigest() != _hex_digest(entry.get("sha")):
             raise ZoneError(f"policy {policy_id} does not match its sha256 in the attested manifest", reason="manifest")
         policies[policy_id] = text
     missing = sorted(set(entries) - set(policies))
@@ -130,8 +153,3 @@ def verify_contents(manifest: Mapping[str, Any], items: Sequence[Any]) -> dict[s
             f"the zone did not list policies the attested manifest pins: {', '.join(missing)}", reason="manifest"
         )
     return policies
-
-
-def _hex(sha: object) -> str | None:
-    """A manifest sha as lowercase hex: the API documents hex; a `sha256:` prefix (the bundle's style) is tolerated."""
-    return sha.lower().removeprefix("sha256:") if isinstance(sha, str) else None
