@@ -359,6 +359,26 @@ def bind_http(host: str, port: int, *, reuse_port: bool = False) -> socket.socke
     return sock
 
 
+def _warn_if_squatted(options: HttpOptions) -> None:
+    """Another user on our port receives the hooks (and their secret) and answers them: say so loudly."""
+    if not tcp_owner.available():
+        return
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    try:
+        address = socket.getaddrinfo(options.host, options.port, family, socket.SOCK_STREAM)[0][4]
+    except OSError:
+        return
+    uid = tcp_owner.listener_uid(family, (str(address[0]), int(address[1])))
+    if uid is not None and uid != os.getuid():
+        log.error(
+            "uid %d is listening on %s port %d: it receives this user's http hooks and their secret; "
+            "stop it, or move keycardd and the hooks to another port (--http-port, install --http-port)",
+            uid,
+            options.host,
+            options.port,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class HttpOptions:
     """`keycardd --http auto|on|off --http-host H --http-port P`."""
@@ -393,5 +413,6 @@ def open_listener(
         sock = bind_http(options.host, options.port, reuse_port=reuse_port)
     except OSError as exc:
         log.error("not serving http hooks: cannot listen on %s port %d (%s)", options.host, options.port, exc)
+        _warn_if_squatted(options)
         return None
     return HttpHookServer(handler, secret), sock

@@ -105,9 +105,15 @@ def test_doctor_posts_the_canaries_through_the_installed_http_hooks(
     isolated_home: Path, start_daemon: Callable[..., DaemonProcess]
 ) -> None:
     port = free_port()
-    assert keycardctl("install", "claude", "--transport", "http", "--http-port", str(port)).returncode == 0
+    installed = keycardctl("install", "claude", "--transport", "http", "--http-port", str(port))
+    assert "keycardd is not running" in installed.stdout
     daemon = start_daemon(args=["--http-port", str(port)])
     wait_for_port(port, daemon.process)
+    again = keycardctl("install", "claude", "--transport", "http", "--http-port", str(port), env=daemon.env)
+    assert f"keycardd (pid {daemon.process.pid}) already serves http hooks there" in again.stdout
+    moved = keycardctl("install", "claude", "--transport", "http", "--http-port", str(free_port()), env=daemon.env)
+    assert "does not serve http hooks there yet: restart it" in moved.stdout
+    assert keycardctl("install", "claude", "--transport", "http", "--http-port", str(port)).returncode == 0
     checks = doctor_lines(daemon.env)
     name = f"claude http hook (http://127.0.0.1:{port}/hooks/claude)"
     assert [check["ok"] for check in checks[name]] == [True, True], checks[name]
@@ -163,6 +169,7 @@ def test_doctor_names_another_user_listening_on_the_hook_port(
         owner = checks["claude http listener owner"][0]
         assert not owner["ok"]
         assert "belongs to uid 65534" in str(owner["detail"])
+        assert f"uid 65534 is listening on 127.0.0.1 port {port}" in daemon.log()
     finally:
         squatter.kill()
         squatter.wait()

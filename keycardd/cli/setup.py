@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from keycardd.cli._common import CliError, Subcommands, print_json
+from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
 from keycardd.hook_secret import HookSecretError, ensure_secret
 from keycardd.install import claude, cursor, http_hook
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
 from keycardd.install.shim import hook_command
+from keycardd.protocol import StatusRequest
 
 
 def register(commands: Subcommands) -> None:
@@ -106,8 +108,24 @@ def _install_http(args: argparse.Namespace) -> int:
         _apply(args, claude.uninstall)  # command hooks in the committed settings.json would run as well
     code = _apply(args, lambda document: claude.install_http(document, url, secret), http=True)
     if not args.dry_run:
-        print(f"hook: POST {url}  [http, onFailure block; keycardd must run: `keycardctl service install`]")
+        print(f"hook: POST {url}  [http, onFailure block: tool calls are blocked while keycardd does not answer]")
+        print(_listener_note(url))
     return code
+
+
+def _listener_note(url: str) -> str:
+    """Whether the running daemon already answers at `url`: it reads the secret when its listener starts."""
+    try:
+        status = ask_daemon(StatusRequest())
+    except DaemonUnavailableError:
+        return "keycardd is not running: start it with `keycardctl service install` (or `keycardd`)"
+    listening = status.get("http", {}).get("listening")
+    if listening and url.startswith(f"http://{listening}/"):
+        return f"keycardd (pid {status['pid']}) already serves http hooks there"
+    return (
+        f"keycardd (pid {status['pid']}) does not serve http hooks there yet: restart it "
+        "(`keycardctl service stop`, then `keycardctl service start`, or restart your `keycardd`)"
+    )
 
 
 def _uninstall(args: argparse.Namespace) -> int:
