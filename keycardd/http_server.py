@@ -168,8 +168,12 @@ class HttpHookServer:
                 return
             self.open_connections += 1
             try:
-                while await self._serve_request(stream, connection):
+                # The first request must come within the read timeout (a client connects to send one), so that
+                # connections nobody uses cannot hold the slots for the idle timeout.
+                wait_s = self._limits.read_timeout_s
+                while await self._serve_request(stream, connection, wait_s):
                     connection.start_next_cycle()
+                    wait_s = self._limits.idle_timeout_s
             except h11.LocalProtocolError:  # the client broke the exchange off; nothing more can be sent
                 pass
             finally:
@@ -188,9 +192,10 @@ class HttpHookServer:
             return _Refusal(403, f"refused a connection from uid {uid} (only uid {self._uid} may use it)")
         return None
 
-    async def _serve_request(self, stream: SocketStream, connection: h11.Connection) -> bool:
-        """Read one request and answer it; False when the connection is done."""
-        request = await self._next_request(stream, connection)
+    async def _serve_request(self, stream: SocketStream, connection: h11.Connection, wait_s: float) -> bool:
+        """Read one request (waiting up to `wait_s` for it to start) and answer it; False when the connection is
+        done."""
+        request = await self._next_request(stream, connection, wait_s)
         if request is None:
             return False
         started = time.perf_counter()
@@ -221,10 +226,12 @@ class HttpHookServer:
         finally:
             self._in_flight -= 1
 
-    async def _next_request(self, stream: SocketStream, connection: h11.Connection) -> h11.Request | None:
-        """Wait (up to the idle timeout) for the next request's head; None when the connection should close."""
+    async def _next_request(
+        self, stream: SocketStream, connection: h11.Connection, wait_s: float
+    ) -> h11.Request | None:
+        """Wait (up to `wait_s`) for the next request's head; None when the connection should close."""
         started = False
-        deadline = anyio.current_time() + self._limits.idle_timeout_s
+        deadline = anyio.current_time() + wait_s
         while True:
             try:
                 event = connection.next_event()

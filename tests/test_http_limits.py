@@ -16,6 +16,7 @@ from keycardd.protocol import HookRequest, HookResult, Reply
 pytestmark = pytest.mark.anyio
 SECRET = "s3cret-for-tests"
 LIMITS = HttpLimits(read_timeout_s=0.3, idle_timeout_s=0.6, max_connections=4)
+FLOOD_LIMITS = HttpLimits(read_timeout_s=0.3, idle_timeout_s=5, max_connections=4)
 
 
 def request(body: bytes = b"{}") -> bytes:
@@ -96,7 +97,7 @@ async def test_idle_keep_alive_connections_are_closed() -> None:
 
 
 async def test_a_connection_flood_is_capped_and_the_user_is_served_afterwards() -> None:
-    async with serving() as (server, port):
+    async with serving(FLOOD_LIMITS) as (server, port):
         idle = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(LIMITS.max_connections)]
         await anyio.sleep(0.1)
         assert server.open_connections == LIMITS.max_connections
@@ -104,9 +105,11 @@ async def test_a_connection_flood_is_capped_and_the_user_is_served_afterwards() 
             response = await read_until_closed(extra)
         assert response.startswith(b"HTTP/1.1 503 ")
         assert b"too many open connections" in response
-        for stream in idle:  # the flood idles out...
+        started = anyio.current_time()
+        for stream in idle:  # the flood is closed: a connection must start its first request within the read timeout
             assert await read_until_closed(stream, timeout_s=3) == b""
             await stream.aclose()
+        assert anyio.current_time() - started < 1  # not the 5 s idle timeout
         async with await anyio.connect_tcp("127.0.0.1", port) as stream:  # ...and the next hook is answered
             await stream.send(request())
             assert b"200 OK" in await read_response(stream)
