@@ -49,6 +49,7 @@ FORWARDED_HEADERS = {
 """Headers that carry what a shim forwards from its environment (the installer interpolates them with
 `allowedEnvVars`); an empty value means the variable was unset."""
 RECEIVE_SIZE = 1 << 16
+ACCEPT_RETRY_S = 0.1
 MAX_HEADERS = 16 * 1024
 _NO_OBJECTION = b"{}"
 _encode = msgspec.json.Encoder().encode
@@ -139,7 +140,12 @@ class HttpHookServer:
             async with listener:
                 with self._accepting:
                     while True:
-                        stream = await listener.accept()
+                        try:
+                            stream = await listener.accept()
+                        except OSError as exc:  # out of file descriptors (EMFILE/ENFILE): wait, do not stop
+                            log.error("http hook listener cannot accept a connection (%s); retrying", exc)
+                            await anyio.sleep(ACCEPT_RETRY_S)
+                            continue
                         connections.start_soon(self._serve_connection, stream)
             for scope in list(self._idle_scopes):
                 scope.cancel()

@@ -3,6 +3,7 @@ a second: a real TCP listener and real client sockets, only the decision is a st
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -148,3 +149,30 @@ async def test_shutdown_answers_the_request_in_flight() -> None:
         assert b"connection: close" in response
         with anyio.fail_after(3):
             await server.stopped.wait()
+
+
+async def test_running_out_of_file_descriptors_does_not_stop_the_listener() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    async with serving(HttpLimits(read_timeout_s=5, idle_timeout_s=5, max_connections=10_000)) as (server, port):
+        assert server.open_connections == 0
+        open_fds = len(os.listdir("/proc/self/fd"))
+        clients = []
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_fds + 40, hard))
+        try:
+            with anyio.move_on_after(3):
+                while True:  # each connection costs a client and a server descriptor, until accept() fails
+                    clients.append(await anyio.connect_tcp("127.0.0.1", port))
+        except OSError:
+            pass
+        finally:
+            await anyio.sleep(0.5)  # accept() has failed and is retrying
+            for stream in clients:
+                await stream.aclose()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert len(clients) < 40
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(request())
+            assert b"200 OK" in await read_response(stream)
+        assert server.served == 1
