@@ -32,7 +32,7 @@ from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
 from keycardd import protocol, tcp_owner
 from keycardd.hook_secret import HookSecretError, ensure_secret, read_secret
-from keycardd.protocol import HookRequest, HookResult, Reply
+from keycardd.protocol import ErrorReply, HookRequest, HookResult, Reply
 from keycardd.stats import LATENCY_WINDOW, latency_summary
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,8 @@ class HttpHookServer:
                     wait_s = self._limits.idle_timeout_s
             except h11.LocalProtocolError:  # the client broke the exchange off; nothing more can be sent
                 pass
+            except Exception:  # a bug here must cost one connection, not the daemon
+                log.exception("internal error serving an http hook connection")
             finally:
                 self.open_connections -= 1
 
@@ -220,10 +222,14 @@ class HttpHookServer:
             except h11.RemoteProtocolError as exc:
                 self.rejected += 1
                 return await self._send_error(stream, connection, _bad_framing(exc))
-            reply = await self._handler(HookRequest(agent=agent, payload=body, env=env))
+            try:
+                reply = await self._handler(HookRequest(agent=agent, payload=body, env=env))
+            except Exception:
+                log.exception("internal error while answering an http hook")
+                reply = ErrorReply(message="keycardd hit an internal error answering this hook; see its log")
             if not isinstance(reply, HookResult):
                 self.rejected += 1
-                message = getattr(reply, "message", "keycardd could not answer this hook")
+                message = reply.message if isinstance(reply, ErrorReply) else "keycardd could not answer this hook"
                 return await self._send_error(stream, connection, _Refusal(500, message))
             self.served += 1
             kept = await self._send(stream, connection, 200, reply.stdout or _NO_OBJECTION)

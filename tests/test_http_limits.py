@@ -176,3 +176,28 @@ async def test_running_out_of_file_descriptors_does_not_stop_the_listener() -> N
             await stream.send(request())
             assert b"200 OK" in await read_response(stream)
         assert server.served == 1
+
+
+async def test_a_failing_decision_is_a_500_and_the_listener_keeps_serving() -> None:
+    calls = 0
+
+    async def flaky(hook: HookRequest) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return HookResult(stdout=b'{"decided":true}')
+
+    server = HttpHookServer(flaky, SECRET, LIMITS)
+    sock = bind_http("127.0.0.1", 0)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.serve, await SocketListener.from_socket(sock))
+        async with await anyio.connect_tcp("127.0.0.1", sock.getsockname()[1]) as stream:
+            await stream.send(request())
+            response = await read_until_closed(stream)
+        assert response.startswith(b"HTTP/1.1 500 ")
+        assert b"internal error" in response
+        async with await anyio.connect_tcp("127.0.0.1", sock.getsockname()[1]) as stream:
+            await stream.send(request())
+            assert b"200 OK" in await read_response(stream)
+        server.shutdown()
