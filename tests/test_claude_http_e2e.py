@@ -154,3 +154,25 @@ def _status(daemon: DaemonProcess) -> dict[str, Any]:
         check=True,
     )
     return dict(json.loads(result.stdout))
+
+
+def test_the_project_directory_reaches_policies_over_http(
+    tmp_path: Path, start_daemon: Callable[..., DaemonProcess], isolated_home: Path, claude_bin: Path
+) -> None:
+    """As `CLAUDE_PROJECT_DIR` does on the shim path: Claude Code cannot interpolate it into headers, so the
+    project install writes it, and a policy on `context.project_dir` decides the same over http."""
+    port = free_port()
+    root = tmp_path / "project"
+    install_http(root, port)
+    policy = (
+        '@id("base") permit (principal, action, resource);\n'
+        '@id("this-project") @reason("Not in this project.") forbid (principal, action, resource == Tool::"bash")\n'
+        f'when {{ context has project_dir && context.project_dir == "{root.resolve()}" }};\n'
+    )
+    daemon = start_daemon(policy=policy, args=["--http-port", str(port)], socket_name="project.sock")
+    wait_for_port(port, daemon.process)
+    project = Project(root, isolated_home, tmp_path / "no-such.sock")
+    marker = root / "ran"
+    script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert not marker.exists()
+    assert "keycardd policy 'this-project': Not in this project." in script.tool_result_text()

@@ -48,7 +48,9 @@ def test_user_install_writes_fail_closed_http_hooks_in_a_private_file(isolated_h
         assert hook["headers"]["Authorization"] == f"Bearer {secret}"
         assert hook["timeout"] == 10
         assert (hook.get("onFailure") == "block") == (event in GATES)
-        assert set(hook["allowedEnvVars"]) == {"KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID", "CLAUDE_PROJECT_DIR"}
+        assert hook["allowedEnvVars"] == ["KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID"]
+        assert hook["headers"]["X-Keycard-Run"] == "${KEYCARD_RUN}"
+        assert "X-Claude-Project-Dir" not in hook["headers"]  # a user install has no one project
     assert claude.installed_commands(installed) == []
     assert installed["hooks"]["Stop"] == EXISTING_CLAUDE["hooks"]["Stop"]
     assert installed["hooks"]["PreToolUse"][0] == EXISTING_CLAUDE["hooks"]["PreToolUse"][0]
@@ -80,7 +82,9 @@ def test_project_install_keeps_the_secret_out_of_the_committed_settings(tmp_path
     assert keycardctl("install", "claude", "--project", str(project), "--transport", "http").returncode == 0
     local = project / ".claude" / "settings.local.json"
     assert local.stat().st_mode & 0o777 == 0o600
-    assert len(claude.installed_http(json.loads(local.read_text()))) == 5
+    hooks = claude.installed_http(json.loads(local.read_text()))
+    assert len(hooks) == 5
+    assert {hook["headers"]["X-Claude-Project-Dir"] for _, hook in hooks} == {str(project.resolve())}
     assert "Bearer" not in committed.read_text()
     assert claude.installed_commands(json.loads(committed.read_text())) == []  # no second, shim-based gate
     assert keycardctl("uninstall", "claude", "--project", str(project)).returncode == 0

@@ -106,7 +106,8 @@ def _install_http(args: argparse.Namespace) -> int:
     url = http_hook.url(args.http_host, args.http_port)
     if args.project is not None and not args.dry_run:
         _apply(args, claude.uninstall)  # command hooks in the committed settings.json would run as well
-    code = _apply(args, lambda document: claude.install_http(document, url, secret), http=True)
+    project = args.project.resolve() if args.project is not None else None
+    code = _apply(args, lambda document: claude.install_http(document, url, secret, project), http=True)
     if not args.dry_run:
         print(f"hook: POST {url}  [http, onFailure block: tool calls are blocked while keycardd does not answer]")
         print(_listener_note(url))
