@@ -7,8 +7,9 @@ call by call so that all see the same machine load:
   that costs little per call (as Claude Code's undici does);
 - `http_new_connection`: the same with a connection per call;
 - `unix`: the same payload over the Unix socket with a kept connection: the transport's own cost, for comparison.
-`daemon_side_http_latency_us` (from `status`) is each http request's time in the daemon from its parsed head to its
-answer sent, the figure the 300 us target is about; `daemon_decide_latency_us` is the decide path alone.
+`daemon_side_http_latency_us` (from `status`, after the Read calls) is each http request's time in the daemon from
+its parsed head to its answer sent, the figure the 300 us target is about; `daemon_decide_latency_us` is the decide
+path alone (both over the Read calls of every transport).
 `throughput_processes_2`: 8 and 64 concurrent keep-alive clients against `keycardd --processes 2`, and 64 over the
 Unix socket in the same run.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -123,7 +125,7 @@ class _HttpClient:
 
 def _side_by_side(env: dict[str, str], port: int, secret: str, socket_path: Path, payload: bytes) -> dict[str, Any]:
     """The C shim, a keep-alive POST, a POST on a new connection and a kept Unix-socket request, interleaved call by
-    call, so that all four see the same machine load."""
+    call in a shuffled order, so that all four see the same machine load."""
     argv = [str(C_SHIM), "claude"]
     http = _HttpClient(port, _request(secret, payload))
     samples: dict[str, list[float]] = {"c_shim": [], "http_keep_alive": [], "http_new_connection": [], "unix": []}
@@ -134,8 +136,12 @@ def _side_by_side(env: dict[str, str], port: int, secret: str, socket_path: Path
             "http_new_connection": lambda: http.post(new_connection=True),
             "unix": lambda: unix.request(HookRequest(agent="claude", payload=payload)),
         }
+        order = list(calls)
+        shuffle = random.Random(16).shuffle
         for index in range(20 + ROUNDS):
-            for name, call in calls.items():
+            shuffle(order)  # no call always follows the shim's process exit, or always leads
+            for name in order:
+                call = calls[name]
                 started = time.perf_counter()
                 call()
                 if index >= 20:
@@ -182,10 +188,10 @@ def run() -> dict[str, Any]:
         secret = _secret(bench_daemon)
         env = {"KEYCARDD_SOCKET": str(bench_daemon.socket), "PATH": "/usr/bin:/bin"}
         results["read"] = _side_by_side(env, port, secret, bench_daemon.socket, PAYLOAD)
-        results["bash"] = _side_by_side(env, port, secret, bench_daemon.socket, BASH_PAYLOAD)
-        status = _status(bench_daemon)
+        status = _status(bench_daemon)  # before the shell payload: these windows hold the Read calls only
         results["daemon_decide_latency_us"] = status["latency_us"]
         results["daemon_side_http_latency_us"] = status["http"]["latency_us"]
+        results["bash"] = _side_by_side(env, port, secret, bench_daemon.socket, BASH_PAYLOAD)
     port = _free_port()
     with daemon(synthetic_policies(100), args=["--processes", "2", "--http", "on", "--http-port", str(port)]) as bench:
         _wait_for_port(port)
