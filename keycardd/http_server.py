@@ -9,7 +9,8 @@ Only the user gets a decision. Every connection's owner uid is checked against o
 before a byte is read (403), and every request must carry the per-user secret (401). A refusal is logged and
 counted, and never decided. Bad requests get a clear 4xx JSON error: wrong path or method, wrong content type, a
 body over the limit, headers that never end, a sender too slow to finish its request. The number of open
-connections is capped, and idle keep-alive connections are closed after a while, so a flood costs bounded memory.
+connections is capped, a new connection must start its request within the read timeout, and idle keep-alive
+connections are closed after a while, so a flood costs bounded memory and time.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ FORWARDED_HEADERS = {
     b"x-keycard-run-session-id": "KEYCARD_RUN_SESSION_ID",
     b"x-claude-project-dir": "CLAUDE_PROJECT_DIR",
 }
-"""Headers that carry what a shim forwards from its environment (the installer interpolates them with
-`allowedEnvVars`); an empty value means the variable was unset."""
+"""Headers that carry what a shim forwards from its environment: Claude Code fills the `KEYCARD_RUN*` ones from its
+own (`allowedEnvVars`), a project install writes the project directory. An empty value means unset."""
 RECEIVE_SIZE = 1 << 16
 ACCEPT_RETRY_S = 0.1
 MAX_HEADERS = 16 * 1024
