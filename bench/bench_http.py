@@ -10,8 +10,9 @@ call by call so that all see the same machine load:
 `daemon_side_http_latency_us` (from `status`, after the Read calls) is each http request's time in the daemon from
 its parsed head to its answer sent, the figure the 300 us target is about; `daemon_decide_latency_us` is the decide
 path alone (both over the Read calls of every transport).
-`throughput_processes_2`: 8 and 64 concurrent keep-alive clients against `keycardd --processes 2`, and 64 over the
-Unix socket in the same run.
+`daemon_cpu_us_per_call`: the daemon's CPU time per keep-alive call over http and over the Unix socket (what
+bounds throughput). `throughput_processes_2`: 8 and 64 concurrent keep-alive clients against
+`keycardd --processes 2`, and 64 over the Unix socket in the same run.
 
 Targets: daemon-side p50 <= 300 us at 100 policies; keep-alive round trip >= 3x faster than the C shim;
 >= 5,000 decisions/s with 64 clients and --processes 2. The machine is shared and noisy: compare within a run.
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +152,20 @@ def _side_by_side(env: dict[str, str], port: int, secret: str, socket_path: Path
     return {name: percentiles(values) for name, values in samples.items()}
 
 
+def _cpu_s(pid: int) -> float:
+    """User and system CPU time of a process (from /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _daemon_cpu_per_call(pid: int, call: Callable[[], object], calls: int = 3000) -> float:
+    """The daemon's CPU time per call, in microseconds: steadier than wall time on a loaded machine."""
+    before = _cpu_s(pid)
+    for _ in range(calls):
+        call()
+    return round((_cpu_s(pid) - before) / calls * 1e6, 1)
+
+
 def _throughput(port: int, secret: str, clients: int, requests_per_client: int) -> dict[str, Any]:
     request = _request(secret, PAYLOAD)
     start_at = time.time() + 2.0 + clients * 0.05
@@ -192,6 +208,14 @@ def run() -> dict[str, Any]:
         results["daemon_decide_latency_us"] = status["latency_us"]
         results["daemon_side_http_latency_us"] = status["http"]["latency_us"]
         results["bash"] = _side_by_side(env, port, secret, bench_daemon.socket, BASH_PAYLOAD)
+        pid = bench_daemon.process.pid
+        http = _HttpClient(port, _request(secret, PAYLOAD))
+        with Client(bench_daemon.socket) as unix:
+            results["daemon_cpu_us_per_call"] = {
+                "http_keep_alive": _daemon_cpu_per_call(pid, http.post),
+                "unix": _daemon_cpu_per_call(pid, lambda: unix.request(HookRequest(agent="claude", payload=PAYLOAD))),
+            }
+        http.close()
     port = _free_port()
     with daemon(synthetic_policies(100), args=["--processes", "2", "--http", "on", "--http-port", str(port)]) as bench:
         _wait_for_port(port)
