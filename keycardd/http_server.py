@@ -399,6 +399,13 @@ def _warn_if_squatted(options: HttpOptions) -> None:
         )
 
 
+def parse_port(text: str) -> int:
+    """A TCP port from the command line or `$KEYCARDD_HTTP_PORT`; ValueError saying what is wrong otherwise."""
+    if not text.isdigit() or not 0 < int(text) < 1 << 16:
+        raise ValueError(f"{text!r} is not a TCP port number (1-65535)")
+    return int(text)
+
+
 @dataclass(frozen=True, slots=True)
 class HttpOptions:
     """`keycardd --http auto|on|off --http-host H --http-port P`."""

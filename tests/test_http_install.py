@@ -177,3 +177,19 @@ def test_doctor_names_another_user_listening_on_the_hook_port(
     finally:
         squatter.kill()
         squatter.wait()
+
+
+def test_a_port_that_is_not_one_is_a_clear_error_everywhere(isolated_home: Path) -> None:
+    bad_env = {**os.environ, "KEYCARDD_HTTP_PORT": "http"}
+    installed = keycardctl("install", "claude", "--transport", "http", env=bad_env)
+    assert installed.returncode == 1
+    assert installed.stderr.strip() == "keycardctl: KEYCARDD_HTTP_PORT: 'http' is not a TCP port number (1-65535)"
+    assert (
+        "is not a TCP port number" in keycardctl("install", "claude", "--transport", "http", "--http-port", "0").stderr
+    )
+    daemon = subprocess.run(
+        [sys.executable, "-m", "keycardd.daemon", "--http-port", "70000"], capture_output=True, text=True, timeout=60
+    )
+    assert daemon.returncode == 2
+    assert "'70000' is not a TCP port number" in daemon.stderr
+    assert not (isolated_home / ".claude" / "settings.json").exists()

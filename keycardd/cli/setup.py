@@ -10,6 +10,7 @@ from typing import Any
 from keycardd.cli._common import CliError, Subcommands, print_json
 from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
 from keycardd.hook_secret import HookSecretError, ensure_secret
+from keycardd.http_server import parse_port
 from keycardd.install import claude, cursor, http_hook
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
@@ -41,7 +42,7 @@ def register(commands: Subcommands) -> None:
             )
             parser.add_argument("--http-host", help="the listener's loopback address (default 127.0.0.1)")
             parser.add_argument(
-                "--http-port", type=int, help="the listener's port (default $KEYCARDD_HTTP_PORT or 47474)"
+                "--http-port", type=_port, help="the listener's port (default $KEYCARDD_HTTP_PORT or 47474)"
             )
         parser.set_defaults(handler=_install if verb == "install" else _uninstall)
 
@@ -49,6 +50,13 @@ def register(commands: Subcommands) -> None:
     doctor.add_argument("--project", type=Path, metavar="DIR", default=Path.cwd(), help="project to check too")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(handler=_doctor)
+
+
+def _port(text: str) -> int:
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _target(args: argparse.Namespace, *, http: bool = False) -> Path:
@@ -103,7 +111,10 @@ def _install_http(args: argparse.Namespace) -> int:
         secret = ensure_secret()
     except HookSecretError as exc:
         raise CliError(str(exc)) from None
-    url = http_hook.url(args.http_host, args.http_port)
+    try:
+        url = http_hook.url(args.http_host, args.http_port)
+    except ValueError as exc:
+        raise CliError(f"KEYCARDD_HTTP_PORT: {exc}") from None
     if args.project is not None and not args.dry_run:
         _apply(args, claude.uninstall)  # command hooks in the committed settings.json would run as well
     project = args.project.resolve() if args.project is not None else None

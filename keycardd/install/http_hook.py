@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT
+from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, parse_port
 
 PATH = "/hooks/claude"
 TIMEOUT_S = 10
@@ -27,7 +27,7 @@ INTERPOLATED = {"X-Keycard-Run": "KEYCARD_RUN", "X-Keycard-Run-Session-Id": "KEY
 def url(host: str | None = None, port: int | None = None) -> str:
     """The listener's URL, resolved as `keycardd` resolves its `--http-host`/`--http-port` defaults."""
     host = host or os.environ.get("KEYCARDD_HTTP_HOST") or DEFAULT_HOST
-    port = port or int(os.environ.get("KEYCARDD_HTTP_PORT") or DEFAULT_PORT)
+    port = port or parse_port(os.environ.get("KEYCARDD_HTTP_PORT") or str(DEFAULT_PORT))
     return f"http://{f'[{host}]' if ':' in host else host}:{port}{PATH}"
 
 
