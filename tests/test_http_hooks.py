@@ -420,3 +420,20 @@ def test_socket_activation_the_first_http_hook_starts_the_daemon(tmp_path: Path,
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_http_decisions_reach_the_decision_log_as_shim_decisions_do(http_daemon: HttpDaemon) -> None:
+    shim = build_c_shim()
+    env = {**http_daemon.daemon.env, "KEYCARDD_SOCKET": str(http_daemon.daemon.socket)}
+    subprocess.run([str(shim), "claude", "--no-autostart"], input=DENY_RM, capture_output=True, env=env, check=True)
+    assert http_daemon.post(DENY_RM)[0] == 200
+    log = Path(http_daemon.daemon.env["XDG_STATE_HOME"]) / "keycard" / "log" / "decisions.jsonl"
+    deadline = time.monotonic() + 10
+    while (not log.exists() or len(log.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shim_record, http_record = (json.loads(line) for line in log.read_text().splitlines())
+    varying = {"id", "time", "latency_us"}
+    assert {k: v for k, v in shim_record.items() if k not in varying} == {
+        k: v for k, v in http_record.items() if k not in varying
+    }
+    assert http_record["decision"] == "deny"
