@@ -28,7 +28,7 @@ from keycardd.decision_log import DecisionLog
 from keycardd.engine import EntityUid, Outcome
 from keycardd.explain import explain
 from keycardd.guard import Guard
-from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, HttpHookServer, HttpOptions, open_listener
+from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, HttpHookServer, HttpOptions, open_listener, parse_port
 from keycardd.identity import resolve_principal_email
 from keycardd.policy_store import LocalSources, PolicyStore
 from keycardd.protocol import (
@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "http` has created the hook secret)",
     )
     parser.add_argument("--http-host", default=os.environ.get("KEYCARDD_HTTP_HOST", DEFAULT_HOST))
-    parser.add_argument("--http-port", type=int, default=int(os.environ.get("KEYCARDD_HTTP_PORT", DEFAULT_PORT)))
+    parser.add_argument("--http-port", type=_tcp_port, default=os.environ.get("KEYCARDD_HTTP_PORT", str(DEFAULT_PORT)))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     socket_path = args.socket or paths.socket_path()
@@ -444,6 +444,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _tcp_port(text: str) -> int:
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _process_count(text: str) -> int:

@@ -9,7 +9,8 @@ Only the user gets a decision. Every connection's owner uid is checked against o
 before a byte is read (403), and every request must carry the per-user secret (401). A refusal is logged and
 counted, and never decided. Bad requests get a clear 4xx JSON error: wrong path or method, wrong content type, a
 body over the limit, headers that never end, a sender too slow to finish its request. The number of open
-connections is capped, and idle keep-alive connections are closed after a while, so a flood costs bounded memory.
+connections is capped, a new connection must start its request within the read timeout, and idle keep-alive
+connections are closed after a while, so a flood costs bounded memory and time.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
 from keycardd import protocol, tcp_owner
 from keycardd.hook_secret import HookSecretError, ensure_secret, read_secret
-from keycardd.protocol import HookRequest, HookResult, Reply
+from keycardd.protocol import ErrorReply, HookRequest, HookResult, Reply
 from keycardd.stats import LATENCY_WINDOW, latency_summary
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,10 @@ FORWARDED_HEADERS = {
     b"x-keycard-run-session-id": "KEYCARD_RUN_SESSION_ID",
     b"x-claude-project-dir": "CLAUDE_PROJECT_DIR",
 }
-"""Headers that carry what a shim forwards from its environment (the installer interpolates them with
-`allowedEnvVars`); an empty value means the variable was unset."""
+"""Headers that carry what a shim forwards from its environment: Claude Code fills the `KEYCARD_RUN*` ones from its
+own (`allowedEnvVars`), a project install writes the project directory. An empty value means unset."""
 RECEIVE_SIZE = 1 << 16
+ACCEPT_RETRY_S = 0.1
 MAX_HEADERS = 16 * 1024
 _NO_OBJECTION = b"{}"
 _encode = msgspec.json.Encoder().encode
@@ -139,7 +141,12 @@ class HttpHookServer:
             async with listener:
                 with self._accepting:
                     while True:
-                        stream = await listener.accept()
+                        try:
+                            stream = await listener.accept()
+                        except OSError as exc:  # out of file descriptors (EMFILE/ENFILE): wait, do not stop
+                            log.error("http hook listener cannot accept a connection (%s); retrying", exc)
+                            await anyio.sleep(ACCEPT_RETRY_S)
+                            continue
                         connections.start_soon(self._serve_connection, stream)
             for scope in list(self._idle_scopes):
                 scope.cancel()
@@ -168,10 +175,16 @@ class HttpHookServer:
                 return
             self.open_connections += 1
             try:
-                while await self._serve_request(stream, connection):
+                # The first request must come within the read timeout (a client connects to send one), so that
+                # connections nobody uses cannot hold the slots for the idle timeout.
+                wait_s = self._limits.read_timeout_s
+                while await self._serve_request(stream, connection, wait_s):
                     connection.start_next_cycle()
+                    wait_s = self._limits.idle_timeout_s
             except h11.LocalProtocolError:  # the client broke the exchange off; nothing more can be sent
                 pass
+            except Exception:  # a bug here must cost one connection, not the daemon
+                log.exception("internal error serving an http hook connection")
             finally:
                 self.open_connections -= 1
 
@@ -188,9 +201,10 @@ class HttpHookServer:
             return _Refusal(403, f"refused a connection from uid {uid} (only uid {self._uid} may use it)")
         return None
 
-    async def _serve_request(self, stream: SocketStream, connection: h11.Connection) -> bool:
-        """Read one request and answer it; False when the connection is done."""
-        request = await self._next_request(stream, connection)
+    async def _serve_request(self, stream: SocketStream, connection: h11.Connection, wait_s: float) -> bool:
+        """Read one request (waiting up to `wait_s` for it to start) and answer it; False when the connection is
+        done."""
+        request = await self._next_request(stream, connection, wait_s)
         if request is None:
             return False
         started = time.perf_counter()
@@ -209,10 +223,14 @@ class HttpHookServer:
             except h11.RemoteProtocolError as exc:
                 self.rejected += 1
                 return await self._send_error(stream, connection, _bad_framing(exc))
-            reply = await self._handler(HookRequest(agent=agent, payload=body, env=env))
+            try:
+                reply = await self._handler(HookRequest(agent=agent, payload=body, env=env))
+            except Exception:
+                log.exception("internal error while answering an http hook")
+                reply = ErrorReply(message="keycardd hit an internal error answering this hook; see its log")
             if not isinstance(reply, HookResult):
                 self.rejected += 1
-                message = getattr(reply, "message", "keycardd could not answer this hook")
+                message = reply.message if isinstance(reply, ErrorReply) else "keycardd could not answer this hook"
                 return await self._send_error(stream, connection, _Refusal(500, message))
             self.served += 1
             kept = await self._send(stream, connection, 200, reply.stdout or _NO_OBJECTION)
@@ -221,10 +239,12 @@ class HttpHookServer:
         finally:
             self._in_flight -= 1
 
-    async def _next_request(self, stream: SocketStream, connection: h11.Connection) -> h11.Request | None:
-        """Wait (up to the idle timeout) for the next request's head; None when the connection should close."""
+    async def _next_request(
+        self, stream: SocketStream, connection: h11.Connection, wait_s: float
+    ) -> h11.Request | None:
+        """Wait (up to `wait_s`) for the next request's head; None when the connection should close."""
         started = False
-        deadline = anyio.current_time() + self._limits.idle_timeout_s
+        deadline = anyio.current_time() + wait_s
         while True:
             try:
                 event = connection.next_event()
@@ -359,6 +379,33 @@ def bind_http(host: str, port: int, *, reuse_port: bool = False) -> socket.socke
     return sock
 
 
+def _warn_if_squatted(options: HttpOptions) -> None:
+    """Another user on our port receives the hooks (and their secret) and answers them: say so loudly."""
+    if not tcp_owner.available():
+        return
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    try:
+        address = socket.getaddrinfo(options.host, options.port, family, socket.SOCK_STREAM)[0][4]
+    except OSError:
+        return
+    uid = tcp_owner.listener_uid(family, (str(address[0]), int(address[1])))
+    if uid is not None and uid != os.getuid():
+        log.error(
+            "uid %d is listening on %s port %d: it receives this user's http hooks and their secret; "
+            "stop it, or move keycardd and the hooks to another port (--http-port, install --http-port)",
+            uid,
+            options.host,
+            options.port,
+        )
+
+
+def parse_port(text: str) -> int:
+    """A TCP port from the command line or `$KEYCARDD_HTTP_PORT`; ValueError saying what is wrong otherwise."""
+    if not text.isdigit() or not 0 < int(text) < 1 << 16:
+        raise ValueError(f"{text!r} is not a TCP port number (1-65535)")
+    return int(text)
+
+
 @dataclass(frozen=True, slots=True)
 class HttpOptions:
     """`keycardd --http auto|on|off --http-host H --http-port P`."""
@@ -393,5 +440,6 @@ def open_listener(
         sock = bind_http(options.host, options.port, reuse_port=reuse_port)
     except OSError as exc:
         log.error("not serving http hooks: cannot listen on %s port %d (%s)", options.host, options.port, exc)
+        _warn_if_squatted(options)
         return None
     return HttpHookServer(handler, secret), sock

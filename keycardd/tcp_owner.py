@@ -30,6 +30,11 @@ def available() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "AF_NETLINK")
 
 
+def listener_uid(family: int, address: tuple[str, int]) -> int | None:
+    """The uid owning the socket listening at `address` (the kernel looks a listener up by its local address)."""
+    return peer_uid(family, address, ("::" if family == socket.AF_INET6 else "0.0.0.0", 0))  # noqa: S104 - a lookup key
+
+
 def peer_uid(family: int, peer: tuple[str, int], local: tuple[str, int]) -> int | None:
     """The uid owning the socket at `peer` that is connected to our `local`; None if the kernel has no such socket."""
     request = _REQUEST.pack(

@@ -7,6 +7,7 @@ keycardd's loopback listener decides, and a daemon that is down blocks (`onFailu
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, DaemonProcess
+from fake_anthropic import Script, fake_anthropic
 from test_claude_e2e import Project
 from test_http_hooks import free_port, wait_for_port
 
@@ -154,3 +156,68 @@ def _status(daemon: DaemonProcess) -> dict[str, Any]:
         check=True,
     )
     return dict(json.loads(result.stdout))
+
+
+def test_the_project_directory_reaches_policies_over_http(
+    tmp_path: Path, start_daemon: Callable[..., DaemonProcess], isolated_home: Path, claude_bin: Path
+) -> None:
+    """As `CLAUDE_PROJECT_DIR` does on the shim path: Claude Code cannot interpolate it into headers, so the
+    project install writes it, and a policy on `context.project_dir` decides the same over http."""
+    port = free_port()
+    root = tmp_path / "project"
+    install_http(root, port)
+    policy = (
+        '@id("base") permit (principal, action, resource);\n'
+        '@id("this-project") @reason("Not in this project.") forbid (principal, action, resource == Tool::"bash")\n'
+        f'when {{ context has project_dir && context.project_dir == "{root.resolve()}" }};\n'
+    )
+    daemon = start_daemon(policy=policy, args=["--http-port", str(port)], socket_name="project.sock")
+    wait_for_port(port, daemon.process)
+    project = Project(root, isolated_home, tmp_path / "no-such.sock")
+    marker = root / "ran"
+    script, _ = project.claude(claude_bin, ("Bash", {"command": f"touch {marker}", "description": "x"}))
+    assert not marker.exists()
+    assert "keycardd policy 'this-project': Not in this project." in script.tool_result_text()
+
+
+APPROVE_POLICY = """@id("base") permit (principal, action, resource);
+@id("approve-touch") @approve permit (principal, action, resource == Tool::"bash")
+when { context has program && context.program == "touch" };
+"""
+
+
+@pytest.mark.parametrize("approved", [True, False], ids=["allow", "no-objection"])
+def test_allow_over_http_stands_in_for_the_permission_prompt(
+    tmp_path: Path, start_daemon: Callable[..., DaemonProcess], isolated_home: Path, claude_bin: Path, approved: bool
+) -> None:
+    """Without --allowedTools, Bash needs a permission that print mode cannot ask for: the command runs only when
+    the http hook answers allow."""
+    port = free_port()
+    root = tmp_path / "project"
+    install_http(root, port)
+    policy = APPROVE_POLICY if approved else APPROVE_POLICY.splitlines()[0] + "\n"
+    daemon = start_daemon(policy=policy, args=["--http-port", str(port)], socket_name="allow.sock")
+    wait_for_port(port, daemon.process)
+    marker = root / "ran"
+    script = Script([("Bash", {"command": f"touch {marker}", "description": "x"})])
+    with fake_anthropic(script) as url:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(isolated_home),
+            "ANTHROPIC_BASE_URL": url,
+            "ANTHROPIC_API_KEY": "sk-ant-dummy",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "IS_SANDBOX": "1",
+        }
+        result = subprocess.run(
+            [str(claude_bin), "-p", "do the task", "--output-format", "stream-json", "--verbose"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert marker.exists() is approved, script.tool_result_text()
+    assert _status(daemon)["decisions"]["allow"] == (1 if approved else 0)

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from conftest import DaemonProcess
 from shims import build_c_shim
+from test_adapters import OUTCOME_PATHS
+from test_adapters import POLICY as ADAPTER_POLICY
 from test_conformance import VECTORS, cc
 
 from keycardd.hook_secret import read_secret
@@ -101,19 +103,36 @@ EXTRA_CLAUDE_PAYLOADS = [
 
 
 def claude_corpus() -> list[tuple[str, bytes]]:
-    """Every Claude Code payload of the shim conformance table, plus the gating shapes it lacks."""
+    """Every Claude Code payload of the shim conformance table, plus the gating shapes it lacks, plus every outcome
+    of the adapter tests' policy for each gating event."""
     vectors = [(name, payload) for name, (agent, payload, _) in VECTORS.items() if agent == "claude"]
-    return vectors + [(f"extra-{index}", payload) for index, payload in enumerate(EXTRA_CLAUDE_PAYLOADS)]
+    extras = [(f"extra-{index}", payload) for index, payload in enumerate(EXTRA_CLAUDE_PAYLOADS)]
+    outcomes = [
+        (f"{event} {outcome}", cc(event, tool_name="Read", tool_input={"file_path": path}))
+        for event in ("PreToolUse", "PermissionRequest")
+        for outcome, path in OUTCOME_PATHS.items()
+    ]
+    prompts = [(f"prompt {word}", cc("UserPromptSubmit", prompt=f"a {word} prompt")) for word in ("secret", "plain")]
+    return vectors + extras + outcomes + prompts
 
 
-def test_both_transports_give_identical_answers_for_the_whole_corpus(http_daemon: HttpDaemon) -> None:
+@pytest.mark.parametrize("policy", [None, ADAPTER_POLICY], ids=["default-policy", "adapter-test-policy"])
+def test_both_transports_give_identical_answers_for_the_whole_corpus(
+    start_daemon: Callable[..., DaemonProcess], policy: str | None
+) -> None:
     """Byte for byte: the http body is the C shim's stdout (`{}` where the shim prints nothing), over one
-    keep-alive connection, against the same daemon."""
+    keep-alive connection, against the same daemon; with the default policy and with the adapter tests' policy,
+    which has every outcome (deny, ask, allow, no objection)."""
+    port = free_port()
+    daemon = start_daemon(policy=policy, args=["--http", "on", "--http-port", str(port)])
+    wait_for_port(port, daemon.process)
+    http_daemon = HttpDaemon(daemon, port)
     shim = build_c_shim()
     env = {**http_daemon.daemon.env, "KEYCARDD_SOCKET": str(http_daemon.daemon.socket)}
     connection = http_daemon.connection()
     before = http_daemon.status()["decisions"]
     decided = 0
+    answers: set[str] = set()
     for name, payload in claude_corpus():
         result = subprocess.run([str(shim), "claude", "--no-autostart"], input=payload, capture_output=True, env=env)
         assert result.returncode == 0, (name, result.stderr)
@@ -121,13 +140,23 @@ def test_both_transports_give_identical_answers_for_the_whole_corpus(http_daemon
         assert status == 200, (name, body)
         assert body == (result.stdout or b"{}"), name
         decided += 1
+        answers.add(_answer_kind(json.loads(body)))
     connection.close()
+    expected = {"{}", "deny", "ask", "PermissionRequest deny"}
+    assert expected | ({"allow", "PermissionRequest allow", "block"} if policy else set()) <= answers
     after = http_daemon.status()
     # every call was counted once per transport: the same decide path
     assert sum(after["decisions"].values()) - sum(before.values()) == 2 * sum(
         1 for _, payload in claude_corpus() if _is_gate(payload)
     )
     assert after["http"]["served"] == decided
+
+
+def _answer_kind(document: dict[str, Any]) -> str:
+    specific = document.get("hookSpecificOutput", {})
+    if "decision" in specific:
+        return f"PermissionRequest {specific['decision']['behavior']}"
+    return str(specific.get("permissionDecision") or document.get("decision") or "{}")
 
 
 def _is_gate(payload: bytes) -> bool:
@@ -391,3 +420,20 @@ def test_socket_activation_the_first_http_hook_starts_the_daemon(tmp_path: Path,
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_http_decisions_reach_the_decision_log_as_shim_decisions_do(http_daemon: HttpDaemon) -> None:
+    shim = build_c_shim()
+    env = {**http_daemon.daemon.env, "KEYCARDD_SOCKET": str(http_daemon.daemon.socket)}
+    subprocess.run([str(shim), "claude", "--no-autostart"], input=DENY_RM, capture_output=True, env=env, check=True)
+    assert http_daemon.post(DENY_RM)[0] == 200
+    log = Path(http_daemon.daemon.env["XDG_STATE_HOME"]) / "keycard" / "log" / "decisions.jsonl"
+    deadline = time.monotonic() + 10
+    while (not log.exists() or len(log.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shim_record, http_record = (json.loads(line) for line in log.read_text().splitlines())
+    varying = {"id", "time", "latency_us"}
+    assert {k: v for k, v in shim_record.items() if k not in varying} == {
+        k: v for k, v in http_record.items() if k not in varying
+    }
+    assert http_record["decision"] == "deny"

@@ -3,6 +3,7 @@ a second: a real TCP listener and real client sockets, only the decision is a st
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from keycardd.protocol import HookRequest, HookResult, Reply
 pytestmark = pytest.mark.anyio
 SECRET = "s3cret-for-tests"
 LIMITS = HttpLimits(read_timeout_s=0.3, idle_timeout_s=0.6, max_connections=4)
+FLOOD_LIMITS = HttpLimits(read_timeout_s=0.3, idle_timeout_s=5, max_connections=4)
 
 
 def request(body: bytes = b"{}") -> bytes:
@@ -96,7 +98,7 @@ async def test_idle_keep_alive_connections_are_closed() -> None:
 
 
 async def test_a_connection_flood_is_capped_and_the_user_is_served_afterwards() -> None:
-    async with serving() as (server, port):
+    async with serving(FLOOD_LIMITS) as (server, port):
         idle = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(LIMITS.max_connections)]
         await anyio.sleep(0.1)
         assert server.open_connections == LIMITS.max_connections
@@ -104,9 +106,11 @@ async def test_a_connection_flood_is_capped_and_the_user_is_served_afterwards() 
             response = await read_until_closed(extra)
         assert response.startswith(b"HTTP/1.1 503 ")
         assert b"too many open connections" in response
-        for stream in idle:  # the flood idles out...
+        started = anyio.current_time()
+        for stream in idle:  # the flood is closed: a connection must start its first request within the read timeout
             assert await read_until_closed(stream, timeout_s=3) == b""
             await stream.aclose()
+        assert anyio.current_time() - started < 1  # not the 5 s idle timeout
         async with await anyio.connect_tcp("127.0.0.1", port) as stream:  # ...and the next hook is answered
             await stream.send(request())
             assert b"200 OK" in await read_response(stream)
@@ -145,3 +149,55 @@ async def test_shutdown_answers_the_request_in_flight() -> None:
         assert b"connection: close" in response
         with anyio.fail_after(3):
             await server.stopped.wait()
+
+
+async def test_running_out_of_file_descriptors_does_not_stop_the_listener() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    async with serving(HttpLimits(read_timeout_s=5, idle_timeout_s=5, max_connections=10_000)) as (server, port):
+        assert server.open_connections == 0
+        open_fds = len(os.listdir("/proc/self/fd"))
+        clients = []
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_fds + 40, hard))
+        try:
+            with anyio.move_on_after(3):
+                while True:  # each connection costs a client and a server descriptor, until accept() fails
+                    clients.append(await anyio.connect_tcp("127.0.0.1", port))
+        except OSError:
+            pass
+        finally:
+            await anyio.sleep(0.5)  # accept() has failed and is retrying
+            for stream in clients:
+                await stream.aclose()
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert len(clients) < 40
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(request())
+            assert b"200 OK" in await read_response(stream)
+        assert server.served == 1
+
+
+async def test_a_failing_decision_is_a_500_and_the_listener_keeps_serving() -> None:
+    calls = 0
+
+    async def flaky(hook: HookRequest) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return HookResult(stdout=b'{"decided":true}')
+
+    server = HttpHookServer(flaky, SECRET, LIMITS)
+    sock = bind_http("127.0.0.1", 0)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.serve, await SocketListener.from_socket(sock))
+        async with await anyio.connect_tcp("127.0.0.1", sock.getsockname()[1]) as stream:
+            await stream.send(request())
+            response = await read_until_closed(stream)
+        assert response.startswith(b"HTTP/1.1 500 ")
+        assert b"internal error" in response
+        async with await anyio.connect_tcp("127.0.0.1", sock.getsockname()[1]) as stream:
+            await stream.send(request())
+            assert b"200 OK" in await read_response(stream)
+        server.shutdown()

@@ -24,6 +24,7 @@ PACKAGED = (
     "keycardd/default_policy.cedar",
     "keycardd/install/units/keycardd.service",
     "keycardd/install/units/keycardd.socket",
+    "keycardd/install/units/keycardd-http.socket",
     "keycardd/install/units/ai.keycard.keycardd.plist",
 )
 

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from keycardd.cli._common import CliError, Subcommands, print_json
+from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
 from keycardd.hook_secret import HookSecretError, ensure_secret
+from keycardd.http_server import parse_port
 from keycardd.install import claude, cursor, http_hook, system
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
 from keycardd.install.shim import hook_command
+from keycardd.protocol import StatusRequest
 
 
 def register(commands: Subcommands) -> None:
@@ -49,7 +52,7 @@ def register(commands: Subcommands) -> None:
             )
             parser.add_argument("--http-host", help="the listener's loopback address (default 127.0.0.1)")
             parser.add_argument(
-                "--http-port", type=int, help="the listener's port (default $KEYCARDD_HTTP_PORT or 47474)"
+                "--http-port", type=_port, help="the listener's port (default $KEYCARDD_HTTP_PORT or 47474)"
             )
         parser.set_defaults(handler=_install if verb == "install" else _uninstall)
 
@@ -69,6 +72,13 @@ def _managed_root(args: argparse.Namespace) -> Path:
             f"(sudo keycardctl install {args.agent} --managed)"
         )
     return Path("/")
+
+
+def _port(text: str) -> int:
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _target(args: argparse.Namespace, *, http: bool = False) -> Path:
@@ -151,12 +161,17 @@ def _install_http(args: argparse.Namespace) -> int:
         secret = ensure_secret()
     except HookSecretError as exc:
         raise CliError(str(exc)) from None
-    url = http_hook.url(args.http_host, args.http_port)
+    try:
+        url = http_hook.url(args.http_host, args.http_port)
+    except ValueError as exc:
+        raise CliError(f"KEYCARDD_HTTP_PORT: {exc}") from None
     if args.project is not None and not args.dry_run:
         _apply(args, claude.uninstall)  # command hooks in the committed settings.json would run as well
-    code = _apply(args, lambda document: claude.install_http(document, url, secret), http=True)
+    project = args.project.resolve() if args.project is not None else None
+    code = _apply(args, lambda document: claude.install_http(document, url, secret, project), http=True)
     if not args.dry_run:
-        print(f"hook: POST {url}  [http, onFailure block; keycardd must run: `keycardctl service install`]")
+        print(f"hook: POST {url}  [http, onFailure block: tool calls are blocked while keycardd does not answer]")
+        print(_listener_note(url))
     return code
 
 
@@ -168,6 +183,21 @@ def _on_failure_note(version: tuple[int, int, int] | None, block: bool) -> str:
     return (
         f"warning: {found}; onFailure needs Claude Code {needed} or later, so a hook that crashes or is missing "
         "lets the call run: upgrade Claude Code and run this again"
+    )
+
+
+def _listener_note(url: str) -> str:
+    """Whether the running daemon already answers at `url`: it reads the secret when its listener starts."""
+    try:
+        status = ask_daemon(StatusRequest())
+    except DaemonUnavailableError:
+        return "keycardd is not running: start it with `keycardctl service install` (or `keycardd`)"
+    listening = status.get("http", {}).get("listening")
+    if listening and url.startswith(f"http://{listening}/"):
+        return f"keycardd (pid {status['pid']}) already serves http hooks there"
+    return (
+        f"keycardd (pid {status['pid']}) does not serve http hooks there yet: restart it "
+        "(`keycardctl service stop`, then `keycardctl service start`, or restart your `keycardd`)"
     )
 
 

@@ -117,12 +117,13 @@ def install(settings: dict[str, Any], command: HookCommand, *, block_on_failure:
     return result
 
 
-def install_http(settings: dict[str, Any], url: str, secret: str) -> dict[str, Any]:
-    """A copy of `settings` with keycardd's http hooks instead of any earlier keycardd hooks (command or http)."""
+def install_http(settings: dict[str, Any], url: str, secret: str, project: Path | None = None) -> dict[str, Any]:
+    """A copy of `settings` with keycardd's http hooks instead of any earlier keycardd hooks (command or http);
+    `project` is the directory a project's hooks tell policies about (`context.project_dir`)."""
     result = uninstall(settings)
     hooks = result.setdefault("hooks", {})
     for event, matcher in EVENTS.items():
-        group: dict[str, Any] = {"hooks": [http_hook.entry(url, secret, gate=event in GATES)]}
+        group: dict[str, Any] = {"hooks": [http_hook.entry(url, secret, gate=event in GATES, project=project)]}
         if matcher is not None:
             group = {"matcher": matcher, **group}
         hooks.setdefault(event, []).append(group)

@@ -12,12 +12,14 @@ import http.client
 import json
 import os
 import re
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from keycardd import tcp_owner
 from keycardd.install import claude
 from keycardd.install.config_file import ConfigFileError, read_json
 from keycardd.install.doctor import CANARIES, Check, expected_answer
@@ -60,6 +62,14 @@ def http_checks(project: Path | None, daemon_up: bool) -> Iterator[Check]:
         )
         if not daemon_up:
             continue
+        for address in sorted({str(hook["url"]) for _, hook in hooks}):
+            owner = _owner_problem(address)
+            yield Check(
+                "claude http listener owner",
+                owner is None,
+                owner or f"{address} is served by a process of your uid",
+                "" if owner is None else "stop that process and start keycardd (`keycardctl service install`)",
+            )
         for hook in {_request_key(hook): hook for _, hook in hooks}.values():
             for label, payload in CANARIES["claude"]:
                 raw = json.dumps(payload).encode()
@@ -70,6 +80,23 @@ def http_checks(project: Path | None, daemon_up: bool) -> Iterator[Check]:
                     yield Check(name, True, f"{label} canary: {want['decision'] or 'observed'} as the policy says")
                 else:
                     yield Check(name, False, f"{label} canary: {problem}", _fix_for(problem))
+
+
+def _owner_problem(url: str) -> str | None:
+    """Another local user listening on the port would receive the hooks, secret and all, and answer them."""
+    if not tcp_owner.available():
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        address = socket.getaddrinfo(host, parts.port, family, socket.SOCK_STREAM)[0][4]
+    except OSError:
+        return None
+    uid = tcp_owner.listener_uid(family, (str(address[0]), int(address[1])))
+    if uid is None or uid == os.getuid():
+        return None
+    return f"the process listening at {url} belongs to uid {uid}, not to you: it receives your hooks and their secret"
 
 
 def _request_key(hook: dict[str, Any]) -> str:

@@ -3,36 +3,41 @@
 A gating event's entry has `"onFailure": "block"`: without it Claude Code lets the tool run when the daemon is down,
 answers non-2xx or times out. The entry holds the hook secret as a literal header, so the settings file holding it is
 written 0600 (and, for a project, is `.claude/settings.local.json`, which is not committed). What a shim forwards
-from its environment travels in headers that Claude Code fills from its own environment (`allowedEnvVars`).
+from its environment travels in headers: `KEYCARD_RUN*` filled by Claude Code from its own environment
+(`allowedEnvVars`), and the project directory written literally by a project install, because Claude Code sets
+`CLAUDE_PROJECT_DIR` only in its hook processes' environment, never for header interpolation (seen with 2.1.330).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, FORWARDED_HEADERS
+from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, parse_port
 
 PATH = "/hooks/claude"
 TIMEOUT_S = 10
+INTERPOLATED = {"X-Keycard-Run": "KEYCARD_RUN", "X-Keycard-Run-Session-Id": "KEYCARD_RUN_SESSION_ID"}
+"""Headers Claude Code fills from its own environment; the daemon reads them as a shim's forwarded variables."""
 
 
 def url(host: str | None = None, port: int | None = None) -> str:
     """The listener's URL, resolved as `keycardd` resolves its `--http-host`/`--http-port` defaults."""
     host = host or os.environ.get("KEYCARDD_HTTP_HOST") or DEFAULT_HOST
-    port = port or int(os.environ.get("KEYCARDD_HTTP_PORT") or DEFAULT_PORT)
+    port = port or parse_port(os.environ.get("KEYCARDD_HTTP_PORT") or str(DEFAULT_PORT))
     return f"http://{f'[{host}]' if ':' in host else host}:{port}{PATH}"
 
 
-def entry(hook_url: str, secret: str, *, gate: bool) -> dict[str, Any]:
+def entry(hook_url: str, secret: str, *, gate: bool, project: Path | None = None) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {secret}"}
-    names = sorted(FORWARDED_HEADERS.values())
-    for header, name in sorted(FORWARDED_HEADERS.items()):
-        headers[_header_name(header)] = f"${{{name}}}"
+    headers.update({header: f"${{{name}}}" for header, name in INTERPOLATED.items()})
+    if project is not None:
+        headers["X-Claude-Project-Dir"] = str(project)
     hook: dict[str, Any] = {"type": "http", "url": hook_url, "timeout": TIMEOUT_S, "headers": headers}
-    hook["allowedEnvVars"] = names
+    hook["allowedEnvVars"] = sorted(INTERPOLATED.values())
     if gate:
         hook["onFailure"] = "block"
     return hook
@@ -49,7 +54,3 @@ def is_ours(hook: Any) -> bool:
         return parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
     except ValueError:
         return False
-
-
-def _header_name(header: bytes) -> str:
-    return "-".join(word.capitalize() for word in header.decode().split("-"))

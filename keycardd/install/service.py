@@ -60,7 +60,11 @@ def keycardd_binary() -> str:
 def render_systemd(binary: str, http_listen: str | None = None) -> dict[str, str]:
     """The units with this `keycardd`, and the http hook port where `keycardctl install --transport http` points
     (`$KEYCARDD_HTTP_HOST`/`$KEYCARDD_HTTP_PORT`, as both use)."""
-    http_listen = http_listen or http_hook.url().split("/")[2]
+    if http_listen is None:
+        try:
+            http_listen = http_hook.url().split("/")[2]
+        except ValueError as exc:
+            raise ServiceError(f"KEYCARDD_HTTP_PORT: {exc}") from None
     return {
         name: template(name)
         .replace(_TEMPLATE_BINARY, binary)
