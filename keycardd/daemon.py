@@ -273,6 +273,8 @@ def build_daemon(
     settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
     store = PolicyStore(LocalSources.from_environment())
     config = load_config(config_path)
+    for warning in config.warnings:
+        log.warning("%s", warning)
     zone, broker = None, None
     if config.zone_id and config.issuer_url:
         # Only with a zone: httpx, joserfc and keyring add about 20 MB to a daemon that does not need them.

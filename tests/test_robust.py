@@ -517,3 +517,30 @@ def test_issue_14_secrets_never_reach_the_log_status_or_answers(
     outputs.append(json.dumps(status(daemon)))
     assert find_secrets(ISSUE_14_SECRETS, texts=outputs, files=[log_file, daemon.log_path]) == []
     assert "[MASKED]" in log_file.read_text()
+
+
+def test_keycard_toml_typos_are_reported_naming_the_file(
+    start_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    config = tmp_path / "keycard.toml"
+    config.write_text('environment = "production"\nzonee_id = "z"\n[zonee]\nid = "z1"\n[org]\nidd = "o1"\n')
+    daemon = start_daemon(args=["--config", str(config)])
+    log = daemon.log()
+    for problem in ("unknown section [zonee]", "unknown key 'zonee_id'", "unknown key org.idd"):
+        assert f"{config}: {problem} (ignored)" in log, log
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "auth", "whoami", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"{config}: unknown section [zonee] (ignored)" in result.stderr
+
+
+def test_a_bad_value_in_keycard_toml_names_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "keycard.toml"
+    config.write_text('environment = "moon"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.daemon", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert_one_sentence(result, str(config), "unknown environment 'moon'")
