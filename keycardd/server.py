@@ -202,11 +202,13 @@ class SocketServer:
             connections.cancel_scope.cancel()
 
     async def _make_room(self, limit: int) -> None:
-        """Wait until at most `limit` connections are open, closing the longest-idle ones to get there."""
+        """Wait until at most `limit` connections are open, closing the longest-idle ones to get there: a batch
+        (1/16 of the cap) at a time, so that accepting resumes in bursts instead of one close per accept, and
+        again every millisecond until the closed ones are gone (connections mid-request end within the read
+        timeout)."""
         while self._open > limit:
-            if not self._close_idle(self._open - limit):
-                await anyio.sleep(0.01)  # every connection is mid-request: they end within the read timeout
-            await anyio.sleep(0)
+            self._close_idle(max(1, self.max_connections // 16))
+            await anyio.sleep(0.001)
 
     def _close_idle(self, count: int) -> int:
         """Close up to `count` idle connections, longest-idle first; returns how many."""
