@@ -264,11 +264,7 @@ class ParsedPolicies(NamedTuple):
 
 def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = None) -> ParsedPolicies:
     """Parse and validate `sources` within the size limits; raises `PolicyError` naming the source and line."""
-    size = sum(len(source.text.encode("utf-8", "surrogatepass")) for source in sources)
-    if size > MAX_POLICY_BYTES:
-        raise PolicyError(
-            f"{_names_of(sources)}: {size:,} bytes of policy, more than the {MAX_POLICY_BYTES:,} keycardd compiles"
-        )
+    check_policy_size(sources)
     schema_text = schema_text if schema_text is not None else load_schema_text()
     schema = cedarpy.Schema.from_str(schema_text)
     infos: dict[str, PolicyInfo] = {}
@@ -295,6 +291,15 @@ def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = No
                 f"({len(infos):,} up to {source.name})"
             )
     return ParsedPolicies(tuple(sources), infos, statics, digest.hexdigest())
+
+
+def check_policy_size(sources: Sequence[PolicySource]) -> None:
+    """Refuse more than `MAX_POLICY_BYTES` of policy text before any of it is parsed."""
+    size = sum(len(source.text.encode("utf-8", "surrogatepass")) for source in sources)
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"{_names_of(sources)}: {size:,} bytes of policy, more than the {MAX_POLICY_BYTES:,} keycardd compiles"
+        )
 
 
 def _names_of(sources: Sequence[PolicySource]) -> str:
