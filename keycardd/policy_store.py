@@ -106,7 +106,7 @@ class PolicyStore:
         async with self._lock:
             try:
                 local = await anyio.to_thread.run_sync(self.local.read)
-                first = self.engine is None  # nobody is waiting for answers yet: no worker process needed
+                first = self.engine is None  # nobody is waiting for answers yet: no child process needed
                 engine = await compile_engine([*local, *self.zone_active], in_process=first)
                 shadow = None
                 if self.zone_shadow is not None:
