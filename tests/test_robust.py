@@ -705,3 +705,15 @@ def test_a_record_cut_off_earlier_does_not_swallow_the_next(
         hook(client, bash("git status"))
     wait_until(lambda: len(log_file.read_bytes().splitlines()) == 3)
     assert json.loads(log_file.read_bytes().splitlines()[2])["command"] == "git status"
+
+
+def test_doctor_names_a_state_directory_keycardd_refuses(tmp_path: Path) -> None:
+    """A daemon started by a hook cannot tell anyone why it refused to start: doctor does."""
+    state = Path(os.environ["XDG_STATE_HOME"]) / "keycard"
+    state.mkdir(parents=True)
+    state.chmod(0o775)
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "doctor"], capture_output=True, text=True, timeout=120
+    )
+    assert f"{state} is writable by others (mode 0775)" in result.stdout + result.stderr
+    assert stat.S_IMODE(state.stat().st_mode) == 0o775
