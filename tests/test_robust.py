@@ -662,11 +662,14 @@ def fuzzed_frame(rng: random.Random) -> bytes:
 def fuzz_daemon(daemon: DaemonProcess, count: int, seed: int = 14) -> dict[str, int]:
     """Send `count` fuzzed frames, each on its own connection (4 at a time); every answer must be a valid reply
     frame, and the daemon must keep serving."""
-    replies = {"error": 0, "other": 0, "closed": 0}
+    replies = {"error": 0, "other": 0, "closed": 0, "reset": 0}
 
     def one(index: int) -> str:
         rng = random.Random(seed * 1_000_003 + index)
-        raw = send_raw(daemon.socket, fuzzed_frame(rng), timeout_s=30)
+        try:
+            raw = send_raw(daemon.socket, fuzzed_frame(rng), timeout_s=30)
+        except (ConnectionResetError, BrokenPipeError):
+            return "reset"  # refused on its length prefix and closed while the rest was still being sent
         if not raw:
             return "closed"  # a length prefix that promised more than was sent: nothing to answer
         return "error" if isinstance(reply_of(raw), ErrorReply) else "other"
