@@ -273,8 +273,6 @@ def build_daemon(
     settings = Settings(principal=EntityUid("User", resolve_principal_email()), unparseable=unparseable)
     store = PolicyStore(LocalSources.from_environment())
     config = load_config(config_path)
-    for warning in config.warnings:
-        log.warning("%s", warning)
     zone, broker = None, None
     if config.zone_id and config.issuer_url:
         # Only with a zone: httpx, joserfc and keyring add about 20 MB to a daemon that does not need them.
@@ -285,6 +283,8 @@ def build_daemon(
         zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json")
         if primary is None:
             broker = CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
+    for warning in config.warnings:
+        log.warning("%s", warning)
     decision_log = DecisionLog(paths.decision_log_path(), sink=primary.buffer_log if primary is not None else None)
     return Daemon(socket_path, store, settings, decision_log, zone=zone, broker=broker, primary=primary)
 

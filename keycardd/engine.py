@@ -88,11 +88,6 @@ TOOL_USE = EntityUid("Action", "Agent::ToolUse")
 PROMPT_SUBMIT = EntityUid("Action", "Agent::PromptSubmit")
 CREDENTIAL_ISSUE = EntityUid("Action", "Agent::CredentialIssue")
 _WILDCARD = EntityUid("*", "*")
-MAX_POLICY_BYTES = 8 * 1024 * 1024
-"""The most policy text keycardd compiles (all sources together): about 45,000 typical policies. A 50 MB set once
-took 15 GB and minutes to compile; a set over a limit is refused and the last good policy stays active."""
-MAX_POLICIES = 25_000
-"""The most policies keycardd compiles (all sources together)."""
 MAX_UNIONS = 64
 """Union buckets are built on first use per combination of resources (shell lines: the shell tool and `write`)."""
 
@@ -250,6 +245,13 @@ class Engine:
             if info is None or info.effect == "forbid":
                 failed.append(info.id if info is not None else "<unknown>")
         return tuple(failed)
+
+
+MAX_POLICY_BYTES = 8 * 1024 * 1024
+"""The most policy text keycardd compiles (all sources together): about 45,000 typical policies. A 50 MB set once
+took 15 GB and minutes to compile; a set over a limit is refused and the last good policy stays active."""
+MAX_POLICIES = 25_000
+"""The most policies keycardd compiles (all sources together)."""
 
 
 class ParsedPolicies(NamedTuple):

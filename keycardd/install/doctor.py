@@ -78,7 +78,7 @@ class Check:
 
 
 def run_checks(project: Path | None = None) -> list[Check]:
-    checks = [*_directory_checks(), *_daemon_checks()]
+    checks = list(_daemon_checks())
     daemon_up = checks[0].ok
     for agent, path, commands in _installed(project):
         if not commands:
@@ -96,19 +96,8 @@ def run_checks(project: Path | None = None) -> list[Check]:
                 "run `keycardctl install claude` and/or `keycardctl install cursor`",
             )
         )
+    checks.extend(_directory_checks())
     return checks
-
-
-def _directory_checks() -> Iterator[Check]:
-    """The directories keycardd refuses to start in (it never chmods one it did not create): say so here, since
-    a daemon started by a hook has nowhere to say it."""
-    for what, directory in (("state directory", paths.state_dir()), ("socket directory", paths.socket_path().parent)):
-        if not directory.is_dir():
-            continue
-        try:
-            paths.check_private_dir(directory)
-        except paths.UnsafePathError as exc:
-            yield Check(what, False, str(exc), f"chmod go-w {directory}, or point keycardd elsewhere")
 
 
 def _daemon_checks() -> Iterator[Check]:
@@ -208,3 +197,15 @@ def _expected(agent: str, payload: bytes) -> dict[str, Any]:
         "exit_code": reply.body["output"]["exit_code"],
         "decision": reply.body["decision"],
     }
+
+
+def _directory_checks() -> Iterator[Check]:
+    """The directories keycardd refuses to start in (it never chmods one it did not create): say so here, since
+    a daemon started by a hook has nowhere to say it."""
+    for what, directory in (("state directory", paths.state_dir()), ("socket directory", paths.socket_path().parent)):
+        if not directory.is_dir():
+            continue
+        try:
+            paths.check_private_dir(directory)
+        except paths.UnsafePathError as exc:
+            yield Check(what, False, str(exc), f"chmod go-w {directory}, or point keycardd elsewhere")
