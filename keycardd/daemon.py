@@ -316,7 +316,6 @@ async def serve(
         sock = bind_socket(socket_path)
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
-    log.info("at most %d open connections (the longest-idle close first)", daemon.server.max_connections)
     if processes > 1:
         daemon.server.balance = ConnectionBalance.create(processes)
         options = ["--unparseable", unparseable.value, "--log-level", log_level]

@@ -159,6 +159,7 @@ class SocketServer:
 
     async def serve(self, listener: SocketListener) -> None:
         """Accept connections until `shutdown()`, then wait for in-flight requests and return."""
+        log.info("at most %d open connections (the longest-idle close first)", self.max_connections)
         async with anyio.create_task_group() as connections:
             async with listener:
                 if self.balance is not None:
