@@ -12,6 +12,7 @@ grace period).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -55,18 +56,14 @@ def connection_cap() -> int:
     return max(8, min(MAX_CONNECTIONS, soft - RESERVED_FDS))
 
 
-def raise_fd_limit() -> int:
-    """Raise the soft descriptor limit to the hard one (the common soft default, 1,024, is a few hundred agents'
-    worth of connections); returns the soft limit now in force."""
+def raise_fd_limit() -> None:
+    """Raise the soft descriptor limit to the hard one: the common soft default, 1,024, is a few hundred agents'
+    worth of connections."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
     if soft != resource.RLIM_INFINITY and soft < target:
-        try:
+        with contextlib.suppress(ValueError, OSError):  # macOS refuses more than OPEN_MAX: keep what we have
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):  # macOS refuses more than OPEN_MAX; keep what we have
-            return soft
-        return target
-    return soft
 
 
 class AlreadyRunningError(Exception):
@@ -195,7 +192,7 @@ class SocketServer:
                     self._open += 1
                     connections.start_soon(self._serve_connection, stream)
             self._close_idle(len(self._idle_scopes))
-            for scope in self._channel_scopes:
+            for scope in list(self._channel_scopes):
                 scope.cancel()
             with anyio.move_on_after(self._grace_s):
                 while self._in_flight:
@@ -211,13 +208,11 @@ class SocketServer:
             self._close_idle(max(1, self.max_connections // 16))
             await anyio.sleep(0.001)
 
-    def _close_idle(self, count: int) -> int:
-        """Close up to `count` idle connections, longest-idle first; returns how many."""
-        victims = list(self._idle_scopes)[:count]
-        for scope in victims:
+    def _close_idle(self, count: int) -> None:
+        """Close up to `count` idle connections, longest-idle first."""
+        for scope in list(self._idle_scopes)[:count]:
             del self._idle_scopes[scope]
             scope.cancel()
-        return len(victims)
 
     def shutdown(self) -> None:
         self._closing = True
