@@ -1,4 +1,4 @@
-"""Compiling a policy set without stalling the answers: the heavy half in a worker process, the rest in small steps.
+"""Compiling a policy set without stalling the answers: the heavy half in a child process, the rest in small steps.
 
 cedarpy holds the GIL for each call, and a thread does not help when one call lasts a second. Measured on a
 5,000-policy set (870 KB), one run on the shared 2-core machine: Cedar's parser ~1.2 s in one call, its validator
