@@ -720,3 +720,58 @@ def test_doctor_names_a_state_directory_keycardd_refuses(tmp_path: Path) -> None
     )
     assert f"{state} is writable by others (mode 0775)" in result.stdout + result.stderr
     assert stat.S_IMODE(state.stat().st_mode) == 0o775
+
+
+FLOOD_CLIENT = """
+import resource, socket, struct, sys, time
+from keycardd import protocol
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)  # not the server's
+path, count = sys.argv[1], int(sys.argv[2])
+held = []
+while len(held) < count:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except BlockingIOError:
+        sock.close()
+        time.sleep(0.001)
+        continue
+    held.append(sock)
+for _ in range(50):  # a connection accepted under pressure may be closed as idle before its request is read
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall(protocol.encode(protocol.StatusRequest()))
+        header = sock.recv(4)
+        if len(header) == 4:
+            print(type(protocol.decode_reply(sock.recv(struct.unpack(">I", header)[0]))).__name__)
+            break
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.anyio
+async def test_accept_out_of_descriptors_backs_off_instead_of_stopping(
+    short_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The issue's failure itself: accept() failing with EMFILE (anyio's BrokenResourceError) ended serve(). Here
+    the cap is set far above the descriptors the process has, so only the back-off can save it."""
+
+    async def handler(request: protocol.Request) -> protocol.Reply:
+        return DocumentReply(body={"ok": True})
+
+    server = SocketServer(handler, max_connections=100_000)
+    listener = await SocketListener.from_socket(bind_socket(short_dir / "e.sock"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 24, hard))
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(server.serve, listener)
+            client = await anyio.run_process(
+                [sys.executable, "-c", FLOOD_CLIENT, str(short_dir / "e.sock"), "200"], check=False
+            )
+            server.shutdown()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert client.stdout.decode().strip() == "DocumentReply", client.stderr.decode()[-2000:]
+    assert "out of file descriptors" in caplog.text
