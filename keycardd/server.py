@@ -57,13 +57,17 @@ def connection_cap() -> int:
 
 
 def raise_fd_limit() -> None:
-    """Raise the soft descriptor limit to the hard one: the common soft default, 1,024, is a few hundred agents'
-    worth of connections."""
+    """Raise the soft descriptor limit to the hard one: the common soft default, 1,024 (256 on macOS), is a few
+    hundred agents' worth of connections. With no hard limit, 65,536, else macOS's OPEN_MAX (10,240), the most
+    it accepts there."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        with contextlib.suppress(ValueError, OSError):  # macOS refuses more than OPEN_MAX: keep what we have
+    targets = [hard] if hard != resource.RLIM_INFINITY else [65536, 10240]
+    for target in targets:
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            return
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return
 
 
 class AlreadyRunningError(Exception):
