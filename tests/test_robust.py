@@ -312,7 +312,7 @@ def test_a_policy_set_over_the_count_limit_is_refused(monkeypatch: pytest.Monkey
 @pytest.mark.anyio
 async def test_a_large_set_compiled_in_a_child_process_equals_the_in_process_compile() -> None:
     """The child-process path (used for sets over IN_PROCESS_BYTES) hands back exactly what Engine.compile builds."""
-    sources = [PolicySource("big.cedar", synthetic_policies(1000)), PolicySource("extra.cedar", FORBID_LS)]
+    sources = [PolicySource("big.cedar", synthetic_policies(2000)), PolicySource("extra.cedar", FORBID_LS)]
     assert sum(len(source.text) for source in sources) > IN_PROCESS_BYTES
     direct = Engine.compile(sources)
     via_worker = await compile_engine(sources)
@@ -326,8 +326,9 @@ async def test_a_large_set_compiled_in_a_child_process_equals_the_in_process_com
 
 @pytest.mark.anyio
 async def test_an_invalid_large_set_fails_in_the_child_with_the_file_and_line() -> None:
-    text = synthetic_policies(1000) + "permit (principal, action, resource) when { context.nope == 1 };\n"
-    with pytest.raises(PolicyError, match=r"^big\.cedar:1001: "):
+    text = synthetic_policies(2000) + "permit (principal, action, resource) when { context.nope == 1 };\n"
+    assert len(text) > IN_PROCESS_BYTES
+    with pytest.raises(PolicyError, match=r"^big\.cedar:2001: "):
         await compile_engine([PolicySource("big.cedar", text)])
 
 
