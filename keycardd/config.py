@@ -7,12 +7,15 @@ means no zone and no credentials, and keycardd runs on local policy alone.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
+
+log = logging.getLogger(__name__)
 
 ENVIRONMENT_DOMAINS = {
     "production": "keycard.cloud",
@@ -98,6 +101,8 @@ def load_config(explicit: str | os.PathLike[str] | None = None, env: Mapping[str
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
         found = str(path)
         warnings = tuple(f"{path}: {problem} (ignored)" for problem in _unknown_keys(raw))
+        for warning in warnings:  # the daemon's log; keycardctl logs only errors and prints these itself
+            log.warning("%s", warning)
     elif explicit:
         raise ConfigError(f"config file {path} does not exist")
 

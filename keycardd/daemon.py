@@ -283,8 +283,6 @@ def build_daemon(
         zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json")
         if primary is None:
             broker = CredentialBroker(config, policy_check=policy_check(lambda: store.engine, settings.principal))
-    for warning in config.warnings:
-        log.warning("%s", warning)
     decision_log = DecisionLog(paths.decision_log_path(), sink=primary.buffer_log if primary is not None else None)
     return Daemon(socket_path, store, settings, decision_log, zone=zone, broker=broker, primary=primary)
 
