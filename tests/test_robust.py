@@ -34,6 +34,7 @@ from keycardd.adapters import Decider, Settings
 from keycardd.client import Client, DaemonUnavailableError
 from keycardd.compiler import IN_PROCESS_BYTES, compile_engine
 from keycardd.engine import MAX_POLICY_BYTES, Engine, EntityUid, PolicyError, PolicySource
+from keycardd.install import service
 from keycardd.protocol import DocumentReply, ErrorReply, ReloadRequest, StatusRequest
 from keycardd.server import SocketServer, bind_socket
 
@@ -776,3 +777,8 @@ async def test_accept_out_of_descriptors_backs_off_instead_of_stopping(
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert client.stdout.decode().strip() == "DocumentReply", client.stderr.decode()[-2000:]
     assert "out of file descriptors" in caplog.text
+
+
+def test_the_service_unit_sets_the_descriptor_limit_once() -> None:
+    units = service.render_systemd("/opt/keycard/bin/keycardd")
+    assert units["keycardd.service"].count("\nLimitNOFILE=65536\n") == 1
