@@ -9,12 +9,15 @@ zone and no credentials, and keycardd runs on local policy alone.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
+
+log = logging.getLogger(__name__)
 
 ENVIRONMENT_DOMAINS = {
     "production": "keycard.cloud",
@@ -50,7 +53,8 @@ class _Credentials(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _File(msgspec.Struct, frozen=True, kw_only=True):
-    """The file as written; unknown sections are tolerated because Keycard's CLI adds them over time."""
+    """The file as written. Unknown sections and keys are reported (`KeycardConfig.warnings`), not refused:
+    Keycard's CLI adds sections over time, but a typo (`[zonee]`, `idd =`) must not pass in silence."""
 
     environment: str | None = None
     zone: _Zone = _Zone()
@@ -70,6 +74,8 @@ class KeycardConfig(msgspec.Struct, frozen=True, kw_only=True):
     credentials: tuple[CredentialEntry, ...] = ()
     path: str | None = None
     """The file the values came from, if any."""
+    warnings: tuple[str, ...] = ()
+    """Sections and keys of the file that keycardd does not know (ignored), each naming the file."""
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
@@ -93,21 +99,27 @@ def load_config(
     path = config_path(explicit, env, search_cwd=search_cwd)
     file = _File()
     found: str | None = None
+    warnings: tuple[str, ...] = ()
     if path.is_file():
         try:
-            file = msgspec.toml.decode(path.read_bytes(), type=_File)
+            raw = msgspec.toml.decode(path.read_bytes())
+            file = msgspec.convert(raw, type=_File)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
         found = str(path)
+        warnings = tuple(f"{path}: {problem} (ignored)" for problem in _unknown_keys(raw))
+        for warning in warnings:  # the daemon's log; keycardctl logs only errors and prints these itself
+            log.warning("%s", warning)
     elif explicit:
         raise ConfigError(f"config file {path} does not exist")
 
     environment = env.get("KEYCARD_ENV") or file.environment or "production"
     if environment not in ENVIRONMENT_DOMAINS:
         choices = ", ".join(ENVIRONMENT_DOMAINS)
-        raise ConfigError(f"unknown environment {environment!r} (expected one of {choices})")
+        where = "KEYCARD_ENV" if env.get("KEYCARD_ENV") else f"{path}: environment"
+        raise ConfigError(f"{where}: unknown environment {environment!r} (expected one of {choices})")
     zone_id = env.get("ZONE") or file.zone.id
     issuer = env.get("ISSUER_URL") or (
         f"{'http' if environment == 'localdev' else 'https'}://{zone_id}.{ENVIRONMENT_DOMAINS[environment]}"
@@ -129,7 +141,30 @@ def load_config(
         api_base_url=api_base.rstrip("/"),
         credentials=tuple(file.credentials.default),
         path=found,
+        warnings=warnings,
     )
+
+
+_KNOWN_KEYS: dict[str, frozenset[str] | None] = {
+    "environment": None,
+    "zone": frozenset({"id"}),
+    "org": frozenset({"id"}),
+    "credentials": frozenset({"default"}),
+}
+"""The sections keycardd reads and their keys (None: a plain value). `[[credentials.default]]` entries are checked
+strictly by `CredentialEntry` itself."""
+
+
+def _unknown_keys(raw: Mapping[str, object]) -> list[str]:
+    problems = []
+    for key, value in raw.items():
+        if key not in _KNOWN_KEYS:
+            problems.append(f"unknown section [{key}]" if isinstance(value, dict) else f"unknown key {key!r}")
+            continue
+        known = _KNOWN_KEYS[key]
+        if known is not None and isinstance(value, dict):
+            problems.extend(f"unknown key {key}.{name}" for name in value if name not in known)
+    return problems
 
 
 def require_secure_url(url: str, what: str) -> None:

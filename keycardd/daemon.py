@@ -337,7 +337,6 @@ async def serve(
         sock = bind_socket(socket_path)
         inode = socket_path.stat().st_ino
         log.info("keycardd %s listening on %s (pid %d)", __version__, socket_path, os.getpid())
-    log.info("at most %d open connections (the longest-idle close first)", daemon.server.max_connections)
     http = http or HttpOptions()
     http_listener = None
     served = open_listener(http, daemon.handle, reuse_port=processes > 1, inherited=next(iter(inherited_tcp), None))

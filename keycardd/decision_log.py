@@ -137,7 +137,7 @@ class DecisionLog:
                     self._rotate()
             except FileNotFoundError:
                 pass
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)  # RDWR: pread checks the last byte
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)  # read: the last byte
             try:
                 start = os.fstat(fd).st_size
                 if start and os.pread(fd, 1, start - 1) != b"\n":  # cut off earlier (a crash mid-write)

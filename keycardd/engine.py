@@ -92,11 +92,6 @@ TOOL_USE = EntityUid("Action", "Agent::ToolUse")
 PROMPT_SUBMIT = EntityUid("Action", "Agent::PromptSubmit")
 CREDENTIAL_ISSUE = EntityUid("Action", "Agent::CredentialIssue")
 _WILDCARD = EntityUid("*", "*")
-MAX_POLICY_BYTES = 8 * 1024 * 1024
-"""The most policy text keycardd compiles (all sources together): about 45,000 typical policies. A 50 MB set once
-took 15 GB and minutes to compile; a set over a limit is refused and the last good policy stays active."""
-MAX_POLICIES = 25_000
-"""The most policies keycardd compiles (all sources together)."""
 MAX_SELECTIONS = 256
 """How many selected policy sets are kept (least recently used first out): shell sessions use a few dozen."""
 MAX_SELECTED_POLICIES = 20_000
@@ -278,55 +273,6 @@ class Engine:
         return tuple(failed)
 
 
-class ParsedPolicies(NamedTuple):
-    """Sources parsed and validated, not yet indexed: `Engine(*parsed)` indexes them."""
-
-    sources: tuple[PolicySource, ...]
-    policies: dict[str, PolicyInfo]
-    statics: dict[str, Any]
-    """Each policy's Cedar JSON form, by id."""
-    sha256: str
-
-
-def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = None) -> ParsedPolicies:
-    """Parse and validate `sources` within the size limits; raises `PolicyError` naming the source and line."""
-    size = sum(len(source.text.encode("utf-8", "surrogatepass")) for source in sources)
-    if size > MAX_POLICY_BYTES:
-        raise PolicyError(
-            f"{_names_of(sources)}: {size:,} bytes of policy, more than the {MAX_POLICY_BYTES:,} keycardd compiles"
-        )
-    schema_text = schema_text if schema_text is not None else load_schema_text()
-    schema = cedarpy.Schema.from_str(schema_text)
-    infos: dict[str, PolicyInfo] = {}
-    statics: dict[str, Any] = {}
-    digest = hashlib.sha256()
-    for source in sources:
-        digest.update(source.name.encode() + b"\0" + source.text.encode() + b"\0")
-        for info, body in _parse_source(source, schema, first_index=len(infos)):
-            if info.id in infos:
-                other = infos[info.id]
-                raise PolicyError(
-                    f"{source.name}:{info.line}: duplicate policy id {info.id!r} (also at {other.source}:{other.line})"
-                )
-            for attribute in unknown_context_tests(body, schema_text):
-                raise PolicyError(
-                    f"{source.name}:{info.line}: `context has {attribute}` is never true: no action this policy "
-                    f"applies to has a context attribute `{attribute}` (a typo?)"
-                )
-            infos[info.id] = info
-            statics[info.id] = body
-        if len(infos) > MAX_POLICIES:
-            raise PolicyError(
-                f"{_names_of(sources)}: more than the {MAX_POLICIES:,} policies keycardd compiles "
-                f"({len(infos):,} up to {source.name})"
-            )
-    return ParsedPolicies(tuple(sources), infos, statics, digest.hexdigest())
-
-
-def _names_of(sources: Sequence[PolicySource]) -> str:
-    return ", ".join(source.name for source in sources) or "policy"
-
-
 def tighten(verdicts: Sequence[Verdict], layer: Sequence[Verdict]) -> list[Verdict]:
     """Each verdict, or the layer's verdict for the same request where that is a stricter ask or deny.
 
@@ -479,3 +425,64 @@ def _locate_parse_error(text: str, starts: Sequence[int]) -> int:
 
 def _strip_policy_prefix(message: str) -> str:
     return re.sub(r"^for policy `[^`]*`, ", "", message)
+
+
+MAX_POLICY_BYTES = 8 * 1024 * 1024
+"""The most policy text keycardd compiles (all sources together): about 45,000 typical policies. A 50 MB set once
+took 15 GB and minutes to compile; a set over a limit is refused and the last good policy stays active."""
+MAX_POLICIES = 25_000
+"""The most policies keycardd compiles (all sources together)."""
+
+
+class ParsedPolicies(NamedTuple):
+    """Sources parsed and validated, not yet indexed: `Engine(*parsed)` indexes them."""
+
+    sources: tuple[PolicySource, ...]
+    policies: dict[str, PolicyInfo]
+    statics: dict[str, Any]
+    """Each policy's Cedar JSON form, by id."""
+    sha256: str
+
+
+def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = None) -> ParsedPolicies:
+    """Parse and validate `sources` within the size limits; raises `PolicyError` naming the source and line."""
+    check_policy_size(sources)
+    schema_text = schema_text if schema_text is not None else load_schema_text()
+    schema = cedarpy.Schema.from_str(schema_text)
+    infos: dict[str, PolicyInfo] = {}
+    statics: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.text.encode() + b"\0")
+        for info, body in _parse_source(source, schema, first_index=len(infos)):
+            if info.id in infos:
+                other = infos[info.id]
+                raise PolicyError(
+                    f"{source.name}:{info.line}: duplicate policy id {info.id!r} (also at {other.source}:{other.line})"
+                )
+            for attribute in unknown_context_tests(body, schema_text):
+                raise PolicyError(
+                    f"{source.name}:{info.line}: `context has {attribute}` is never true: no action this policy "
+                    f"applies to has a context attribute `{attribute}` (a typo?)"
+                )
+            infos[info.id] = info
+            statics[info.id] = body
+        if len(infos) > MAX_POLICIES:
+            raise PolicyError(
+                f"{_names_of(sources)}: more than the {MAX_POLICIES:,} policies keycardd compiles "
+                f"({len(infos):,} up to {source.name})"
+            )
+    return ParsedPolicies(tuple(sources), infos, statics, digest.hexdigest())
+
+
+def check_policy_size(sources: Sequence[PolicySource]) -> None:
+    """Refuse more than `MAX_POLICY_BYTES` of policy text before any of it is parsed."""
+    size = sum(len(source.text.encode("utf-8", "surrogatepass")) for source in sources)
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"{_names_of(sources)}: {size:,} bytes of policy, more than the {MAX_POLICY_BYTES:,} keycardd compiles"
+        )
+
+
+def _names_of(sources: Sequence[PolicySource]) -> str:
+    return ", ".join(source.name for source in sources) or "policy"

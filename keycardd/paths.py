@@ -81,6 +81,11 @@ def ensure_private_dir(path: Path, *, parents: bool = True) -> None:
     else:
         path.chmod(0o700)  # ours: mkdir's mode was reduced by the umask, and 0700 is what we mean
         return
+    check_private_dir(path)
+
+
+def check_private_dir(path: Path) -> None:
+    """Refuse, with one sentence, an existing directory that is not the user's or that others can write to."""
     try:
         info = path.stat()
     except OSError as exc:

@@ -3,7 +3,7 @@
 The store reads the local sources (the policy file or, when there is none, the embedded default; plus `*.cedar`
 in the policy directory), combines them with zone sources handed over by the zone sync, compiles the result off the
 event loop and swaps the new `Engine` in with a single assignment. A source that fails to compile never replaces
-the last good engine; the error is kept for `status` and logged. A large set compiles in a worker process
+the last good engine; the error is kept for `status` and logged. A large set compiles in a child process
 (`compiler`), so a reload does not stall the answers. With no good engine at all, `engine` is None and
 the adapters deny every gated event, naming the file and the error.
 """
@@ -109,7 +109,7 @@ class PolicyStore:
             try:
                 await anyio.to_thread.run_sync(self.managed.load)
                 local = await anyio.to_thread.run_sync(self.local.read)
-                first = self.engine is None  # nobody is waiting for answers yet: no worker process needed
+                first = self.engine is None  # nobody is waiting for answers yet: no child process needed
                 engine = await compile_engine([*local, *self.zone_active], in_process=first)
                 shadow = None
                 if self.zone_shadow is not None:

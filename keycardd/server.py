@@ -12,6 +12,7 @@ grace period).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -55,18 +56,18 @@ def connection_cap() -> int:
     return max(8, min(MAX_CONNECTIONS, soft - RESERVED_FDS))
 
 
-def raise_fd_limit() -> int:
-    """Raise the soft descriptor limit to the hard one (the common soft default, 1,024, is a few hundred agents'
-    worth of connections); returns the soft limit now in force."""
+def raise_fd_limit() -> None:
+    """Raise the soft descriptor limit to the hard one: the common soft default, 1,024 (256 on macOS), is a few
+    hundred agents' worth of connections. With no hard limit, 65,536, else macOS's OPEN_MAX (10,240), the most
+    it accepts there."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
+    targets = [hard] if hard != resource.RLIM_INFINITY else [65536, 10240]
+    for target in targets:
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            return
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):  # macOS refuses more than OPEN_MAX; keep what we have
-            return soft
-        return target
-    return soft
+            return
 
 
 class AlreadyRunningError(Exception):
@@ -159,6 +160,7 @@ class SocketServer:
 
     async def serve(self, listener: SocketListener) -> None:
         """Accept connections until `shutdown()`, then wait for in-flight requests and return."""
+        log.info("at most %d open connections (the longest-idle close first)", self.max_connections)
         async with anyio.create_task_group() as connections:
             async with listener:
                 if self.balance is not None:
@@ -194,7 +196,7 @@ class SocketServer:
                     self._open += 1
                     connections.start_soon(self._serve_connection, stream)
             self._close_idle(len(self._idle_scopes))
-            for scope in self._channel_scopes:
+            for scope in list(self._channel_scopes):
                 scope.cancel()
             with anyio.move_on_after(self._grace_s):
                 while self._in_flight:
@@ -202,19 +204,19 @@ class SocketServer:
             connections.cancel_scope.cancel()
 
     async def _make_room(self, limit: int) -> None:
-        """Wait until at most `limit` connections are open, closing the longest-idle ones to get there."""
+        """Wait until at most `limit` connections are open, closing the longest-idle ones to get there: a batch
+        (1/16 of the cap) at a time, so that accepting resumes in bursts instead of one close per accept, and
+        again every millisecond until the closed ones are gone (connections mid-request end within the read
+        timeout)."""
         while self._open > limit:
-            if not self._close_idle(self._open - limit):
-                await anyio.sleep(0.01)  # every connection is mid-request: they end within the read timeout
-            await anyio.sleep(0)
+            self._close_idle(max(1, self.max_connections // 16))
+            await anyio.sleep(0.001)
 
-    def _close_idle(self, count: int) -> int:
-        """Close up to `count` idle connections, longest-idle first; returns how many."""
-        victims = list(self._idle_scopes)[:count]
-        for scope in victims:
+    def _close_idle(self, count: int) -> None:
+        """Close up to `count` idle connections, longest-idle first."""
+        for scope in list(self._idle_scopes)[:count]:
             del self._idle_scopes[scope]
             scope.cancel()
-        return len(victims)
 
     def shutdown(self) -> None:
         self._closing = True

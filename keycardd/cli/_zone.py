@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from keycardd.cli._common import CliError
 from keycardd.config import ConfigError, KeycardConfig, load_config
@@ -25,6 +26,8 @@ def zone_config(args: argparse.Namespace) -> KeycardConfig:
         config = load_config(getattr(args, "config", None), env)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    for warning in config.warnings:
+        print(f"keycardctl: warning: {warning}", file=sys.stderr)
     if not config.zone_id or not config.issuer_url:
         raise CliError("no Keycard zone is configured: pass --zone, set ZONE, or add [zone] id to keycard.toml")
     return config

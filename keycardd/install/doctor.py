@@ -102,6 +102,7 @@ def run_checks(project: Path | None = None, root: Path = Path("/")) -> list[Chec
                 "run `keycardctl install claude` and/or `keycardctl install cursor`",
             )
         )
+    checks.extend(_directory_checks())
     return checks
 
 
@@ -285,3 +286,15 @@ def expected_answer(agent: str, payload: bytes) -> dict[str, Any]:
         "exit_code": reply.body["output"]["exit_code"],
         "decision": reply.body["decision"],
     }
+
+
+def _directory_checks() -> Iterator[Check]:
+    """The directories keycardd refuses to start in (it never chmods one it did not create): say so here, since
+    a daemon started by a hook has nowhere to say it."""
+    for what, directory in (("state directory", paths.state_dir()), ("socket directory", paths.socket_path().parent)):
+        if not directory.is_dir():
+            continue
+        try:
+            paths.check_private_dir(directory)
+        except paths.UnsafePathError as exc:
+            yield Check(what, False, str(exc), f"chmod go-w {directory}, or point keycardd elsewhere")
