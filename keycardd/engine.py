@@ -313,24 +313,26 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
 
 
 def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], BucketIndex]:
-    """One index per (action, resource) that some policy names, plus a wildcard bucket per action."""
+    """One index per (action, resource) that some policy names, plus a wildcard bucket per action.
+
+    Each policy is placed in the buckets its scope admits (`*` stands for every resource no policy names), so
+    building costs one step per policy and bucket it lands in rather than per policy and bucket.
+    """
     actions: set[EntityUid] = {TOOL_USE, PROMPT_SUBMIT, CREDENTIAL_ISSUE}
     named_resources: set[EntityUid] = set()
     for body in statics.values():
         actions.update(_scope_entities(body["action"]))
         named_resources.update(_scope_entities(body["resource"]))
-    guards = {pid: policy_guards(body) for pid, body in statics.items()}
-    buckets: dict[tuple[EntityUid, EntityUid], BucketIndex] = {}
-    for action in actions:
-        for resource in [*named_resources, _WILDCARD]:
-            buckets[(action, resource)] = BucketIndex(
-                {
-                    pid: guards[pid]
-                    for pid, body in statics.items()
-                    if _scope_admits(body["action"], action) and _scope_admits(body["resource"], resource)
-                }
-            )
-    return buckets
+    resources = [*named_resources, _WILDCARD]
+    members: dict[tuple[EntityUid, EntityUid], dict[str, Any]] = {
+        (action, resource): {} for action in actions for resource in resources
+    }
+    for pid, body in statics.items():
+        guards = policy_guards(body)
+        for action in _admitted(body["action"], actions):
+            for resource in _admitted(body["resource"], resources):
+                members[(action, resource)][pid] = guards
+    return {key: BucketIndex(guards) for key, guards in members.items()}
 
 
 def _scope_entities(scope: Mapping[str, Any]) -> list[EntityUid]:
@@ -341,15 +343,13 @@ def _scope_entities(scope: Mapping[str, Any]) -> list[EntityUid]:
     return []
 
 
-def _scope_admits(scope: Mapping[str, Any], entity: EntityUid) -> bool:
-    """Could a policy with this scope match a request on `entity`? (`*` stands for every entity no policy names.)"""
-    op = scope.get("op")
-    if op == "==" and "entity" in scope:
-        return _entity_uid(scope["entity"]) == entity
-    if op == "in" and "entities" in scope:
-        return entity in {_entity_uid(e) for e in scope["entities"]}
-    # `All`, `is`, `in` a group entity: keep the policy everywhere (correct, just less pruned).
-    return True
+def _admitted(scope: Mapping[str, Any], universe: Iterable[EntityUid]) -> Iterable[EntityUid]:
+    """The entities of `universe` a request could name and match this scope with (`==` or `in` a list of them).
+
+    `All`, `is`, and `in` a group entity admit every entity: correct, just less pruned.
+    """
+    named = _scope_entities(scope)
+    return set(named) if named else universe
 
 
 def _entity_uid(entity: Mapping[str, str]) -> EntityUid:
