@@ -185,6 +185,8 @@ def _strings(expr: Any) -> list[str] | None:
 
 
 _ABSENT = object()
+WHOLE_BUCKET_FALLBACK = 64
+"""A bucket with more fallback policies than this, and more than half fallback, is not indexed."""
 
 
 @dataclass(slots=True)
@@ -268,6 +270,11 @@ class BucketIndex:
         self._all = frozenset(guards)
         self._fallback = frozenset(policy_id for policy_id, found in guards.items() if found is None)
         self._paths: dict[AttributePath, _PathIndex] = {}
+        if len(self._fallback) > WHOLE_BUCKET_FALLBACK and len(self._fallback) * 2 > len(self._all):
+            # Mostly conditions without a guard: selecting would save little and vary a large selection with every
+            # request (each a PolicySet to build and cache), so the bucket is evaluated whole, as one set.
+            self._fallback = self._all
+            return
         for policy_id, found in guards.items():
             for guard in found or ():
                 path_index = self._paths.get(guard.path)
