@@ -15,6 +15,7 @@ import ctypes
 import hashlib
 import json
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -159,6 +160,7 @@ class Engine:
         self._buckets = _build_buckets(statics)
         self._selections: OrderedDict[frozenset[str], Any] = OrderedDict()
         self._selected_policies = 0
+        self._selections_lock = threading.Lock()  # engines are shared: the loop, worker threads (credentials)
         self._order = {policy_id: index for index, policy_id in enumerate(policies)}
         self.sha256 = sha256
 
@@ -229,21 +231,25 @@ class Engine:
     def _policy_set(self, policy_ids: Iterable[str]) -> Any:
         """The cedarpy PolicySet of exactly these policies, from the cache or built now (and cached)."""
         key = frozenset(policy_ids)
-        policy_set = self._selections.get(key)
-        if policy_set is not None:
-            self._selections.move_to_end(key)
-            return policy_set
-        members = ",".join(f"{json.dumps(pid)}:{self._texts[pid]}" for pid in sorted(key, key=self._order.__getitem__))
+        with self._selections_lock:
+            policy_set = self._selections.get(key)
+            if policy_set is not None:
+                self._selections.move_to_end(key)
+                return policy_set
+        ordered = sorted(key, key=self._order.__getitem__)
+        members = ",".join(f"{json.dumps(pid)}:{self._texts[pid]}" for pid in ordered)
         policy_set = cedarpy.PolicySet.from_json_str(
             f'{{"staticPolicies":{{{members}}},"templates":{{}},"templateLinks":[]}}'
         )
-        self._selections[key] = policy_set
-        self._selected_policies += len(key)
-        while len(self._selections) > 1 and (
-            len(self._selections) > MAX_SELECTIONS or self._selected_policies > MAX_SELECTED_POLICIES
-        ):
-            evicted, _ = self._selections.popitem(last=False)
-            self._selected_policies -= len(evicted)
+        with self._selections_lock:
+            if key not in self._selections:
+                self._selections[key] = policy_set
+                self._selected_policies += len(key)
+            while len(self._selections) > 1 and (
+                len(self._selections) > MAX_SELECTIONS or self._selected_policies > MAX_SELECTED_POLICIES
+            ):
+                evicted, _ = self._selections.popitem(last=False)
+                self._selected_policies -= len(evicted)
         return policy_set
 
     def _verdict(self, request: CedarRequest, result: Any) -> Verdict:
