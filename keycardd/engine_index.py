@@ -46,12 +46,15 @@ class Guard(NamedTuple):
 def policy_guards(body: Mapping[str, Any]) -> tuple[Guard, ...] | None:
     """The guards of one policy in Cedar's JSON form, or None when it must always be evaluated."""
     chain: list[Any] = []
-    for condition in body.get("conditions") or ():
-        if condition.get("kind") == "when":
-            chain.extend(_conjuncts(condition.get("body")))
-        else:
-            chain.append(None)  # `unless`: a negation, never a guard, and it may error
-    return _chain_guards(chain, frozenset())
+    try:
+        for condition in body.get("conditions") or ():
+            if condition.get("kind") == "when":
+                chain.extend(_conjuncts(condition.get("body")))
+            else:
+                chain.append(None)  # `unless`: a negation, never a guard, and it may error
+        return _chain_guards(chain, frozenset())
+    except RecursionError:  # a condition nested deeper than Python recurses: evaluate it always
+        return None
 
 
 def _conjuncts(expr: Any) -> list[Any]:
@@ -257,8 +260,9 @@ class _PathIndex:
 
 
 def _has_escape(record: Mapping[Any, Any]) -> bool:
-    """Cedar's JSON reads `{"__entity": ...}`, `{"__extn": ...}` as entities and extension values, not records."""
-    return any(isinstance(key, str) and key.startswith("__") for key in record)
+    """Whether Cedar may not see this mapping as the record it looks like: `{"__entity": ...}`, `{"__extn": ...}`
+    are entities and extension values, and a key that is not a string (`1`) reaches Cedar as another (`"1"`)."""
+    return any(not isinstance(key, str) or key.startswith("__") for key in record)
 
 
 class BucketIndex:

@@ -23,7 +23,7 @@ from keycardd.adapters import claude
 from keycardd.adapters.decision import shell_requests
 from keycardd.adapters.payload import decode
 from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, PolicyInfo, PolicySource, default_policy_source
-from keycardd.engine_index import WHOLE_BUCKET_FALLBACK, BucketIndex, Guard
+from keycardd.engine_index import WHOLE_BUCKET_FALLBACK, BucketIndex, Guard, policy_guards
 from keycardd.shell import analyze
 
 USER = EntityUid("User", "dev@example.com")
@@ -325,3 +325,23 @@ def test_the_selection_cache_is_bounded_and_keeps_the_newest(monkeypatch: pytest
         assert engine.evaluate(_bash(program=f"p{i}")).policies == (f"p{i}",)
         assert engine._selected_policies <= 10
     assert engine._selected_policies == sum(len(key) for key in engine._selections)
+
+
+def test_a_context_whose_keys_are_not_strings_selects_every_policy() -> None:
+    # json.dumps turns the key 1 into "1": the policy matches in Cedar though the index would not find "1".
+    text = '@id("f") forbid (principal, action, resource) when { context has "1" && context["1"] == "x" };'
+    engine = unvalidated_engine(text)
+    request = CedarRequest(USER, TOOL_USE, EntityUid("Tool", "bash"), {1: "x"})
+    assert engine.evaluate(request).policies == ("f",)
+
+
+def test_a_condition_nested_deeper_than_python_recurses_is_always_evaluated() -> None:
+    def equals(i: int) -> dict[str, Any]:
+        return {"==": {"left": {".": {"left": {"Var": "context"}, "attr": "program"}}, "right": {"Value": f"p{i}"}}}
+
+    condition = equals(0)
+    for i in range(1, 3000):
+        condition = {"||": {"left": condition, "right": equals(i)}}
+    assert policy_guards({"conditions": [{"kind": "when", "body": condition}]}) is None
+    shallow = {"||": {"left": equals(0), "right": equals(1)}}
+    assert policy_guards({"conditions": [{"kind": "when", "body": shallow}]}) is not None
