@@ -68,7 +68,7 @@ def atoms(draw: st.DrawFn) -> str:
         f'(if context has program then context.program like "a*" else context.{text_attr} == "a")',
         "true",
     ]
-    atom = draw(st.sampled_from(indexable * 2 + other))
+    atom = draw(st.sampled_from(indexable * 2 + indexable[3:6] + other))
     if draw(st.integers(0, 3)) == 0:  # often checked first, as the schema asks for optional attributes
         atom = f"context has {text_attr.split('.')[0]} && {atom}"
     return atom
@@ -95,24 +95,29 @@ def policy_texts(draw: st.DrawFn, index: int) -> str:
     resource = draw(st.sampled_from(["resource", *(f'resource == Tool::"{tool}"' for tool in TOOLS)]))
     action = draw(st.sampled_from(["action", 'action == Action::"Agent::ToolUse"']))
     clauses = draw(
-        st.lists(st.tuples(st.sampled_from(["when", "unless"]), expressions()), max_size=2).map(
+        st.lists(st.tuples(st.sampled_from(["when", "when", "unless"]), expressions()), min_size=1, max_size=2).map(
             lambda pairs: "".join(f" {kind} {{ {body} }}" for kind, body in pairs)
         )
     )
+    if draw(st.integers(0, 7)) == 0:
+        clauses = ""  # unconditional
     return f'@id("p{index}") {annotation}{effect} (principal, {action}, {resource}){clauses};'
 
 
 @st.composite
 def policy_sets(draw: st.DrawFn) -> str:
-    count = draw(st.integers(1, 12))
+    count = draw(st.integers(3, 12))
     return "\n".join(draw(policy_texts(index)) for index in range(count))
 
 
-def _values(draw: st.DrawFn, usual: st.SearchStrategy[Any]) -> Any:
-    odd = st.one_of(
-        st.integers(-3, 3), st.booleans(), st.lists(literals, max_size=2), literals, st.fixed_dictionaries({})
-    )
-    return draw(st.one_of(usual, odd))
+def _values(draw: st.DrawFn, usual: st.SearchStrategy[Any], crossed: st.SearchStrategy[Any]) -> Any:
+    """Mostly the attribute's own type; else the other type policies use (a string for a set), or anything."""
+    odd = st.one_of(st.integers(-3, 3), st.booleans(), st.fixed_dictionaries({}))
+    return draw(st.one_of(usual, usual, crossed, odd))
+
+
+texts = st.one_of(literals, st.text(alphabet="ab.*", max_size=4))
+sets = st.lists(literals, max_size=3)
 
 
 @st.composite
@@ -120,14 +125,14 @@ def contexts(draw: st.DrawFn) -> dict[str, Any]:
     context: dict[str, Any] = {"agent": "claude-code", "event": "PreToolUse"}
     for attribute in TEXT_ATTRIBUTES:
         if draw(st.booleans()):
-            context[attribute] = _values(draw, st.one_of(literals, st.text(alphabet="ab.*", max_size=4)))
+            context[attribute] = _values(draw, texts, sets)
     for attribute in SET_ATTRIBUTES:
         if draw(st.booleans()):
-            context[attribute] = _values(draw, st.lists(literals, max_size=3))
+            context[attribute] = _values(draw, sets, texts)
     if draw(st.booleans()):
-        context["rec"] = _values(draw, st.fixed_dictionaries({}, optional={"name": literals, "x": literals}))
+        context["rec"] = _values(draw, st.fixed_dictionaries({}, optional={"name": literals, "x": literals}), texts)
     if draw(st.booleans()):
-        context["size"] = _values(draw, st.integers(-2, 2))
+        context["size"] = _values(draw, st.integers(-2, 2), texts)
     return context
 
 
