@@ -17,7 +17,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -157,6 +157,10 @@ class Engine:
         self.sources = sources
         self.policies = policies
         self._texts = {policy_id: json.dumps(body) for policy_id, body in statics.items()}
+        for policy_id, text in self._texts.items():
+            if not _loads_from_json(text):
+                info = policies[policy_id]
+                raise PolicyError(f"{info.source}:{info.line}: {_TOO_DEEP}")
         self._buckets = _build_buckets(statics)
         self._selections: OrderedDict[frozenset[str], Any] = OrderedDict()
         self._selected_policies = 0
@@ -308,6 +312,9 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
         document = json.loads(cedarpy.policies_to_json_str(source.text))
     except ValueError as exc:
         raise PolicyError(f"{source.name}:{_locate_parse_error(source.text, starts)}: {exc}") from None
+    except RecursionError:  # Cedar parses it, but its JSON form nests deeper than Python's decoder recurses
+        line = _locate_parse_error(source.text, starts, lambda text: json.loads(cedarpy.policies_to_json_str(text)))
+        raise PolicyError(f"{source.name}:{line}: {_TOO_DEEP}") from None
     if document.get("templates"):
         raise PolicyError(f"{source.name}: policy templates are not supported")
     validation = cedarpy.validate_policies(source.text, schema)
@@ -333,6 +340,27 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
             raise PolicyError(f"{source.name}:{line}: @itl and @approve only mean something on a permit")
         parsed.append((info, body))
     return parsed
+
+
+_TOO_DEEP = (
+    "the policy nests too deeply for Cedar's JSON form (a `||` or `&&` chain of more than about 60 terms): "
+    "split it into several policies"
+)
+_SHALLOW = 100
+"""Policies whose JSON nests no deeper than this load into a PolicySet (serde_json's limit is 128 levels)."""
+
+
+def _loads_from_json(body_text: str) -> bool:
+    """Whether cedarpy accepts the policy in the JSON document selections are built from (deep ones it refuses).
+
+    Only policies with more than `_SHALLOW` brackets (an upper bound on their nesting) are tried."""
+    if body_text.count("{") + body_text.count("[") <= _SHALLOW:
+        return True
+    try:
+        cedarpy.PolicySet.from_json_str(f'{{"staticPolicies":{{"p":{body_text}}},"templates":{{}},"templateLinks":[]}}')
+    except ValueError:
+        return False
+    return True
 
 
 def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], BucketIndex]:
@@ -423,15 +451,17 @@ def _line_of(cedar_id: str, starts: Sequence[int]) -> int:
     return 1
 
 
-def _locate_parse_error(text: str, starts: Sequence[int]) -> int:
-    """Find the first statement that fails to parse alone (the parser itself does not say where)."""
+def _locate_parse_error(
+    text: str, starts: Sequence[int], parse: Callable[[str], object] = cedarpy.policies_to_json_str
+) -> int:
+    """Find the first statement that fails to `parse` alone (the parser itself does not say where)."""
     lines = text.splitlines(keepends=True)
     bounds = [*starts, len(lines) + 1]
     for index, start in enumerate(starts):
         statement = "".join(lines[start - 1 : bounds[index + 1] - 1])
         try:
-            cedarpy.policies_to_json_str(statement)
-        except ValueError:
+            parse(statement)
+        except (ValueError, RecursionError):
             return start
     return starts[-1] if starts else 1
 

@@ -22,7 +22,17 @@ from keycardd import engine as engine_module
 from keycardd.adapters import claude
 from keycardd.adapters.decision import shell_requests
 from keycardd.adapters.payload import decode
-from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, PolicyInfo, PolicySource, default_policy_source
+from keycardd.engine import (
+    TOOL_USE,
+    CedarRequest,
+    Engine,
+    EntityUid,
+    Outcome,
+    PolicyError,
+    PolicyInfo,
+    PolicySource,
+    default_policy_source,
+)
 from keycardd.engine_index import WHOLE_BUCKET_FALLBACK, BucketIndex, Guard, policy_guards
 from keycardd.shell import analyze
 
@@ -350,3 +360,23 @@ def test_a_condition_nested_deeper_than_python_recurses_is_always_evaluated() ->
     assert policy_guards({"conditions": [{"kind": "when", "body": condition}]}) is None
     shallow = {"||": {"left": equals(0), "right": equals(1)}}
     assert policy_guards({"conditions": [{"kind": "when", "body": shallow}]}) is not None
+
+
+def test_a_long_disjunction_is_indexed_or_rejected_at_load_never_a_crash() -> None:
+    def policy(terms: int) -> str:
+        condition = " || ".join(f'context.program == "p{i}"' for i in range(terms))
+        return f'@id("f") forbid (principal, action, resource) when {{ context has program && ({condition}) }};'
+
+    engine = compile_text("permit (principal, action, resource);\n" + policy(50))
+    assert "f" not in engine._buckets[(TOOL_USE, EntityUid("*", "*"))].fallback
+    assert engine.evaluate(_bash(program="p49")).policies == ("f",)
+    assert engine.evaluate(_bash(program="p50")).outcome is not Outcome.DENY
+    # Cedar parses longer chains, but its JSON form (which selections are built from) refuses them: a load error
+    # that names the line, not a deny of every request later, nor a crash of the reload (ValueError, RecursionError).
+    for terms in (70, 1200):
+        with pytest.raises(PolicyError, match=r"test.cedar:2: .*nests too deeply"):
+            compile_text("permit (principal, action, resource);\n" + policy(terms))
+
+
+def compile_text(text: str) -> Engine:
+    return Engine.compile([PolicySource("test.cedar", text)])
