@@ -99,3 +99,49 @@ def synthetic_policies(count: int, seed: int = 1) -> str:
             f"when {{ {condition} }};"
         )
     return "\n".join(lines) + "\n"
+
+
+SHELL_PROGRAMS = [
+    "git", "npm", "pnpm", "yarn", "cargo", "go", "python", "python3", "pip", "node", "make", "docker", "kubectl",
+    "terraform", "aws", "gcloud", "curl", "wget", "ssh", "scp", "rsync", "rm", "mv", "cp", "chmod", "chown", "sudo",
+    "tar", "zip", "unzip", "sed", "awk", "grep", "find", "xargs", "ls", "cat", "echo", "psql", "mysql", "redis-cli",
+    "helm", "brew", "apt-get", "systemctl", "kill", "pkill", "dd", "mkfs", "mount", "nc", "openssl", "gpg", "env",
+    "bash", "sh", "jq", "yq", "gh", "bun",
+]  # fmt: skip
+"""Programs the shell-heavy policy set writes rules about (plus random words, as a large org's set does)."""
+
+
+def shell_heavy_policies(count: int, seed: int = 1) -> str:
+    """`count` policies of which one in eight target `Tool::"bash"`, as teams write them (issue 20).
+
+    The shell policies test the program (`context.program == "git"`), a command prefix (`context.command like
+    "git push*"`), an argument (`context.args.contains("--force")`), the three combined, or a substring of the
+    command (`context.command like "*w12*"`); the other seven in eight are spread over the other tools as in
+    `synthetic_policies`. Programs come from a list of real ones and random words, so a real command meets a few.
+    """
+    rng = random.Random(seed)
+    spread = synthetic_policies(count * 2, seed=seed).splitlines()[1:]
+    others = [line for line in spread if 'Tool::"bash"' not in line]
+    lines = ['@id("base") permit (principal, action, resource);']
+    for index in range(count - 1):
+        if index % 8:
+            lines.append(others[index].replace('@id("p', '@id("s', 1))
+            continue
+        program = rng.choice(SHELL_PROGRAMS) if rng.random() < 0.3 else f"w{rng.randint(0, 10_000)}"
+        word = f"w{rng.randint(0, 10_000)}"
+        condition = rng.choice(
+            [
+                f'context has program && context.program == "{program}"',
+                f'context has command && context.command like "{program} {word}*"',
+                f'context has args && context.args.contains("--{word}")',
+                f'context has program && context.program == "{program}" && context has args && '
+                f'context.args.contains("--{word}")',
+                f'context has command && context.command like "*{word}*"',
+            ]
+        )
+        effect = "forbid" if rng.random() < 0.5 else "permit"
+        lines.append(
+            f'@id("b{index}") {effect} (principal, action == Action::"Agent::ToolUse", resource == Tool::"bash") '
+            f"when {{ {condition} }};"
+        )
+    return "\n".join(lines) + "\n"

@@ -11,11 +11,13 @@ that selected; a policy left out can neither match nor fail for the request, so 
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import re
+import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -28,6 +30,7 @@ from keycardd.engine_index import BucketIndex, policy_guards
 
 _EMPTY_ENTITIES = cedarpy.Entities.from_json_str("[]")
 _ERRORING_POLICY = re.compile(r"policy `(?P<id>.*?)`")
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
 class Outcome(StrEnum):
@@ -94,8 +97,9 @@ CREDENTIAL_ISSUE = EntityUid("Action", "Agent::CredentialIssue")
 _WILDCARD = EntityUid("*", "*")
 MAX_SELECTIONS = 256
 """How many selected policy sets are kept (least recently used first out): shell sessions use a few dozen."""
-MAX_SELECTED_POLICIES = 20_000
-"""And how many policies they may hold together, which bounds the memory the cache takes."""
+MAX_SELECTED_POLICIES = 4_000
+"""And how many policies they may hold together (about 6 KB each in cedarpy): the cache stays under ~25 MB
+whatever the policy count. The most recent selection is kept even when it alone is larger."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +158,14 @@ class Engine:
         self.sources = sources
         self.policies = policies
         self._texts = {policy_id: json.dumps(body) for policy_id, body in statics.items()}
+        for policy_id, text in self._texts.items():
+            if not _loads_from_json(text):
+                info = policies[policy_id]
+                raise PolicyError(f"{info.source}:{info.line}: {_TOO_DEEP}")
         self._buckets = _build_buckets(statics)
         self._selections: OrderedDict[frozenset[str], Any] = OrderedDict()
         self._selected_policies = 0
+        self._selections_lock = threading.Lock()  # engines are shared: the loop, worker threads (credentials)
         self._order = {policy_id: index for index, policy_id in enumerate(policies)}
         self.sha256 = sha256
         self.overlay: Engine | None = None
@@ -169,7 +178,9 @@ class Engine:
     @classmethod
     def compile(cls, sources: Sequence[PolicySource], schema_text: str | None = None) -> Engine:
         """Parse, validate and index `sources`; raises `PolicyError` naming the source and line of any problem."""
-        return cls(*parse_policies(sources, schema_text))
+        engine = cls(*parse_policies(sources, schema_text))
+        release_free_memory()  # parsing's garbage: the JSON bodies and Cedar's parser state
+        return engine
 
     def evaluate(self, request: CedarRequest) -> Verdict:
         """Decide one request. Never raises on request content: an evaluation failure is a deny."""
@@ -218,21 +229,25 @@ class Engine:
     def _policy_set(self, policy_ids: Iterable[str]) -> Any:
         """The cedarpy PolicySet of exactly these policies, from the cache or built now (and cached)."""
         key = frozenset(policy_ids)
-        policy_set = self._selections.get(key)
-        if policy_set is not None:
-            self._selections.move_to_end(key)
-            return policy_set
-        members = ",".join(f"{json.dumps(pid)}:{self._texts[pid]}" for pid in sorted(key, key=self._order.__getitem__))
+        with self._selections_lock:
+            policy_set = self._selections.get(key)
+            if policy_set is not None:
+                self._selections.move_to_end(key)
+                return policy_set
+        ordered = sorted(key, key=self._order.__getitem__)
+        members = ",".join(f"{json.dumps(pid)}:{self._texts[pid]}" for pid in ordered)
         policy_set = cedarpy.PolicySet.from_json_str(
             f'{{"staticPolicies":{{{members}}},"templates":{{}},"templateLinks":[]}}'
         )
-        self._selections[key] = policy_set
-        self._selected_policies += len(key)
-        while len(self._selections) > MAX_SELECTIONS or self._selected_policies > MAX_SELECTED_POLICIES:
-            evicted, _ = self._selections.popitem(last=False)
-            self._selected_policies -= len(evicted)
-            if not self._selections:
-                break
+        with self._selections_lock:
+            if key not in self._selections:
+                self._selections[key] = policy_set
+                self._selected_policies += len(key)
+            while len(self._selections) > 1 and (
+                len(self._selections) > MAX_SELECTIONS or self._selected_policies > MAX_SELECTED_POLICIES
+            ):
+                evicted, _ = self._selections.popitem(last=False)
+                self._selected_policies -= len(evicted)
         return policy_set
 
     def _verdict(self, request: CedarRequest, result: Any) -> Verdict:
@@ -289,6 +304,17 @@ def tighten(verdicts: Sequence[Verdict], layer: Sequence[Verdict]) -> list[Verdi
     return result
 
 
+def release_free_memory() -> None:
+    """Give freed heap pages back to the system, where the C library allows it (glibc's `malloc_trim`).
+
+    Parsing and validating a policy set allocates and frees tens of MB (Cedar's parser, the JSON document); glibc
+    keeps freed pages, so without this a daemon's RSS grows by the peak of every reload (issue 20: +17 MB after one
+    1,000-policy reload). Elsewhere (macOS, musl) it does nothing.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[tuple[PolicyInfo, Any]]:
     """Parse one source to Cedar JSON and validate it; errors name `source.name` and the statement's line."""
     starts = statement_lines(source.text)
@@ -296,6 +322,9 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
         document = json.loads(cedarpy.policies_to_json_str(source.text))
     except ValueError as exc:
         raise PolicyError(f"{source.name}:{_locate_parse_error(source.text, starts)}: {exc}") from None
+    except RecursionError:  # Cedar parses it, but its JSON form nests deeper than Python's decoder recurses
+        line = _locate_parse_error(source.text, starts, lambda text: json.loads(cedarpy.policies_to_json_str(text)))
+        raise PolicyError(f"{source.name}:{line}: {_TOO_DEEP}") from None
     if document.get("templates"):
         raise PolicyError(f"{source.name}: policy templates are not supported")
     validation = cedarpy.validate_policies(source.text, schema)
@@ -323,19 +352,42 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
     return parsed
 
 
+_TOO_DEEP = (
+    "the policy nests too deeply for Cedar's JSON form (a `||` or `&&` chain of more than about 60 terms): "
+    "split it into several policies"
+)
+_SHALLOW = 100
+"""Policies whose JSON nests no deeper than this load into a PolicySet (serde_json's limit is 128 levels)."""
+
+
+def _loads_from_json(body_text: str) -> bool:
+    """Whether cedarpy accepts the policy in the JSON document selections are built from (deep ones it refuses).
+
+    Only policies with more than `_SHALLOW` brackets (an upper bound on their nesting) are tried."""
+    if body_text.count("{") + body_text.count("[") <= _SHALLOW:
+        return True
+    try:
+        cedarpy.PolicySet.from_json_str(f'{{"staticPolicies":{{"p":{body_text}}},"templates":{{}},"templateLinks":[]}}')
+    except ValueError:
+        return False
+    return True
+
+
 def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUid], BucketIndex]:
     """One index per (action, resource) that some policy names, plus a wildcard bucket per action.
 
-    Each policy goes only into the buckets its scope admits (`_admitted`), so building takes time in proportion to
-    what the buckets hold rather than to buckets x policies: a zone of 1,800 policies each naming its own tool took
-    30-60 s to compile the other way."""
+    Each policy is placed in the buckets its scope admits (`*` stands for every resource no policy names), so
+    building costs one step per policy and bucket it lands in rather than per policy and bucket.
+    """
     actions: set[EntityUid] = {TOOL_USE, PROMPT_SUBMIT, CREDENTIAL_ISSUE}
     named_resources: set[EntityUid] = set()
     for body in statics.values():
         actions.update(_scope_entities(body["action"]))
         named_resources.update(_scope_entities(body["resource"]))
-    resources = {*named_resources, _WILDCARD}
-    members: dict[tuple[EntityUid, EntityUid], dict[str, Any]] = {(a, r): {} for a in actions for r in resources}
+    resources = [*named_resources, _WILDCARD]
+    members: dict[tuple[EntityUid, EntityUid], dict[str, Any]] = {
+        (action, resource): {} for action in actions for resource in resources
+    }
     for pid, body in statics.items():
         guards = policy_guards(body)
         for action in _admitted(body["action"], actions):
@@ -344,22 +396,21 @@ def _build_buckets(statics: Mapping[str, Any]) -> dict[tuple[EntityUid, EntityUi
     return {key: BucketIndex(guards) for key, guards in members.items()}
 
 
-def _admitted(scope: Mapping[str, Any], candidates: set[EntityUid]) -> Iterable[EntityUid]:
-    """The candidates a policy with this scope could match: those it names (`==`, `in [...]`), else all of them
-    (`*` stands for every entity no policy names; `All`, `is`, `in` a group entity keep the policy everywhere:
-    correct, just less pruned)."""
-    op = scope.get("op")
-    if (op == "==" and "entity" in scope) or (op == "in" and "entities" in scope):
-        return [entity for entity in dict.fromkeys(_scope_entities(scope)) if entity in candidates]
-    return candidates
-
-
 def _scope_entities(scope: Mapping[str, Any]) -> list[EntityUid]:
     if scope.get("op") == "==" and "entity" in scope:
         return [_entity_uid(scope["entity"])]
     if scope.get("op") == "in" and "entities" in scope:
         return [_entity_uid(entity) for entity in scope["entities"]]
     return []
+
+
+def _admitted(scope: Mapping[str, Any], universe: Iterable[EntityUid]) -> Iterable[EntityUid]:
+    """The entities of `universe` a request could name and match this scope with (`==` or `in` a list of them).
+
+    `All`, `is`, and `in` a group entity admit every entity: correct, just less pruned.
+    """
+    named = _scope_entities(scope)
+    return set(named) if named else universe
 
 
 def _entity_uid(entity: Mapping[str, str]) -> EntityUid:
@@ -410,15 +461,17 @@ def _line_of(cedar_id: str, starts: Sequence[int]) -> int:
     return 1
 
 
-def _locate_parse_error(text: str, starts: Sequence[int]) -> int:
-    """Find the first statement that fails to parse alone (the parser itself does not say where)."""
+def _locate_parse_error(
+    text: str, starts: Sequence[int], parse: Callable[[str], object] = cedarpy.policies_to_json_str
+) -> int:
+    """Find the first statement that fails to `parse` alone (the parser itself does not say where)."""
     lines = text.splitlines(keepends=True)
     bounds = [*starts, len(lines) + 1]
     for index, start in enumerate(starts):
         statement = "".join(lines[start - 1 : bounds[index + 1] - 1])
         try:
-            cedarpy.policies_to_json_str(statement)
-        except ValueError:
+            parse(statement)
+        except (ValueError, RecursionError):
             return start
     return starts[-1] if starts else 1
 

@@ -46,12 +46,15 @@ class Guard(NamedTuple):
 def policy_guards(body: Mapping[str, Any]) -> tuple[Guard, ...] | None:
     """The guards of one policy in Cedar's JSON form, or None when it must always be evaluated."""
     chain: list[Any] = []
-    for condition in body.get("conditions") or ():
-        if condition.get("kind") == "when":
-            chain.extend(_conjuncts(condition.get("body")))
-        else:
-            chain.append(None)  # `unless`: a negation, never a guard, and it may error
-    return _chain_guards(chain, frozenset())
+    try:
+        for condition in body.get("conditions") or ():
+            if condition.get("kind") == "when":
+                chain.extend(_conjuncts(condition.get("body")))
+            else:
+                chain.append(None)  # `unless`: a negation, never a guard, and it may error
+        return _chain_guards(chain, frozenset())
+    except RecursionError:  # a condition nested deeper than Python recurses: evaluate it always
+        return None
 
 
 def _conjuncts(expr: Any) -> list[Any]:
@@ -185,6 +188,8 @@ def _strings(expr: Any) -> list[str] | None:
 
 
 _ABSENT = object()
+WHOLE_BUCKET_FALLBACK = 64
+"""A bucket with more fallback policies than this, and more than half fallback, is not indexed."""
 
 
 @dataclass(slots=True)
@@ -255,8 +260,9 @@ class _PathIndex:
 
 
 def _has_escape(record: Mapping[Any, Any]) -> bool:
-    """Cedar's JSON reads `{"__entity": ...}`, `{"__extn": ...}` as entities and extension values, not records."""
-    return any(isinstance(key, str) and key.startswith("__") for key in record)
+    """Whether Cedar may not see this mapping as the record it looks like: `{"__entity": ...}`, `{"__extn": ...}`
+    are entities and extension values, and a key that is not a string (`1`) reaches Cedar as another (`"1"`)."""
+    return any(not isinstance(key, str) or key.startswith("__") for key in record)
 
 
 class BucketIndex:
@@ -268,6 +274,11 @@ class BucketIndex:
         self._all = frozenset(guards)
         self._fallback = frozenset(policy_id for policy_id, found in guards.items() if found is None)
         self._paths: dict[AttributePath, _PathIndex] = {}
+        if len(self._fallback) > WHOLE_BUCKET_FALLBACK and len(self._fallback) * 2 > len(self._all):
+            # Mostly conditions without a guard: selecting would save little and vary a large selection with every
+            # request (each a PolicySet to build and cache), so the bucket is evaluated whole, as one set.
+            self._fallback = self._all
+            return
         for policy_id, found in guards.items():
             for guard in found or ():
                 path_index = self._paths.get(guard.path)
