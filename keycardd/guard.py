@@ -159,7 +159,7 @@ class Guard:
         if not marked:
             return result
         answers = self.engine.evaluate_many([verdicts[index].request for index in marked])
-        explained = [Verdict(v.outcome, v.policies, _reason(v), v.request) for v in answers]
+        explained = [Verdict(v.outcome, _deciding(v.policies), _reason(v), v.request) for v in answers]
         for index, verdict in zip(marked, tighten([verdicts[i] for i in marked], explained), strict=True):
             result[index] = verdict
         return result
@@ -180,6 +180,11 @@ def _access(tool: str, context: Any) -> str:
     if tool == "delete":
         return "delete"
     return "use"
+
+
+def _deciding(policies: tuple[str, ...]) -> tuple[str, ...]:
+    """The guard policies that decided, without the baseline permit every guard answer also matches."""
+    return tuple(policy for policy in policies if policy != "guard-baseline")
 
 
 def _reason(verdict: Verdict) -> str:
