@@ -33,6 +33,7 @@ from keycardd.managed import managed_policy_dir
 GUARD_SOURCE = "embedded:guard"
 _READ_TOOLS = frozenset({"read", "grep", "glob", "ls"})
 _WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit"})
+_HARMLESS_ACCESS = frozenset({"read", "exec"})
 _PARENT_ACCESS = frozenset({"write", "delete"})
 """Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
 _CONTROL_PROGRAMS = frozenset({"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"})
@@ -112,7 +113,20 @@ class Guard:
         return path.casefold() if self._fold else path
 
     def protects(self, path: str, access: str) -> str | None:
-        """What `path` is, if it is protected (or, for a write or delete, a parent of something protected)."""
+        """What `path` is, if it is protected (or, for a write or delete, a parent of something protected).
+
+        A change (anything but read and exec) through a symbolic link is judged by where the link leads: `ln -s
+        ~/.claude x` in one call, then a Write to `x/settings.json` in the next. That costs a `realpath` (a few
+        `lstat`s) on such requests only, and only when the path as written is not protected already.
+        """
+        found = self._protects(path, access)
+        if found is None and access not in _HARMLESS_ACCESS and os.path.isabs(path):
+            resolved = os.path.realpath(path)
+            if resolved != path:
+                found = self._protects(resolved, access)
+        return found
+
+    def _protects(self, path: str, access: str) -> str | None:
         key = self._key(path.rstrip("/") or "/")
         for location, what in self._keys:
             if key == location or key.startswith(location + "/"):

@@ -275,6 +275,25 @@ def test_protected_locations_follow_the_environment(tmp_path: Path, monkeypatch:
     assert guard.protects(str(tmp_path / "unrelated.txt"), "write") is None
 
 
+def test_a_change_through_a_symbolic_link_is_judged_where_it_leads(isolated_home: Path, tmp_path: Path) -> None:
+    """Before: `ln -s ~/.claude x` (or any link made earlier) and then a Write to `x/settings.json` passed."""
+    (isolated_home / ".claude").mkdir()
+    link = tmp_path / "project" / "x"
+    link.parent.mkdir()
+    link.symlink_to(isolated_home / ".claude")
+    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
+    engine = Engine.compile([default_policy_source()])
+    for tool, field in (("Write", "file_path"), ("Read", "file_path")):
+        payload = {
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": {field: str(link / "settings.json")},
+        }
+        answer = decider.decide_hook(engine, None, "claude", json.dumps(payload).encode(), {})
+        assert answer.decision is not None
+        assert answer.decision.outcome.value == ("deny" if tool == "Write" else "no_objection"), tool
+
+
 def test_case_folded_paths_are_matched_on_case_insensitive_systems() -> None:
     guard = Guard([Location("/Users/u/.local/state/keycard", "keycard state")], fold_case=True)
     assert guard.protects("/users/U/.Local/State/Keycard/policy.cedar", "write") == "keycard state"
