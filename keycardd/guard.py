@@ -36,7 +36,10 @@ _WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit"})
 _HARMLESS_ACCESS = frozenset({"read", "exec"})
 _PARENT_ACCESS = frozenset({"write", "delete"})
 """Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
-_CONTROL_PROGRAMS = frozenset({"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"})
+_CONTROL_PROGRAMS = frozenset(
+    {"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"}
+    | {"pip", "pip3", "pipx", "uv", "brew", "apt", "apt-get", "dnf", "npm"}
+)
 _SCRIPT_PROGRAMS = re.compile(
     r"(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|osascript|"
     r"pwsh|powershell|sh|bash|zsh|dash|ksh|mksh|fish|csh|tcsh|awk|gawk|mawk|nawk|tclsh|Rscript|julia)"

@@ -185,6 +185,11 @@ STOPPING = [
     "kill -9 -1",
     "kill $(pgrep keycardd)",
     "sudo pkill -9 keycardd",
+    "pip uninstall -y keycardd",
+    "pipx uninstall keycardd",
+    "uv tool uninstall keycardd",
+    "brew uninstall keycardd",
+    "python3 -m pip install --force-reinstall ./evil-keycardd",
     "python3 -c \"open('/home/u/.local/state/keycard/policy.cedar','w').write('permit(principal,action,resource);')\"",
     "node -e \"require('fs').writeFileSync(process.env.HOME+'/.claude/settings.json','{}')\"",
 ]
@@ -215,6 +220,8 @@ def test_killing_the_daemon_by_its_pid_asks() -> None:
         "systemctl --user status keycardd",
         "kill 48213",
         "pkill -f 'node server.js'",
+        "pip install requests",
+        "npm install",
     ],
 )
 def test_looking_at_keycardd_is_fine(line: str) -> None:
@@ -372,3 +379,17 @@ def test_live_self_disabling_calls_are_refused_and_the_policy_stays(
     write = _hook({"tool_name": "Write", "tool_input": {"file_path": str(policy_file), "content": "x"}})
     assert _permission(shim.run("claude", write, env=daemon.env).stdout) == "deny"
     assert "guard" in _status(daemon)
+
+
+@pytest.mark.parametrize("shim", shims(), ids=lambda shim: shim.name)
+@pytest.mark.parametrize("event", ["beforeSomethingNew", "preWebFetch"])
+def test_shims_deny_an_unknown_cursor_gate_when_keycardd_cannot_answer(shim: Any, event: str) -> None:
+    """Before: with no daemon the shims answered `{}` to an unknown before*/pre* event (the daemon, `allow`)."""
+    payload = json.dumps({"hook_event_name": event, "conversation_id": "c", "file_path": "/x"}).encode()
+    result = shim.run("cursor", payload, "--no-autostart")
+    assert result.returncode == 0
+    answer = json.loads(result.stdout)
+    assert answer["permission"] == "deny" and answer["continue"] is False
+    assert "keycardd is not running" in answer["agent_message"]
+    observed = json.dumps({"hook_event_name": "afterSomethingNew", "conversation_id": "c"}).encode()
+    assert json.loads(shim.run("cursor", observed, "--no-autostart").stdout) == {}
