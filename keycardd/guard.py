@@ -67,7 +67,8 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/Library/Application Support/Keycard(/|$)", "keycardd's managed hook shim"),
     )
 )
-"""Where hook settings and keycard's files live for any user and any project, matched by the path's shape."""
+"""Where hook settings and keycard's files live for any user and any project, matched by the path's shape. An agent
+keycardd learns to install into later adds its hook config here (and to `protected_locations`)."""
 _SHAPE_PARENTS = re.compile(r"/\.(claude|cursor)$")
 _DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
 """keycardd's runtime libraries: a replaced cedarpy decides every later call."""
