@@ -109,9 +109,10 @@ class Guard:
         self.engine = Engine.compile([guard_policy_source()])
 
     @classmethod
-    def from_environment(cls, *, config_file: Path | None = None, pid: int | None = None) -> Guard:
-        """keycardd's own files, wherever this environment puts them (the only I/O: `realpath` and two reads)."""
-        return cls(protected_locations(config_file), pids=[os.getpid() if pid is None else pid])
+    def from_environment(cls, *, config_file: Path | None = None, pids: Iterable[int] = ()) -> Guard:
+        """keycardd's own files, wherever this environment puts them (the only I/O: `realpath` and two reads), and
+        its processes: this one and `pids`."""
+        return cls(protected_locations(config_file), pids=[os.getpid(), *pids])
 
     def _key(self, path: str) -> str:
         return path.casefold() if self._fold else path
