@@ -70,6 +70,11 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 """Where hook settings and keycard's files live for any user and any project, matched by the path's shape. An agent
 keycardd learns to install into later adds its hook config here (and to `protected_locations`)."""
 _SHAPE_PARENTS = re.compile(r"/\.(claude|cursor)$")
+_PROTECTED_NAMES = re.compile(
+    r"(^|/)(settings(\.local)?\.json|hooks\.json|managed-settings\.json|[^/]*\.cedar|keycard\.toml|keycard[-_]hook[^/]*|"
+    r"\.claude|\.cursor)/?$"
+)
+"""Basenames of protected files, for paths whose directory is only known at run time (`cd $X && rm settings.json`)."""
 _DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
 """keycardd's runtime libraries: a replaced cedarpy decides every later call."""
 
@@ -161,6 +166,9 @@ class Guard:
         program = context.get("program")
         if not isinstance(program, str):
             return request
+        if "cwd" in (context.get("unknowns") or ()) and self._names_a_protected_file(context):
+            what = "a file named like keycard's or an agent's hook settings, in a directory known only at run time"
+            return replace(request, context={**context, "guard": what, "guard_access": "use"})
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
@@ -170,6 +178,11 @@ class Guard:
         if _SCRIPT_PROGRAMS.fullmatch(program) and isinstance(command, str) and _SCRIPT_MARKERS.search(command):
             return replace(request, context={**context, "guard": "keycard files named in a script"})
         return request
+
+    @staticmethod
+    def _names_a_protected_file(context: Any) -> bool:
+        words = [*(context.get("args") or ()), *(context.get("writes") or ())]
+        return any(_PROTECTED_NAMES.search(str(word)) for word in words)
 
     def review(self, verdicts: Sequence[Verdict]) -> list[Verdict]:
         """Each verdict, or the guard's answer for its request where that is stricter (only asks and denies)."""

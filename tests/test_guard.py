@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,16 @@ from shims import shims
 
 from keycardd import paths
 from keycardd.adapters import Decider, Settings
-from keycardd.engine import Engine, EntityUid, PolicySource, default_policy_source
+from keycardd.engine import (
+    TOOL_USE,
+    CedarRequest,
+    Engine,
+    EntityUid,
+    Outcome,
+    PolicySource,
+    Verdict,
+    default_policy_source,
+)
 from keycardd.guard import Guard, Location
 from keycardd.protocol import DocumentReply, StatusRequest
 
@@ -393,3 +403,27 @@ def test_shims_deny_an_unknown_cursor_gate_when_keycardd_cannot_answer(shim: Any
     assert "keycardd is not running" in answer["agent_message"]
     observed = json.dumps({"hook_event_name": "afterSomethingNew", "conversation_id": "c"}).encode()
     assert json.loads(shim.run("cursor", observed, "--no-autostart").stdout) == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "writes", "expected"),
+    [
+        (["settings.json"], [], "ask"),
+        (["-rf", ".claude"], [], "ask"),
+        (["policy.d/open.cedar"], [], "ask"),
+        ([], ["/unknown/settings.local.json"], "ask"),
+        (["notes.txt"], [], "no_objection"),
+    ],
+)
+def test_a_protected_name_in_a_directory_known_only_at_run_time_asks(
+    args: list[str], writes: list[str], expected: str
+) -> None:
+    """`cd "$(dirname ~/.claude/settings.json)" && rm settings.json`: the analysis cannot place the path (unknown
+    cwd), so the name is all there is to go on."""
+    guard = Guard([])
+    context = {"program": "rm", "command": "rm", "args": args, "writes": writes, "unknowns": ["cwd"]}
+    request = CedarRequest(EntityUid("User", "u"), TOOL_USE, EntityUid("Tool", "bash"), context)
+    baseline = Verdict(Outcome.NO_OBJECTION, (), "permitted", guard.mark(request))
+    assert guard.review([baseline])[0].outcome.value == expected
+    known = {**context, "unknowns": []}
+    assert "guard" not in guard.mark(replace(request, context=known)).context
