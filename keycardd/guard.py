@@ -4,7 +4,8 @@ keycardd and the agent run as the same user, so without this one `echo 'permit(.
 `disableAllHooks` in `.claude/settings.local.json` or `cp /bin/true <the shim>` would end every later check. The
 guard has two halves:
 
-- `Guard.mark` (no I/O: the locations are resolved once, at start) adds `context.guard` (what is protected) and
+- `Guard.mark` (the locations are resolved once, at start; the only I/O on a request is a `realpath` for a write
+  whose path misses lexically, to follow symbolic links) adds `context.guard` (what is protected) and
   `context.guard_access` (read, write, delete, exec or use) to every request whose `file_path` or `path` falls in,
   or is a parent of, a protected location, and `context.guard` to commands that can stop keycardd's process or
   service, or that run a script naming keycard's files;
@@ -95,9 +96,9 @@ def guard_policy_source() -> PolicySource:
 class Guard:
     """The protected locations, resolved once, and the compiled guard policy."""
 
-    def __init__(
-        self, locations: Iterable[Location], *, pids: Iterable[int] = (), fold_case: bool = sys.platform == "darwin"
-    ) -> None:
+    def __init__(self, locations: Iterable[Location], *, pids: Iterable[int] = (), fold_case: bool = True) -> None:
+        """`fold_case` compares paths case-insensitively (right on macOS and Windows, whose file systems ignore case;
+        on others it only protects a few more spellings, which nothing legitimate needs to write)."""
         self._fold = fold_case
         unique: dict[str, Location] = {}
         for location in locations:
