@@ -288,7 +288,10 @@ def build_daemon(
     """The daemon, or with `primary` a replica of it: no credential broker, zone policy from the primary's cache,
     and decision-log records handed to the primary."""
     config = load_config(config_path, search_cwd=search_cwd)
-    guard = Guard.from_environment(config_file=Path(config.path) if config.path else None)
+    guard = Guard.from_environment(
+        config_file=Path(config.path) if config.path else None,
+        pids=[os.getppid()] if primary is not None else [],  # a replica protects its primary too
+    )
     principal = EntityUid("User", resolve_principal_email())
     settings = Settings(principal=principal, unparseable=unparseable, guard=guard)
     store = PolicyStore(LocalSources.from_environment())

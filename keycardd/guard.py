@@ -4,7 +4,8 @@ keycardd and the agent run as the same user, so without this one `echo 'permit(.
 `disableAllHooks` in `.claude/settings.local.json` or `cp /bin/true <the shim>` would end every later check. The
 guard has two halves:
 
-- `Guard.mark` (no I/O: the locations are resolved once, at start) adds `context.guard` (what is protected) and
+- `Guard.mark` (the locations are resolved once, at start; the only I/O on a request is a `realpath` for a write
+  whose path misses lexically, to follow symbolic links) adds `context.guard` (what is protected) and
   `context.guard_access` (read, write, delete, exec or use) to every request whose `file_path` or `path` falls in,
   or is a parent of, a protected location, and `context.guard` to commands that can stop keycardd's process or
   service, or that run a script naming keycard's files;
@@ -33,9 +34,13 @@ from keycardd.managed import managed_policy_dir
 GUARD_SOURCE = "embedded:guard"
 _READ_TOOLS = frozenset({"read", "grep", "glob", "ls"})
 _WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit"})
+_HARMLESS_ACCESS = frozenset({"read", "exec"})
 _PARENT_ACCESS = frozenset({"write", "delete"})
 """Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
-_CONTROL_PROGRAMS = frozenset({"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"})
+_CONTROL_PROGRAMS = frozenset(
+    {"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"}
+    | {"pip", "pip3", "pipx", "uv", "brew", "apt", "apt-get", "dnf", "npm"}
+)
 _SCRIPT_PROGRAMS = re.compile(
     r"(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|osascript|"
     r"pwsh|powershell|sh|bash|zsh|dash|ksh|mksh|fish|csh|tcsh|awk|gawk|mawk|nawk|tclsh|Rscript|julia)"
@@ -63,8 +68,14 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^/Library/Application Support/Keycard(/|$)", "keycardd's managed hook shim"),
     )
 )
-"""Where hook settings and keycard's files live for any user and any project, matched by the path's shape."""
+"""Where hook settings and keycard's files live for any user and any project, matched by the path's shape. An agent
+keycardd learns to install into later adds its hook config here (and to `protected_locations`)."""
 _SHAPE_PARENTS = re.compile(r"/\.(claude|cursor)$")
+_PROTECTED_NAMES = re.compile(
+    r"(^|/)(settings(\.local)?\.json|hooks\.json|managed-settings\.json|[^/]*\.cedar|keycard\.toml|keycard[-_]hook[^/]*|"
+    r"\.claude|\.cursor)/?$"
+)
+"""Basenames of protected files, for paths whose directory is only known at run time (`cd $X && rm settings.json`)."""
 _DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
 """keycardd's runtime libraries: a replaced cedarpy decides every later call."""
 
@@ -85,9 +96,9 @@ def guard_policy_source() -> PolicySource:
 class Guard:
     """The protected locations, resolved once, and the compiled guard policy."""
 
-    def __init__(
-        self, locations: Iterable[Location], *, pids: Iterable[int] = (), fold_case: bool = sys.platform == "darwin"
-    ) -> None:
+    def __init__(self, locations: Iterable[Location], *, pids: Iterable[int] = (), fold_case: bool = True) -> None:
+        """`fold_case` compares paths case-insensitively (right on macOS and Windows, whose file systems ignore case;
+        on others it only protects a few more spellings, which nothing legitimate needs to write)."""
         self._fold = fold_case
         unique: dict[str, Location] = {}
         for location in locations:
@@ -104,15 +115,29 @@ class Guard:
         self.engine = Engine.compile([guard_policy_source()])
 
     @classmethod
-    def from_environment(cls, *, config_file: Path | None = None, pid: int | None = None) -> Guard:
-        """keycardd's own files, wherever this environment puts them (the only I/O: `realpath` and two reads)."""
-        return cls(protected_locations(config_file), pids=[os.getpid() if pid is None else pid])
+    def from_environment(cls, *, config_file: Path | None = None, pids: Iterable[int] = ()) -> Guard:
+        """keycardd's own files, wherever this environment puts them (the only I/O: `realpath` and two reads), and
+        its processes: this one and `pids`."""
+        return cls(protected_locations(config_file), pids=[os.getpid(), *pids])
 
     def _key(self, path: str) -> str:
         return path.casefold() if self._fold else path
 
     def protects(self, path: str, access: str) -> str | None:
-        """What `path` is, if it is protected (or, for a write or delete, a parent of something protected)."""
+        """What `path` is, if it is protected (or, for a write or delete, a parent of something protected).
+
+        A change (anything but read and exec) through a symbolic link is judged by where the link leads: `ln -s
+        ~/.claude x` in one call, then a Write to `x/settings.json` in the next. That costs a `realpath` (a few
+        `lstat`s) on such requests only, and only when the path as written is not protected already.
+        """
+        found = self._protects(path, access)
+        if found is None and access not in _HARMLESS_ACCESS and os.path.isabs(path):
+            resolved = os.path.realpath(path)
+            if resolved != path:
+                found = self._protects(resolved, access)
+        return found
+
+    def _protects(self, path: str, access: str) -> str | None:
         key = self._key(path.rstrip("/") or "/")
         for location, what in self._keys:
             if key == location or key.startswith(location + "/"):
@@ -142,6 +167,9 @@ class Guard:
         program = context.get("program")
         if not isinstance(program, str):
             return request
+        if "cwd" in (context.get("unknowns") or ()) and self._names_a_protected_file(context):
+            what = "a file named like keycard's or an agent's hook settings, in a directory known only at run time"
+            return replace(request, context={**context, "guard": what, "guard_access": "use"})
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
@@ -152,6 +180,11 @@ class Guard:
             return replace(request, context={**context, "guard": "keycard files named in a script"})
         return request
 
+    @staticmethod
+    def _names_a_protected_file(context: Any) -> bool:
+        words = [*(context.get("args") or ()), *(context.get("writes") or ())]
+        return any(_PROTECTED_NAMES.search(str(word)) for word in words)
+
     def review(self, verdicts: Sequence[Verdict]) -> list[Verdict]:
         """Each verdict, or the guard's answer for its request where that is stricter (only asks and denies)."""
         result = list(verdicts)
@@ -159,7 +192,7 @@ class Guard:
         if not marked:
             return result
         answers = self.engine.evaluate_many([verdicts[index].request for index in marked])
-        explained = [Verdict(v.outcome, v.policies, _reason(v), v.request) for v in answers]
+        explained = [Verdict(v.outcome, _deciding(v.policies), _reason(v), v.request) for v in answers]
         for index, verdict in zip(marked, tighten([verdicts[i] for i in marked], explained), strict=True):
             result[index] = verdict
         return result
@@ -180,6 +213,11 @@ def _access(tool: str, context: Any) -> str:
     if tool == "delete":
         return "delete"
     return "use"
+
+
+def _deciding(policies: tuple[str, ...]) -> tuple[str, ...]:
+    """The guard policies that decided, without the baseline permit every guard answer also matches."""
+    return tuple(policy for policy in policies if policy != "guard-baseline")
 
 
 def _reason(verdict: Verdict) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,16 @@ from shims import shims
 
 from keycardd import paths
 from keycardd.adapters import Decider, Settings
-from keycardd.engine import Engine, EntityUid, PolicySource, default_policy_source
+from keycardd.engine import (
+    TOOL_USE,
+    CedarRequest,
+    Engine,
+    EntityUid,
+    Outcome,
+    PolicySource,
+    Verdict,
+    default_policy_source,
+)
 from keycardd.guard import Guard, Location
 from keycardd.protocol import DocumentReply, StatusRequest
 
@@ -185,6 +195,11 @@ STOPPING = [
     "kill -9 -1",
     "kill $(pgrep keycardd)",
     "sudo pkill -9 keycardd",
+    "pip uninstall -y keycardd",
+    "pipx uninstall keycardd",
+    "uv tool uninstall keycardd",
+    "brew uninstall keycardd",
+    "python3 -m pip install --force-reinstall ./evil-keycardd",
     "python3 -c \"open('/home/u/.local/state/keycard/policy.cedar','w').write('permit(principal,action,resource);')\"",
     "node -e \"require('fs').writeFileSync(process.env.HOME+'/.claude/settings.json','{}')\"",
 ]
@@ -215,6 +230,8 @@ def test_killing_the_daemon_by_its_pid_asks() -> None:
         "systemctl --user status keycardd",
         "kill 48213",
         "pkill -f 'node server.js'",
+        "pip install requests",
+        "npm install",
     ],
 )
 def test_looking_at_keycardd_is_fine(line: str) -> None:
@@ -273,6 +290,25 @@ def test_protected_locations_follow_the_environment(tmp_path: Path, monkeypatch:
     assert guard.protects(str(tmp_path / "elsewhere"), "read") is None
     assert guard.protects(str(paths.state_dir().parent), "delete") is not None
     assert guard.protects(str(tmp_path / "unrelated.txt"), "write") is None
+
+
+def test_a_change_through_a_symbolic_link_is_judged_where_it_leads(isolated_home: Path, tmp_path: Path) -> None:
+    """Before: `ln -s ~/.claude x` (or any link made earlier) and then a Write to `x/settings.json` passed."""
+    (isolated_home / ".claude").mkdir()
+    link = tmp_path / "project" / "x"
+    link.parent.mkdir()
+    link.symlink_to(isolated_home / ".claude")
+    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
+    engine = Engine.compile([default_policy_source()])
+    for tool, field in (("Write", "file_path"), ("Read", "file_path")):
+        payload = {
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": {field: str(link / "settings.json")},
+        }
+        answer = decider.decide_hook(engine, None, "claude", json.dumps(payload).encode(), {})
+        assert answer.decision is not None
+        assert answer.decision.outcome.value == ("deny" if tool == "Write" else "no_objection"), tool
 
 
 def test_case_folded_paths_are_matched_on_case_insensitive_systems() -> None:
@@ -353,3 +389,41 @@ def test_live_self_disabling_calls_are_refused_and_the_policy_stays(
     write = _hook({"tool_name": "Write", "tool_input": {"file_path": str(policy_file), "content": "x"}})
     assert _permission(shim.run("claude", write, env=daemon.env).stdout) == "deny"
     assert "guard" in _status(daemon)
+
+
+@pytest.mark.parametrize("shim", shims(), ids=lambda shim: shim.name)
+@pytest.mark.parametrize("event", ["beforeSomethingNew", "preWebFetch"])
+def test_shims_deny_an_unknown_cursor_gate_when_keycardd_cannot_answer(shim: Any, event: str) -> None:
+    """Before: with no daemon the shims answered `{}` to an unknown before*/pre* event (the daemon, `allow`)."""
+    payload = json.dumps({"hook_event_name": event, "conversation_id": "c", "file_path": "/x"}).encode()
+    result = shim.run("cursor", payload, "--no-autostart")
+    assert result.returncode == 0
+    answer = json.loads(result.stdout)
+    assert answer["permission"] == "deny" and answer["continue"] is False
+    assert "keycardd is not running" in answer["agent_message"]
+    observed = json.dumps({"hook_event_name": "afterSomethingNew", "conversation_id": "c"}).encode()
+    assert json.loads(shim.run("cursor", observed, "--no-autostart").stdout) == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "writes", "expected"),
+    [
+        (["settings.json"], [], "ask"),
+        (["-rf", ".claude"], [], "ask"),
+        (["policy.d/open.cedar"], [], "ask"),
+        ([], ["/unknown/settings.local.json"], "ask"),
+        (["notes.txt"], [], "no_objection"),
+    ],
+)
+def test_a_protected_name_in_a_directory_known_only_at_run_time_asks(
+    args: list[str], writes: list[str], expected: str
+) -> None:
+    """`cd "$(dirname ~/.claude/settings.json)" && rm settings.json`: the analysis cannot place the path (unknown
+    cwd), so the name is all there is to go on."""
+    guard = Guard([])
+    context = {"program": "rm", "command": "rm", "args": args, "writes": writes, "unknowns": ["cwd"]}
+    request = CedarRequest(EntityUid("User", "u"), TOOL_USE, EntityUid("Tool", "bash"), context)
+    baseline = Verdict(Outcome.NO_OBJECTION, (), "permitted", guard.mark(request))
+    assert guard.review([baseline])[0].outcome.value == expected
+    known = {**context, "unknowns": []}
+    assert "guard" not in guard.mark(replace(request, context=known)).context

@@ -163,3 +163,15 @@ def test_a_broken_managed_policy_fails_closed_naming_the_file(
     verdict, reason = decision(shims()[0].run("claude", bash("ls"), env=daemon.env).stdout)
     assert verdict == "deny"
     assert str(managed / "broken.cedar") in reason
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_doctor_fails_a_managed_install_an_agent_could_change(daemon: DaemonProcess, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert keycardctl("install", "claude", "--managed", "--root", str(root)).returncode == 0
+    shim = root / "usr" / "local" / "libexec" / "keycard" / "keycard-hook"
+    os.chown(shim, 65534, 65534)  # as if the user (here: nobody) owned it
+    result = keycardctl("doctor", "--root", str(root))
+    assert result.returncode == 1
+    assert f"but an agent can change: {shim}" in result.stdout
+    assert "fix: make them root-owned and not group/world-writable" in result.stdout

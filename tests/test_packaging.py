@@ -84,7 +84,11 @@ def test_wheel_gives_working_commands(fresh_venv: Path, tmp_path: Path, short_di
     assert subprocess.run([bin_dir / "keycardd", "--version"], capture_output=True, text=True).stdout.startswith(
         "keycardd "
     )
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_DATA_HOME": str(tmp_path / "data")}
+    claude = tmp_path / "claude-bin" / "claude"  # a Claude Code that reads onFailure, so doctor can pass
+    claude.parent.mkdir()
+    claude.write_text("#!/bin/sh\necho '2.1.330 (Claude Code)'\n")
+    claude.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{claude.parent}:/usr/bin:/bin", "XDG_DATA_HOME": str(tmp_path / "data")}
     project = tmp_path / "project"
     project.mkdir()
     install = subprocess.run(
