@@ -26,6 +26,9 @@ from urllib.parse import unquote
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:(?:[\\/]|$)|\\\\)")
 """`C:`, `C:\\...`, `C:/...`, and UNC/device paths `\\\\server\\share`, `\\\\?\\C:\\...` (`//x` is POSIX's `/x`)."""
 _WINDOWS_DEVICE_PREFIX = re.compile(r"^//[?.]/(?=[A-Za-z]:)")
+_WINDOWS_UNC_DEVICE = re.compile(r"^//[?.]/unc/", re.IGNORECASE)
+_WINDOWS_ADMIN_SHARE = re.compile(r"^//[^/]+/([A-Za-z])\$(?:/|$)")
+"""`\\\\localhost\\c$\\Users` is C:\\Users (the drive's administrative share, on this or another machine)."""
 _WINDOWS_STREAM = re.compile(r":(?:[^:/]*):?\$DATA$|::\$DATA$", re.IGNORECASE)
 """`.env::$DATA` and `.env:$DATA` open `.env` itself (NTFS's default data stream)."""
 _HOME_VARIABLE = re.compile(r"^(?:\$HOME|\$\{HOME\})(?=/|$)")
@@ -120,6 +123,8 @@ def _windows_path(path: str, cwd: str, home: str) -> str:
     joined = path if _WINDOWS_PATH.match(path) or not _WINDOWS_PATH.match(cwd) else ntpath.join(cwd, path)
     normal = ntpath.normpath(joined).replace("\\", "/")
     normal = _WINDOWS_DEVICE_PREFIX.sub("", normal)  # `\\?\C:\x` and `\\.\C:\x` are `C:\x`
+    normal = _WINDOWS_UNC_DEVICE.sub("//", normal)  # `\\?\UNC\host\share` is `\\host\share`
+    normal = _WINDOWS_ADMIN_SHARE.sub(lambda match: f"{match[1]}:/", normal)  # `\\host\c$\x` is a drive
     head, names = (normal[:3], normal[3:]) if normal[1:3] == ":/" else ("", normal)
     # Win32 drops trailing dots and spaces from each name (`.env.` and `.env ` open `.env`), and the
     # default data stream of a file is the file.

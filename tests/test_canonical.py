@@ -134,6 +134,9 @@ def test_case_folding_for_case_insensitive_file_systems(spelling: str, expected:
         ("C:\\proj\\.env::$DATA", CWD, "c:/proj/.env"),  # the default data stream is the file
         ("C:\\proj\\.env:$DATA", CWD, "c:/proj/.env"),
         ("\\\\.\\PhysicalDrive0", CWD, "//./physicaldrive0"),  # a device, not a relative name
+        ("\\\\localhost\\C$\\Users\\U", CWD, "c:/users/u"),  # an administrative share is the drive
+        ("\\\\?\\UNC\\127.0.0.1\\c$\\", CWD, "c:/"),
+        ("\\\\server\\share$\\x", CWD, "//server/share$/x"),  # an ordinary hidden share is not
     ],
 )
 def test_windows_paths_use_slashes_and_fold_case(spelling: str, cwd: str, expected: str) -> None:

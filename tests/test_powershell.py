@@ -33,9 +33,12 @@ def payload(line: str) -> dict[str, Any]:
     }
 
 
-def decide(line: str, unparseable: Outcome = Outcome.DENY) -> str:
-    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com"), unparseable=unparseable))
-    answer = decider.decide_hook(ENGINE, None, "claude", json.dumps(payload(line)).encode(), {})
+def decide(line: str, unparseable: Outcome = Outcome.DENY, *, windows: bool = False) -> str:
+    principal = EntityUid("User", "dev@example.com")
+    settings = Settings(principal=principal, unparseable=unparseable, home="C:\\Users\\u") if windows else None
+    decider = Decider(settings or Settings(principal=principal, unparseable=unparseable))
+    body = payload(line) | ({"cwd": "C:\\Users\\u\\proj"} if windows else {})
+    answer = decider.decide_hook(ENGINE, None, "claude", json.dumps(body).encode(), {})
     assert answer.decision is not None
     return answer.decision.outcome.value
 
@@ -80,6 +83,15 @@ DELETES = [
     "Get-ChildItem | ForEach-Object { Remove-Item -Recurse ~ }",
     "rm -r /",
     "Remove-Item -Recurse -Force C:/Users",
+    "$p = @{Path = '~'; Recurse = $true}; Remove-Item @p",
+    "$PSDefaultParameterValues['Remove-Item:Recurse'] = $true; rm $x",
+    "Get-ChildItem ~ -Recurse | Remove-Item -Force",
+    "Set-Location ~; gci | rm -r -fo",
+    "cd ~; rm -r -fo *",
+    "cd ..; cd ..; Remove-Item -Recurse -Force .",
+    "cd $dir; Remove-Item -Recurse -Force build",
+    "Remove-Item -Recurse -Force FileSystem::C:\\",
+    "Remove-Item -Recurse -Force Microsoft.PowerShell.Core\\FileSystem::$HOME",
 ]
 CREDENTIALS = [
     "gc ~/.ssh/id_rsa",
@@ -139,6 +151,29 @@ def test_attack_is_denied(line: str) -> None:
     assert decide(line) == "deny"
 
 
+WINDOWS_DELETES = [
+    "Remove-Item -Recurse -Force \\\\localhost\\c$\\Users\\u",
+    "rm -r -fo ~",
+    "rm -r -fo $env:USERPROFILE",
+    "cmd /c rd /s /q %USERPROFILE%",
+    "rd /s /q ..",
+    "Remove-Item -Recurse -Force \\",
+    "cd \\; Remove-Item -Recurse -Force Users",
+    "Remove-Item -Recurse -Force C:\\Windows",
+    "Remove-Item -Recurse -Force D:\\",
+]
+
+
+@pytest.mark.parametrize("line", WINDOWS_DELETES)
+def test_windows_attack_is_denied(line: str) -> None:
+    assert decide(line, windows=True) == "deny"
+
+
+@pytest.mark.parametrize("line", ["Remove-Item -Recurse -Force node_modules", "rd /s /q build", "gc README.md"])
+def test_ordinary_windows_powershell_passes(line: str) -> None:
+    assert decide(line, windows=True) == "no_objection"
+
+
 BENIGN = [
     "git status",
     "git log --oneline -5 | Out-String",
@@ -168,6 +203,10 @@ BENIGN = [
     "Invoke-Expression 'git status'",
     "$ErrorActionPreference = 'Stop'\nnpm ci\nnpm run lint",
     "<# build #> dotnet test # all of it",
+    "Get-ChildItem -Filter *.tmp | Remove-Item",
+    "Get-ChildItem dist -Recurse | Remove-Item -Force -Recurse",
+    "cd src; Remove-Item -Recurse -Force build; cd ..",
+    "Push-Location tests; npm test; Pop-Location",
 ]
 
 
@@ -184,7 +223,7 @@ def test_unseen_code_asks_when_configured() -> None:
     ("line", "program", "args"),
     [
         ("rm -r -fo ~", "remove-item", ("-recurse", "-force", "~")),
-        ("del /s /q C:\\x", "remove-item", ("/s", "/q", "C:\\x")),
+        ("del /s /q C:\\x", "remove-item", ("-recurse", "-force", "C:\\x")),  # cmd habits read as meant
         ("gc -Tail 5 log.txt", "get-content", ("-tail", "5", "log.txt")),
         ("curl.exe -o a https://x", "curl", ("-o", "a", "https://x")),  # curl.exe is curl, not the alias
         ("iwr https://x -o a", "invoke-webrequest", ("https://x", "-outfile", "a")),

@@ -15,6 +15,7 @@ follow (`Set-Variable`, `-OutVariable`) become unknown, not guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,8 @@ def request_contexts(
             "via": list(command.via),
             "writes": list(dict.fromkeys(canonical(path) for path in command.writes)),
             "hosts": sorted({host for url in command.urls for host in url_hosts(url)}),
-            "deletes_recursively": command.access == "delete" and "-recurse" in command.args,
+            "deletes_recursively": command.access == "delete"
+            and ("-recurse" in command.args or "flags" in command.unknowns),
         }
         if operands:
             facts["subcommand"] = operands[0]
@@ -122,8 +124,13 @@ def _covers_home(path: str, home: str) -> bool:
     return len(parts) <= 1 or (parts[0] == "users" and len(parts) == 2)
 
 
+_FILESYSTEM_PROVIDER = re.compile(r"^(?:microsoft\.powershell\.core\\)?filesystem::", re.IGNORECASE)
+
+
 def _provider_path(path: str, cwd: str) -> str:
-    """PowerShell's providers take `\\` as a separator on every platform; on a POSIX cwd read it as `/`."""
+    """A provider path as a file path: `FileSystem::C:\\x` is `C:\\x`, and PowerShell's providers take `\\` as a
+    separator on every platform, so on a POSIX cwd it is read as `/`."""
+    path = _FILESYSTEM_PROVIDER.sub("", path)
     return path if cwd[1:3] in (":\\", ":/") else path.replace("\\", "/")
 
 

@@ -38,10 +38,12 @@ class Command:
         writes: list[str],
         *,
         piped_input: bool,
+        upstream: PsCommand | None = None,
         call: str = "",
         unknown_writes: bool = False,
     ) -> None:
         self.reader = reader
+        self.upstream = upstream
         self.raw_name = name
         self.program, self.is_path = _program(name)
         self.words = words
@@ -84,8 +86,13 @@ class Command:
                 else:
                     self.args.append(word.attached.text)
                 continue
+            if word.text is not None and self.program in _names.DELETERS and word.text.lower() in _names.CMD_SWITCHES:
+                self.args.append(_names.CMD_SWITCHES[word.text.lower()])  # `rd /s /q x`: what the agent meant
+                continue
             if word.text is None:
                 self.unknowns.add("args")
+                if word.source.startswith("@"):  # splatting: parameters known only when the line runs
+                    self.unknowns.add("flags")
                 self.args.append(word.source)
             else:
                 self.args.append(word.text)
@@ -107,6 +114,8 @@ class Command:
             raise HiddenCode(f"`{self.raw_name}` {_names.HIDDEN_CMDLETS[program]}")
         if program in _names.VARIABLE_SETTERS:
             self.reader.variables_known = False
+        if program in ("set-location", "push-location", "pop-location"):
+            self._move()
         if program in ("set-item", "new-item") and any(
             (value or "").lower().startswith(_names.PROVIDER_DEFINITIONS) for value in self._all_values()
         ):
@@ -139,6 +148,27 @@ class Command:
             a[1:] in _VARIABLE_OPTIONS for a in self.args if a.startswith("-")
         ):
             self.reader.variables_known = False
+
+    def _move(self) -> None:
+        """`cd`: later relative paths are relative to where it went (unknown if that is only known at run time)."""
+        state = self.reader.state
+        targets = [*self.positional, *self.values.get("path", []), *self.values.get("literalpath", [])]
+        target = targets[0] if len(targets) == 1 else None
+        if self.program == "pop-location" or target is None or self.reader.nesting > 0 or target == "-":
+            state.location_known = False
+        elif _is_absolute(target) or state.location is None:
+            state.location = target
+        else:
+            state.location = _join(state.location, target)
+
+    def _relative_to_location(self, paths: list[str]) -> list[str]:
+        state = self.reader.state
+        relative = [path for path in paths if not _is_absolute(path)]
+        if relative and not state.location_known:
+            self.unknowns.add("cwd")
+        if state.location is None or self.program in ("set-location", "push-location"):
+            return paths
+        return [path if _is_absolute(path) else _join(state.location, path) for path in paths]
 
     def _all_values(self) -> list[str | None]:
         return [*self.positional, *(value for values in self.values.values() for value in values)]
@@ -266,7 +296,12 @@ class Command:
             and not any(self.values.get(name) for name in ("path", "literalpath", "pspath", "lp"))
             and not self.positional
         ):
-            self.unknowns.add("targets" if self.piped_input else "args")
+            piped = _piped_items(self.upstream) if self.piped_input else None
+            if piped is None:
+                self.unknowns.add("targets" if self.piped_input else "args")
+            else:
+                paths += piped
+        paths, writes = self._relative_to_location(paths), self._relative_to_location(writes)
         access = (
             "delete" if program in _names.DELETERS
             else "write" if program in _names.WRITERS
@@ -319,6 +354,33 @@ def _program(name: str) -> tuple[str, bool]:
     if is_path:
         return base, True
     return _names.ALIASES.get(base, base), False
+
+
+_LISTERS = frozenset({"get-childitem", "get-item", "resolve-path"})
+
+
+def _piped_items(upstream: PsCommand | None) -> list[str] | None:
+    """The paths of the items a listing pipes on (`Get-ChildItem ~ | Remove-Item`), or None if not known.
+
+    `Get-ChildItem` without a path lists the working directory; `-Filter`/`-Include` narrow what it lists.
+    """
+    if upstream is None or upstream.program not in _LISTERS or "args" in upstream.unknowns:
+        return None
+    paths = list(upstream.paths) or ["."]
+    args = [arg.lower() for arg in upstream.args]
+    for option in ("-filter", "-include"):
+        if option in args and args.index(option) + 1 < len(args):
+            pattern = upstream.args[args.index(option) + 1]
+            paths = [f"{path.rstrip('/')}/{pattern}" for path in paths]
+    return paths
+
+
+def _join(location: str, path: str) -> str:
+    return f"{location.rstrip(chr(92) + '/')}/{path}"
+
+
+def _is_absolute(path: str) -> bool:
+    return path.startswith(("/", "\\", "~")) or bool(re.match(r"[A-Za-z]:|[\w.]+::", path))
 
 
 def _parameter(name: str, known: tuple[str, ...] | None) -> str:

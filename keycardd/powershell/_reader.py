@@ -93,6 +93,7 @@ class Builder(Protocol):
         writes: list[str],
         *,
         piped_input: bool,
+        upstream: PsCommand | None,
         call: str,
         unknown_writes: bool,
     ) -> object: ...
@@ -105,6 +106,10 @@ class State:
     build: Builder
     commands: list[PsCommand] = field(default_factory=list)
     downloaded: set[str] = field(default_factory=set)
+    location: str | None = None
+    """Where `Set-Location`/`cd` moved to, as written (`~`, `..\\x`); None while it is the payload's cwd."""
+    location_known: bool = True
+    """False after a `cd` to a place known only at run time (or one inside a block): relative paths are unknown."""
 
 
 class Reader:
@@ -335,9 +340,12 @@ class Reader:
     def pipeline(self) -> None:
         """Elements joined by `|`, pipelines joined by `&&` / `||`."""
         piped = False
+        upstream: PsCommand | None = None
         while True:
             self.skip_space()
-            self.element(piped_input=piped)
+            before = len(self.state.commands)
+            is_command = self.element(piped_input=piped, upstream=upstream if piped else None)
+            upstream = self.state.commands[-1] if is_command and len(self.state.commands) > before else None
             self.skip_space()
             if self.peek() == "|" and self.peek(1) != "|":
                 self.i += 1
@@ -351,7 +359,8 @@ class Reader:
                 continue
             return
 
-    def element(self, *, piped_input: bool) -> None:
+    def element(self, *, piped_input: bool, upstream: PsCommand | None) -> bool:
+        """One pipeline element; whether it was a command (whose output the next element receives)."""
         char = self.peek()
         if char in "$[":
             target = self.assignment_target()
@@ -363,15 +372,16 @@ class Reader:
                 # a conditional or repeated assignment (inside a block) leaves the value unknown after it
                 known = simple and self.nesting == 0
                 self.variables[key] = value if known else None
-                return
+                return False
         if (
             char in "$@(['0123456789!" + SINGLE_QUOTES + DOUBLE_QUOTES
             or (char == "." and self.peek(1).isdigit())
             or (char in DASHES and (self.peek(1).isdigit() or self._unary_operator()))
         ):
             self.expression()
-            return
-        self.command(piped_input=piped_input)
+            return False
+        self.command(piped_input=piped_input, upstream=upstream)
+        return True
 
     def _unary_operator(self) -> bool:
         match = re.match(r"[a-z]+", self.s[self.i + 1 : self.i + 8].lower())
@@ -414,7 +424,7 @@ class Reader:
         self.pipeline()
         return None
 
-    def command(self, *, piped_input: bool) -> None:
+    def command(self, *, piped_input: bool, upstream: PsCommand | None) -> None:
         call = ""
         if self.peek() == "&" and self.peek(1) != "&":
             call = "&"
@@ -424,11 +434,8 @@ class Reader:
             self.i += 1
             self.skip_space()
         name = self.argument()
-        if name.block:
-            if call == ".":
-                pass  # dot-sourcing a literal block: its commands are collected
-            words = self.words()
-            del words  # arguments to a block are values, already searched for commands
+        if name.block:  # `& { ... }`, `. { ... }`: the block's commands are collected; its arguments are values
+            self.words()
             return
         if name.text is None:
             raise HiddenCode(f"the program `{name.source}` is only known when the line runs")
@@ -436,7 +443,14 @@ class Reader:
             raise PowerShellError(f"an empty command name at character {self.i + 1}")
         words, writes, unknown_writes = self.words_and_redirects()
         self.state.build(
-            self, name.text, words, writes, piped_input=piped_input, call=call, unknown_writes=unknown_writes
+            self,
+            name.text,
+            words,
+            writes,
+            piped_input=piped_input,
+            upstream=upstream,
+            call=call,
+            unknown_writes=unknown_writes,
         )
 
     def words(self) -> list[Word]:
@@ -678,6 +692,8 @@ class Reader:
         for scope in ("global:", "script:", "local:", "private:", "using:"):
             if name.startswith(scope):
                 name = name[len(scope) :]
+        if name == "psdefaultparametervalues":
+            raise HiddenCode("$PSDefaultParameterValues changes the parameters of the commands that follow")
         return name
 
     def variable_value(self, key: str) -> str | None:
