@@ -23,6 +23,10 @@ from keycardd.powershell._reader import (
     Word,
 )
 
+_IP = re.compile(
+    r"^(?:\[[0-9A-Fa-f:.]+\]|(?:0[xX][0-9A-Fa-f]+|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]+|[0-9]+)){0,3})(?::[0-9]+)?(?:/|$)"
+)
+"""A word that is a numeric address (`169.254.169.254`, `0xA9FEA9FE:80/x`, `[::ffff:a9fe:a9fe]`): a host."""
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://|//)")
 _MODULE_QUALIFIED = re.compile(r"[A-Za-z][\w.]*\\([A-Za-z]+-[A-Za-z]+)")
 
@@ -276,10 +280,12 @@ class Command:
         for name, values in self.values.items():
             if known is None or name in _names.PATH_PARAMETERS or name == "uri":
                 candidates += values
+        # a downloader's first operand is a URL even without a scheme (`iwr 169.254.169.254`)
+        first_operand = next(iter(self.values.get("uri", [])), None) or next(iter(self.positional), None)
         for value in candidates:
             if value is None:
                 continue
-            if _URL.match(value):
+            if _URL.match(value) or (program in _names.DOWNLOADERS and value == first_operand) or _IP.match(value):
                 urls.append(value)
             elif value and not value.isdigit():
                 paths.append(value)

@@ -523,9 +523,12 @@ class Reader:
             return Word(None, self.s[start : self.i], block=True)
         if char == "(":
             self.i += 1
+            before = len(self.state.commands)
             self.statements(")")
-            self.postfix()
-            return Word(None, self.s[start : self.i])
+            joined = _joined_path(self.state.commands[before:])
+            if self.postfix():
+                joined = None
+            return Word(joined, self.s[start : self.i])
         if char == "@" and self.peek(1) == "{":
             self.hashtable()
             return Word(None, self.s[start : self.i])
@@ -864,6 +867,14 @@ class Reader:
 
 
 _OPENERS = {")": "(", "}": "{", "]": "["}
+
+
+def _joined_path(commands: list[PsCommand]) -> str | None:
+    """The value of `(Join-Path $HOME .ssh id_rsa)`: the one idiom for building a path, so it is not dynamic."""
+    if len(commands) != 1 or commands[0].program != "join-path" or commands[0].unknowns:
+        return None
+    parts = [arg for arg in commands[0].args if not arg.startswith("-")]
+    return "/".join(part.rstrip("/\\") for part in parts) if parts else None
 
 
 def _name_char(char: str) -> bool:
