@@ -36,6 +36,14 @@ _KEYWORDS = {
 """Statement keywords and the method that reads the rest of the statement (`begin`/`process`/`end`: a block)."""
 _UNSUPPORTED = ("switch", "trap", "class", "enum", "data", "using", "workflow", "parallel", "sequence",
                 "inlinescript", "configuration", "dynamicparam")  # fmt: skip
+_REDIRECT = re.compile(r"(?:[1-6*])?>>?(?:&[12])?")
+_STOP_PARSING = re.compile(r"--%([^\r\n|]*)")
+_PARAMETER = re.compile(r"[A-Za-z_?][\w?\-]*")
+_HERE_STRING = re.compile(r"@.[ \t]*\r?\n")
+_HASH_KEY = re.compile(r"[\w.\-]+")
+_NUMBER = re.compile(r"[0-9.][\w.]*")
+_LETTERS = re.compile(r"[A-Za-z]+")
+_MEMBER = re.compile(r"[A-Za-z_][\w]*")
 _ASSIGNMENT = re.compile(r"(?:\?\?|[+\-*/%])?=(?!=)")
 _VARIABLE_NAME = re.compile(r"[A-Za-z0-9_?]+(?::[A-Za-z0-9_]+)?|[$^?_]")
 
@@ -466,9 +474,9 @@ class Reader:
                 break
             if self.peek() == "&":  # background operator: ends the command
                 break
-            redirect = re.match(r"(?:[1-6*])?>>?(?:&[12])?", self.s[self.i :])
+            redirect = _REDIRECT.match(self.s, self.i)
             if redirect is not None:
-                self.i += redirect.end()
+                self.i = redirect.end()
                 if "&" not in redirect[0]:
                     self.skip_space()
                     target = self.argument()
@@ -480,9 +488,9 @@ class Reader:
             if self.peek() == "<":
                 raise PowerShellError("`<` is reserved in PowerShell")
             if self.s.startswith("--%", self.i):
-                rest = re.match(r"--%([^\r\n|]*)", self.s[self.i :])
+                rest = _STOP_PARSING.match(self.s, self.i)
                 assert rest is not None
-                self.i += rest.end()
+                self.i = rest.end()
                 words.extend(Word(part, part) for part in rest[1].split())
                 continue
             words.extend(self.argument_list())
@@ -508,9 +516,9 @@ class Reader:
         start = self.i
         char = self.peek()
         if char in DASHES and (self.peek(1).isalpha() or self.peek(1) in "_?"):
-            name = re.match(r"[A-Za-z_?][\w?\-]*", self.s[self.i + 1 :])
+            name = _PARAMETER.match(self.s, self.i + 1)
             assert name is not None
-            self.i += 1 + name.end()
+            self.i = name.end()
             parameter = name[0].lower()
             if self.peek() == ":":
                 self.i += 1
@@ -645,10 +653,10 @@ class Reader:
     def here_string(self) -> str | None:
         quote = self.peek(1)
         expandable = quote in DOUBLE_QUOTES
-        header = re.match(r"@.[ \t]*\r?\n", self.s[self.i :])
+        header = _HERE_STRING.match(self.s, self.i)
         if header is None:
             raise PowerShellError("a here-string must start a new line after `@\"` or `@'`")
-        body_start = self.i + header.end()
+        body_start = header.end()
         closing = re.compile(r"\r?\n[" + (DOUBLE_QUOTES if expandable else SINGLE_QUOTES) + "]@")
         match = closing.search(self.s, body_start)
         if match is None:
@@ -740,10 +748,10 @@ class Reader:
             self.pipeline()
 
     def _hash_key(self) -> str:
-        match = re.match(r"[\w.\-]+", self.s[self.i :])
+        match = _HASH_KEY.match(self.s, self.i)
         if match is None:
             raise PowerShellError(f"unexpected {self.peek()!r} in a hashtable at character {self.i + 1}")
-        self.i += match.end()
+        self.i = match.end()
         return match[0]
 
     def type_literal(self) -> str:
@@ -815,14 +823,14 @@ class Reader:
             self.argument()
             return None, True
         if char.isdigit() or (char == "." and self.peek(1).isdigit()):
-            number = re.match(r"[0-9.][\w.]*", self.s[self.i :])
+            number = _NUMBER.match(self.s, self.i)
             assert number is not None
-            self.i += number.end()
+            self.i = number.end()
             return None, True
         if char in DASHES and self.peek(1).isalpha():
-            operator = re.match(r"[A-Za-z]+", self.s[self.i + 1 :])
+            operator = _LETTERS.match(self.s, self.i + 1)
             assert operator is not None
-            self.i += 1 + operator.end()
+            self.i = operator.end()
             return None, False
         if char in "+-*/%=!,<.":
             self.i += 2 if self.s.startswith("..", self.i) else 1
@@ -831,9 +839,9 @@ class Reader:
 
     def _expression_redirect(self) -> None:
         """`$x > file`: the file is written (recorded as an `out-file` command)."""
-        redirect = re.match(r"(?:[1-6*])?>>?(?:&[12])?", self.s[self.i :])
+        redirect = _REDIRECT.match(self.s, self.i)
         assert redirect is not None
-        self.i += redirect.end()
+        self.i = redirect.end()
         if "&" in redirect[0]:
             return
         self.skip_space()
@@ -847,10 +855,10 @@ class Reader:
         """`.Name`, `.Name(...)`, `::Name(...)` after a value: a method call must be one known to only compute."""
         if not static:
             self.i += 1
-        match = re.match(r"[A-Za-z_][\w]*", self.s[self.i :])
+        match = _MEMBER.match(self.s, self.i)
         if match is None:
             raise HiddenCode(f"a member whose name is only known when the line runs (character {self.i + 1})")
-        self.i += match.end()
+        self.i = match.end()
         name = match[0].lower()
         if self.peek() != "(":
             return  # a property
