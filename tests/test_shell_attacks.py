@@ -8,11 +8,14 @@ the home directory and working directory a hook payload would give.
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+from conftest import DaemonProcess
 
 from keycardd.adapters import Decider, Settings
 from keycardd.engine import Engine, EntityUid, default_policy_source
+from keycardd.protocol import HookRequest, HookResult
 from keycardd.shell import analyze
 
 HOME = "/home/dev"
@@ -309,3 +312,35 @@ def test_only_the_first_request_carries_the_line() -> None:
     lines = [request.context.get("line") for request in answer.decision.requests]
     assert lines[0] == "a; b; c"
     assert lines[1:] == [None, None]
+
+
+def test_a_long_line_through_a_live_daemon_is_decided_while_others_are_answered(daemon: DaemonProcess) -> None:
+    """Payloads over 16 KiB are decided in a worker thread: the attack at the end of a 48 KiB line is still found,
+    and calls on other connections are answered meanwhile (correctness here; the latency is measured in bench/)."""
+    line = "echo " + "a " * 24_000 + "; rm -rf ~"
+    small = _hook_payload("git status")
+    answers: list[bytes] = []
+
+    def ordinary() -> None:
+        with daemon.client() as client:
+            for _ in range(20):
+                reply = client.request(HookRequest(agent="claude", payload=small))
+                assert isinstance(reply, HookResult)
+                answers.append(reply.stdout)
+
+    neighbour = threading.Thread(target=ordinary)
+    neighbour.start()
+    with daemon.client(timeout_s=10) as client:
+        reply = client.request(HookRequest(agent="claude", payload=_hook_payload(line)))
+    neighbour.join()
+    assert isinstance(reply, HookResult)
+    decision = json.loads(reply.stdout)["hookSpecificOutput"]
+    assert decision["permissionDecision"] == "deny"
+    assert "deny-rm-root-or-home" in decision["permissionDecisionReason"]
+    assert answers == [b""] * 20  # git status: no objection, every time
+
+
+def _hook_payload(line: str) -> bytes:
+    return json.dumps(
+        {"hook_event_name": "PreToolUse", "cwd": CWD, "tool_name": "Bash", "tool_input": {"command": line}}
+    ).encode()
