@@ -55,6 +55,7 @@ PASS_THROUGH = frozenset(
         # wrappers: they run what they are given, which then resolves through the stubs
         "env", "xargs", "find", "nice", "timeout", "nohup", "stdbuf", "setsid", "sh", "bash", "dash", "rbash",
         "script", "flock", "taskset", "ionice", "chrt", "chroot", "unshare", "su", "runuser", "strace", "time",
+        "git",  # its aliases, pager, ssh command, editor and transports run programs
         # pure filters, so that `echo CMD | base64 -d | sh` really feeds sh (no option of theirs runs a program)
         "cat", "tac", "tee", "base64", "base32", "tr", "rev", "head", "tail", "cut", "printf", "echo", "true",
         "false", "yes", "seq", "basename", "dirname", "wc", "gzip", "xxd", "od",
@@ -68,6 +69,8 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "su": frozenset({"sh", "bash"}),  # su -c CMD runs the user's login shell
     "runuser": frozenset({"sh", "bash"}),
     "flock": frozenset({"sh", "bash"}),  # flock -c CMD runs $SHELL -c CMD
+    # git's own helpers: the shell it runs aliases/pagers/ssh commands through, its transports and default editor
+    "git": frozenset({"sh", "git", "ssh", "less", "pager", "vi", "editor", "git-remote-http", "git-remote-https"}),
 }
 """Programs a real wrapper starts on its own (not named in the line): not part of the line's own programs."""
 
@@ -88,6 +91,9 @@ FIXTURE = {
     "proj/notes.txt": "rm\n",
     ".ssh/id_ed25519": "not a key\n",
     ".bashrc": "",
+    "proj/.git/HEAD": "ref: refs/heads/main\n",  # an empty repository: git's pager, fsmonitor... run in one
+    "proj/.git/objects/.keep": "",
+    "proj/.git/refs/heads/.keep": "",
 }
 """Files in HOME before each line, so that `find . -exec ...` and `xargs -a` have something to work on."""
 
