@@ -56,6 +56,7 @@ PASS_THROUGH = frozenset(
         "env", "xargs", "find", "nice", "timeout", "nohup", "stdbuf", "setsid", "sh", "bash", "dash", "rbash",
         "script", "flock", "taskset", "ionice", "chrt", "chroot", "unshare", "su", "runuser", "strace", "time",
         "git",  # its aliases, pager, ssh command, editor and transports run programs
+        "tar", "sort", "zip", "ssh", "scp", "sftp", "nsenter",  # options of theirs run programs
         # pure filters, so that `echo CMD | base64 -d | sh` really feeds sh (no option of theirs runs a program)
         "cat", "tac", "tee", "base64", "base32", "tr", "rev", "head", "tail", "cut", "printf", "echo", "true",
         "false", "yes", "seq", "basename", "dirname", "wc", "gzip", "xxd", "od",
@@ -71,6 +72,12 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "flock": frozenset({"sh", "bash"}),  # flock -c CMD runs $SHELL -c CMD
     # git's own helpers: the shell it runs aliases/pagers/ssh commands through, its transports and default editor
     "git": frozenset({"sh", "git", "ssh", "less", "pager", "vi", "editor", "git-remote-http", "git-remote-https"}),
+    "tar": frozenset({"sh", "gzip", "bzip2", "xz", "zstd", "lzma", "lzip", "lzop", "compress"}),  # tar -z runs gzip
+    "zip": frozenset({"sh", "unzip"}),  # zip -T tests the archive with unzip
+    "ssh": frozenset({"sh", "bash"}),  # ProxyCommand runs through $SHELL -c
+    "scp": frozenset({"ssh"}),
+    "sftp": frozenset({"ssh"}),
+    "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
 }
 """Programs a real wrapper starts on its own (not named in the line): not part of the line's own programs."""
 
@@ -109,22 +116,22 @@ CPU time needs no limit: the wall-clock timeout kills a line, and the driver is 
 so if it dies every process inside dies with it."""
 
 
+SHELLS = frozenset({"sh", "dash", "bash"})
+
+
 @dataclass(frozen=True, slots=True)
 class Exec:
-    """One execve of a stub: the path bash (or a wrapper) executed, the real program that did it, and argv."""
+    """One execve of a stub: the path executed, the real program of the parent process, PIDs, and argv."""
 
     path: str
     parent: str
+    pid: int
+    ppid: int
     argv: tuple[str, ...]
 
     @property
     def program(self) -> str:
         return os.path.basename(self.path)
-
-    @property
-    def implicit(self) -> bool:
-        """Started by a real wrapper on its own account (`script -c` runs $SHELL), not by the line."""
-        return self.program in IMPLICIT_CHILDREN.get(os.path.basename(self.parent), frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +144,32 @@ class LineRun:
 
     @property
     def programs(self) -> frozenset[str]:
-        """Every program the line itself executed (wrappers' implicit shells left out)."""
-        return frozenset(e.program for e in self.execs if not e.implicit)
+        """Every program the line itself executed (what wrappers start on their own account left out)."""
+        return frozenset(e.program for i, e in enumerate(self.execs) if not self.implicit(i))
+
+    def ancestors(self, index: int) -> list[str]:
+        """The programs above execs[index], nearest first, ending with the first process no stub logged."""
+        chain: list[str] = []
+        record = self.execs[index]
+        while len(chain) < 64:
+            parent = next((j for j in range(index - 1, -1, -1) if self.execs[j].pid == record.ppid), None)
+            if parent is None:
+                chain.append(os.path.basename(record.parent))
+                return chain
+            index, record = parent, self.execs[parent]
+            chain.append(record.program)
+        return chain
+
+    def implicit(self, index: int) -> bool:
+        """Started by a real wrapper on its own account (`tar -z` runs sh -c gzip, `script -c` runs $SHELL), not
+        named by the line: the nearest non-shell ancestor lists it, and so every shell in between."""
+        shells: list[str] = []
+        for name in self.ancestors(index):
+            if name not in SHELLS:
+                allowed = IMPLICIT_CHILDREN.get(name, frozenset())
+                return self.execs[index].program in allowed and all(shell in allowed for shell in shells)
+            shells.append(name)
+        return False
 
 
 class SandboxError(RuntimeError):
@@ -287,7 +318,7 @@ def run_lines(lines: Sequence[str], workdir: Path, *, workers: int = 2, timeout:
         for output in outputs:
             for result in output:
                 index = int(str(result["i"]))
-                execs = tuple(Exec(e[0], e[1], tuple(e[2])) for e in result["execs"])  # type: ignore[attr-defined]
+                execs = tuple(Exec(e[0], e[1], int(e[2]), int(e[3]), tuple(e[4])) for e in result["execs"])  # type: ignore[attr-defined]
                 runs[index] = LineRun(
                     lines[index],
                     execs,
@@ -445,9 +476,10 @@ def _parse_record(data: bytes) -> list[object]:
     fields = [field.decode("utf-8", "surrogateescape") for field in data.split(b"\0")]
     if fields and fields[-1] == "":
         fields.pop()
-    while len(fields) < 2:
-        fields.append("")
-    return [fields[0], fields[1], fields[2:]]
+    while len(fields) < 4:
+        fields.append("0")
+    pid, ppid = (int(text) if text.isdigit() else 0 for text in fields[2:4])
+    return [fields[0], fields[1], pid, ppid, fields[4:]]
 
 
 def _drain(log: socket.socket, records: list[list[object]]) -> None:

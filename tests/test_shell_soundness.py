@@ -129,6 +129,9 @@ def test_harness_sees_what_bash_executes(tmp_path: Path) -> None:
         "timeout 5 nice -n 1 xargs -a notes.txt killall": {"timeout", "nice", "xargs", "killall"},
         "script -qc 'reboot' /dev/null": {"script", "reboot"},
         "alias x='halt'\nx": {"halt"},
+        "tar czf /tmp/a.tgz notes.txt": {"tar"},  # tar's own sh -c gzip is not the line's
+        "tar cf /tmp/a.tar --checkpoint=1 --checkpoint-action=exec=halt notes.txt": {"tar", "halt"},
+        "git -c alias.x='!halt' x": {"git", "halt"},
         "true": set(),
     }
     runs = run_lines(list(expected), tmp_path, workers=1)
