@@ -144,6 +144,7 @@ def test_sandbox_contains_hostile_lines(tmp_path: Path) -> None:
     _sandbox_or_skip()
     canary = tmp_path / "canary"
     canary.write_text("untouched\n")
+    canary_mtime = canary.stat().st_mtime_ns
     outside = Path("/tmp") / f"keycardd-soundness-escape-{os.getpid()}"
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -161,6 +162,8 @@ def test_sandbox_contains_hostile_lines(tmp_path: Path) -> None:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     sleeper = subprocess.Popen(["sleep", "60"])
+    swappiness_file = Path("/proc/sys/vm/swappiness")
+    swappiness = int(swappiness_file.read_text())
     try:
         hostile = [
             f"echo pwned > {canary}",
@@ -174,22 +177,31 @@ def test_sandbox_contains_hostile_lines(tmp_path: Path) -> None:
             "while :; do :; done",
             "for i in $(seq 100); do (marker; exec tail -f /dev/null) & done; wait",
             "echo pwned > /etc/keycardd-soundness; echo pwned > /usr/bin/rm; rm -rf /",
+            # the real programs are in the sandbox too: they cannot reach out either
+            f"/.real/usr/bin/touch {canary} {outside}; /.real/usr/bin/rm -rf --no-preserve-root / 2>/dev/null",
+            f"echo {swappiness + 1} > /proc/sys/vm/swappiness",
         ]
         runs = run_lines(hostile, tmp_path / "work", workers=1, timeout=1.5)
     finally:
         stop.set()
         thread.join()
         listener.close()
+    changed_swappiness = int(swappiness_file.read_text()) != swappiness
+    if changed_swappiness:  # put the machine back before failing
+        swappiness_file.write_text(f"{swappiness}\n")
+    assert not changed_swappiness, "a line changed a kernel setting"
     assert canary.read_text() == "untouched\n"
+    assert canary.stat().st_mtime_ns == canary_mtime
     assert not outside.exists()
     assert not Path("/etc/keycardd-soundness").exists()
     assert accepted == []
     assert sleeper.poll() is None, "a line signalled a process outside the sandbox"
     sleeper.kill()
     sleeper.wait()
+    assert "rm" in runs[hostile.index(next(h for h in hostile if "rm -rf /" in h))].programs, "the lines did run"
     loop = runs[hostile.index("while :; do :; done")]
     assert loop.timed_out
-    markers = [e for e in runs[-2].execs if e.program == "marker"]
+    markers = [e for e in runs[hostile.index(next(h for h in hostile if "marker" in h))].execs if e.program == "marker"]
     assert 10 < len(markers) < 64, "RLIMIT_NPROC must cap the number of processes a line can start"
 
 
