@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from encodings import idna
 from urllib.parse import unquote
 
+from keycardd.config import ConfigError
+
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:(?:[\\/]|$)|\\\\)")
 """`C:`, `C:\\...`, `C:/...`, and UNC/device paths `\\\\server\\share`, `\\\\?\\C:\\...` (`//x` is POSIX's `/x`)."""
 _WINDOWS_DEVICE_PREFIX = re.compile(r"^//[?.]/(?=[A-Za-z]:)")
@@ -38,17 +40,19 @@ _PROC_SELF = re.compile(r"^(?:self|thread-self|[0-9]+)$")
 
 
 def case_insensitive_paths(env: Mapping[str, str], platform: str = sys.platform) -> bool:
-    """Whether the file system ignores case: `$KEYCARD_CASE_INSENSITIVE_PATHS` (`1`/`0`), else the platform's default.
+    """Whether the file system ignores case: `$KEYCARDD_CASE_INSENSITIVE_PATHS` (`1`/`0`), else the platform's default.
 
     macOS (APFS, HFS+) and Windows (NTFS) ignore case by default, Linux does not. A setting read once at start-up,
     not a probe of the disk per call; a case-sensitive APFS volume or a case-folded ext4 directory is the setting's
     job to describe.
     """
-    value = env.get("KEYCARD_CASE_INSENSITIVE_PATHS", "").strip().lower()
+    value = env.get("KEYCARDD_CASE_INSENSITIVE_PATHS", "").strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
     if value in ("0", "false", "no", "off"):
         return False
+    if value:
+        raise ConfigError(f"KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0, got {value!r}")
     return platform == "darwin" or platform.startswith(("win", "cygwin"))
 
 

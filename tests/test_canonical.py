@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keycardd.canonical import canonical_path, glob_candidates, url_host, url_hosts
+from keycardd.canonical import canonical_path, case_insensitive_paths, glob_candidates, url_host, url_hosts
+from keycardd.config import ConfigError
 
 HOME = "/home/u"
 CWD = "/work/project"
@@ -367,3 +368,26 @@ def test_wildcards_stand_for_the_credential_files_they_could_match(
     pattern: str, dotfiles: bool, expected: set[str]
 ) -> None:
     assert set(glob_candidates(pattern, dotfiles=dotfiles)) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "platform", "expected"),
+    [
+        ({}, "darwin", True),
+        ({}, "win32", True),
+        ({}, "linux", False),
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "1"}, "linux", True),
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "yes"}, "linux", True),
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "0"}, "darwin", False),  # a case-sensitive APFS volume
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "off"}, "darwin", False),
+    ],
+)
+def test_case_insensitivity_is_a_setting_with_a_platform_default(
+    env: dict[str, str], platform: str, expected: bool
+) -> None:
+    assert case_insensitive_paths(env, platform) is expected
+
+
+def test_a_case_setting_that_is_not_1_or_0_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0"):
+        case_insensitive_paths({"KEYCARDD_CASE_INSENSITIVE_PATHS": "maybe"}, "linux")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -115,7 +116,7 @@ CASE_ATTACKS = [
 def test_case_spellings_are_denied_where_the_disk_ignores_case(
     payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KEYCARD_CASE_INSENSITIVE_PATHS", "1")
+    monkeypatch.setenv("KEYCARDD_CASE_INSENSITIVE_PATHS", "1")
     agent = "cursor" if payload["hook_event_name"] == "beforeReadFile" else "claude"
     assert decide(payload, agent) == "deny"
 
@@ -147,13 +148,13 @@ def test_ordinary_file_and_web_work_passes(payload: dict[str, Any]) -> None:
 
 
 def test_case_is_kept_where_the_disk_respects_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KEYCARD_CASE_INSENSITIVE_PATHS", "0")
+    monkeypatch.setenv("KEYCARDD_CASE_INSENSITIVE_PATHS", "0")
     # on ext4, ~/.SSH/ID_RSA is not the key; a policy that names `/Work/*` still matches `/Work/x`
     assert decide(claude("Read", {"file_path": "~/.SSH/ID_RSA"})) == "no_objection"
 
 
 def test_policies_see_canonical_paths_and_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KEYCARD_CASE_INSENSITIVE_PATHS", "1")
+    monkeypatch.setenv("KEYCARDD_CASE_INSENSITIVE_PATHS", "1")
     decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
     payload = claude("mcp__fs__copy", {"source": "~//Notes/../A.txt", "destination": "B.TXT", "url": "http://0x7f.1/"})
     answer = decider.decide_hook(ENGINE, None, "claude", json.dumps(payload).encode(), {})
@@ -191,3 +192,25 @@ def test_attacks_through_the_shim_and_a_live_daemon(daemon: DaemonProcess) -> No
             assert answer["hookSpecificOutput"]["permissionDecision"] == "deny", payload
         else:
             assert answer["permission"] == "deny", payload
+
+
+def test_the_daemon_folds_case_when_configured(start_daemon: Callable[..., DaemonProcess]) -> None:
+    shim = build_c_shim()
+    attack = json.dumps(claude("Read", {"file_path": "~/.SSH/ID_RSA"})).encode()
+    for setting, expected in (("1", "deny"), ("0", None)):
+        daemon = start_daemon(env={"KEYCARDD_CASE_INSENSITIVE_PATHS": setting}, socket_name=f"fold{setting}.sock")
+        result = subprocess.run(
+            [str(shim), "claude"], input=attack, capture_output=True, env=daemon.env, timeout=30, check=False
+        )
+        assert result.returncode == 0
+        if expected is None:
+            assert result.stdout == b""  # case-sensitive disk: ~/.SSH/ID_RSA is another file
+        else:
+            assert json.loads(result.stdout)["hookSpecificOutput"]["permissionDecision"] == expected
+        daemon.stop()
+
+
+def test_the_daemon_refuses_to_start_on_a_bad_case_setting(start_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = start_daemon(env={"KEYCARDD_CASE_INSENSITIVE_PATHS": "maybe"}, wait=False)
+    assert daemon.process.wait(timeout=30) != 0
+    assert "KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0" in daemon.log()
