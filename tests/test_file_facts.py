@@ -94,6 +94,20 @@ ATTACKS: list[tuple[str, str, dict[str, Any]]] = [
             },
         ),
     ),
+    (
+        "grep glob into credentials",
+        "claude",
+        claude("Grep", {"pattern": "AKIA", "path": "~", "glob": "**/credentials"}),
+    ),
+    ("grep glob for env files", "claude", claude("Grep", {"pattern": "KEY", "glob": "**/.env"})),
+    ("grep glob for keys", "claude", claude("Grep", {"pattern": "PRIVATE", "path": "~", "glob": "*.pem"})),
+    ("mcp path under a url key", "claude", claude("mcp__docs__open", {"uri": "~/.ssh/id_rsa"})),
+    ("mcp json in a string", "claude", claude("mcp__x__call", {"args": '{"path": "~/.aws/credentials"}'})),
+    (
+        "authorized_keys back door",
+        "claude",
+        claude("Edit", {"file_path": "~/.ssh/authorized_keys", "old_string": "", "new_string": "ssh-ed25519 AAAA x"}),
+    ),
     ("cursor mcp path", "cursor", cursor_mcp({"path": "~/.ssh/id_rsa"})),
     ("cursor mcp url", "cursor", cursor_mcp({"url": "http://[::ffff:169.254.169.254]/"})),
 ]
@@ -133,6 +147,9 @@ def test_case_spellings_are_denied_where_the_disk_ignores_case(
         claude("Read", {"file_path": "docs/environment.md"}),
         claude("Read", {"file_path": "~/.gitconfig"}),
         claude("Grep", {"pattern": "TODO", "path": "src"}),
+        claude("Grep", {"pattern": "useEffect", "glob": "*.tsx", "path": "src"}),
+        claude("Read", {"file_path": "~/.ssh/authorized_keys"}),
+        claude("Grep", {"pattern": "~/.ssh/id_rsa", "path": "docs"}),  # searching for the text is not reading it
         claude("Glob", {"pattern": "**/*.pem", "path": "."}),  # lists names, reads nothing
         claude("WebFetch", {"url": "https://docs.python.org/3/library/ipaddress.html", "prompt": "x"}),
         claude("WebFetch", {"url": "http://169.254.169.254.example.com/", "prompt": "x"}),
