@@ -196,8 +196,14 @@ def unavailable_reason() -> str | None:
     return None
 
 
+_built: dict[str, Path] = {}
+
+
 def build_stubs(directory: Path) -> dict[str, Path]:
-    """Compile the logging stub, the log-then-exec stub and the per-line init into `directory`."""
+    """Compile the logging stub, the log-then-exec stub and the per-line init into `directory` (once a process:
+    later calls reuse the first build while it exists)."""
+    if _built and all(path.exists() for path in _built.values()):
+        return dict(_built)
     built = {}
     for name, source, flags in (
         ("stub-log", STUB_SOURCE, []),
@@ -210,6 +216,7 @@ def build_stubs(directory: Path) -> dict[str, Path]:
         if static.returncode != 0:  # no static libc: a dynamic stub is slower to start, but as good
             subprocess.run(command, check=True, capture_output=True)
         built[name] = out
+    _built.update(built)
     return built
 
 
