@@ -8,6 +8,14 @@ on the hot path for every argument), so what they cannot know is documented rath
 - `..` is collapsed lexically, as bash's `cd` does; the kernel resolves `link/..` through the symlink instead.
 - `~name` is the user's home when `name` is the home directory's last component, `/root` for root, and otherwise
   `~name`'s usual place beside the home directory (no password-database lookup).
+- A name that resolves to a metadata address through DNS (`169.254.169.254.nip.io`) is a name.
+
+Where the standard library is right it is used (`ipaddress` for IPv6 and the final dotted quad, `encodings.idna`
+for IDNA's mapping, `posixpath`/`ntpath`); where it disagrees with what the connecting programs accept, the programs
+win, checked in tests against glibc's `inet_aton`, curl and Node's `URL`: `ipaddress` rejects the short, octal and
+hex IPv4 forms that `inet_aton` (and so curl and every getaddrinfo caller) accepts, so those are read here; and
+`urllib.parse` ends the authority only at `/?#` and splits userinfo at the last `@`, while WHATWG also ends it
+at `\\` and curl splits differently, so `url_hosts` returns every reading.
 """
 
 from __future__ import annotations
