@@ -25,6 +25,7 @@ from tree_sitter import Language, Node, Parser, Tree
 
 from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
+from keycardd.shell._options import Grammar, parse_options
 from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, ansi_c, node_text, resolve, unescape_backquoted
 from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, unwrap
 
@@ -332,11 +333,25 @@ class _Walker:
         for index, child in enumerate(named):
             self._child(child, replace(ctx, top=ctx.top and (index == 0 or operator == "&&")))
 
-    def _pipeline(self, node: Node, ctx: _Context, stdin: Stdin | None = None, before: tuple[str, ...] = ()) -> None:
-        """Each element reads the previous one's output: static when the line shows it (`echo 'CMD' | sh`)."""
+    def _pipeline(
+        self,
+        node: Node,
+        ctx: _Context,
+        stdin: Stdin | None = None,
+        before: tuple[str, ...] = (),
+        last_stdin: Stdin | None = None,
+    ) -> None:
+        """Each element reads the previous one's output: static when the line shows it (`echo 'CMD' | sh`).
+
+        `last_stdin`: tree-sitter hangs a redirect after the last element (`a | sh < <(curl x)`) on the whole
+        pipeline; bash gives it to the last element.
+        """
         stdin = stdin or ctx.stdin
         upstream = list(before)
-        for child in node.named_children:
+        children = node.named_children
+        for position, child in enumerate(children):
+            if position == len(children) - 1 and last_stdin is not None:
+                stdin = last_stdin
             first = len(self.commands)
             self._child(child, replace(ctx, stdin=stdin, spawned=True, top=False))
             emitted = self.commands[first:]
@@ -352,8 +367,12 @@ class _Walker:
             stdin = Stdin(text, f"a pipe from {names}")
 
     def _substitution(self, node: Node, ctx: _Context) -> None:
-        inner = replace(ctx, depth=ctx.depth + 1, top=False, spawned=False, stdin=None)
         text = node_text(node)
+        # `>(sh)` reads what the outer command writes: code nobody can see
+        stdin = Stdin(None, "an output process substitution") if text.startswith(">(") else None
+        inner = replace(ctx, depth=ctx.depth + 1, top=False, spawned=False, stdin=stdin)
+        if text.startswith("`") and _unescaped_backquote(text[1:-1]):
+            raise _AnalysisError("a backquote inside backquotes is not escaped: bash would end the substitution there")
         if text.startswith("`") and "\\" in text:  # backquotes: bash unescapes \` \$ \\ and parses again
             self.script(unescape_backquoted(text[1:-1]), inner)
             return
@@ -400,7 +419,18 @@ class _Walker:
         """Variables whose value runs as a command (GIT_SSH_COMMAND, PAGER, ...) or loads code (BASH_ENV, ...)."""
         if not value.text:
             return
-        if name.startswith("BASH_FUNC_"):  # an exported function: bash defines it in every child bash
+        base = name.split("[", 1)[0]
+        if base in ("BASH_ALIASES", "BASH_CMDS"):  # the alias and hash tables themselves
+            key = name[len(base) + 1 : -1] if "[" in name else ""
+            if value.dynamic or not key:
+                self._opaque(f"{name}={value.text}", f"{base} is set to something the line does not show", ctx)
+            elif base == "BASH_ALIASES":
+                self.aliases[key] = value.text
+                self._run(Script(f"alias {key}", value.text), ctx)
+            else:
+                self.hashed[key] = os.path.basename(value.text.rstrip("/")) or value.text
+                self.hashed_at.setdefault(key, len(self.commands))
+        elif name.startswith("BASH_FUNC_"):  # an exported function: bash defines it in every child bash
             self._run(Script(name, f"_{value.text}") if not value.dynamic else Opaque(name, f"{name} is code"), ctx)
         elif name in _COMMAND_VARIABLES:
             item = Script(f"${name}", value.text) if not value.dynamic else Opaque(name, f"${name} is a command")
@@ -436,9 +466,30 @@ class _Walker:
             stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin), deferred)
             writes.extend(more)
         first = len(self.commands)
-        if body is not None:
+        if body is not None and body.type == "pipeline":
+            self._pipeline(body, ctx, last_stdin=stdin if stdin is not ctx.stdin else None)
+        elif body is not None:
             self._child(body, replace(ctx, stdin=stdin))
+        if writes:  # `{ ...; } > f`, `a | b > f`: the statement's output goes to f
+            last = body.named_children[-1] if body is not None and body.type == "pipeline" else None
+            self._record_writes(writes, first, _static_output(last) if last is not None else None)
         self._walk_deferred(deferred, node, ctx, first)
+
+    def _record_writes(self, writes: list[Word], first: int, text: str | None) -> None:
+        """Files a compound statement writes: on its last command's facts, and as `Tool::"write"` requests."""
+        unknowns: set[str] = set()
+        accesses = [access for word in writes for access in self._paths(word, "write", unknowns)]
+        self.writes.extend(word.text for word in writes)
+        for path, _ in accesses:
+            self.written[path] = text
+        if len(self.commands) > first:
+            last = self.commands[-1]
+            self.commands[-1] = with_fields(
+                last,
+                writes=(*last.writes, *(word.text for word in writes)),
+                accesses=tuple(dict.fromkeys((*last.accesses, *accesses))),
+                unknowns=last.unknowns | unknowns,
+            )
 
     def _walk_deferred(self, deferred: list[Node], statement: Node, ctx: _Context, first: int) -> None:
         """The rest of a line tree-sitter nested in a heredoc redirect; a leading `|` pipes the statement into it."""
@@ -608,7 +659,10 @@ class _Walker:
                 return Word(text)  # the common case, without the machinery below
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
         word = resolve(node, env)
-        if "`" in node_text(node):  # tree-sitter leaves backquotes unparsed in some words (`${x:-`cmd`}`)
+        raw = node_text(node)
+        if ("$(" in raw or "`" in raw) and (hidden := _hidden_substitutions(node)) is not None:
+            self._opaque(raw, f"{hidden} runs when bash expands it", ctx)
+        if "`" in raw:  # tree-sitter leaves backquotes unparsed in some words (`${x:-`cmd`}`)
             for text in _unparsed_backquotes(node):
                 for segment in _backquoted(text):
                     self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, top=False, stdin=None))
@@ -738,6 +792,11 @@ class _Walker:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        if program == "set" and any(
+            word.dynamic or (word.text.startswith(("-", "+")) and "H" in word.text) or word.text == "histexpand"
+            for word in args
+        ):
+            raise _AnalysisError("the line turns on history expansion: later words depend on earlier lines")
         alias = self.aliases.get(program)
         if alias is not None and program not in self.expanding_aliases:  # `alias e=eval; e 'CMD'`
             self.expanding_aliases.add(program)
@@ -807,19 +866,55 @@ class _Walker:
                 self.aliases[name] = value
 
     def _hash(self, args: Sequence[Word], ctx: _Context) -> None:
-        """`hash -p /bin/rm ls`: later `ls` runs /bin/rm."""
-        words = list(args)
-        for index, word in enumerate(words):
-            if word.text.startswith("-") and "p" in word.text and index + 2 < len(words) + 1:
-                path = words[index + 1] if index + 1 < len(words) else None
-                names = words[index + 2 :]
-                if path is None or path.dynamic or any(name.dynamic for name in names):
-                    self._opaque("hash -p", "hash -p maps a name to a program only known at run time", ctx)
-                    return
-                for name in names:
-                    self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
-                    self.hashed_at.setdefault(name.text, len(self.commands))
-                return
+        """`hash -p /bin/rm ls` (or `-p/bin/rm`): later `ls` runs /bin/rm."""
+        parsed = parse_options(args, Grammar("p"))
+        path = parsed.value("-p")
+        if not parsed.has("-p"):
+            return
+        names = args[parsed.index :]
+        if parsed.dynamic or path is None or path.dynamic or any(name.dynamic for name in names):
+            self._opaque("hash -p", "hash -p maps a name to a program only known at run time", ctx)
+            return
+        for name in names:
+            self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
+            self.hashed_at.setdefault(name.text, len(self.commands))
+
+
+def _unescaped_backquote(text: str) -> bool:
+    index = 0
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+            continue
+        if text[index] == "`":
+            return True
+        index += 1
+    return False
+
+
+def _hidden_substitutions(node: Node) -> str | None:
+    """Where tree-sitter leaves a command substitution as text that bash still runs; None when there is none.
+
+    `[[ x =~ $(cmd) ]]` (a `regex` node), `${x:-'$(cmd)'}` inside double quotes or a heredoc (a quoted string in an
+    expansion), and `a['$(cmd)']` (a subscript bash evaluates twice).
+    """
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        kind = current.type
+        text = node_text(current)
+        if "$(" not in text and "`" not in text:
+            continue
+        if kind == "regex":
+            return "a command substitution in a [[ =~ ]] pattern"
+        if kind in ("expansion", "subscript"):
+            for child in current.children:
+                if child.type in ("raw_string", "string", "ansi_c_string") and (
+                    "$(" in node_text(child) or "`" in node_text(child)
+                ):
+                    return "a quoted command substitution inside an expansion or subscript"
+        stack.extend(current.children)
+    return None
 
 
 def _unparsed_backquotes(node: Node) -> list[str]:

@@ -204,8 +204,9 @@ def _shell(program: str, args: Sequence[Word], stdin: Stdin | None) -> list[Unwr
         why = f"{program} runs a string only known at run time"
         return [Opaque(program, why, args[parsed.index].text)]
     operands = args[parsed.index :]
-    if parsed.has("-c"):
-        return [code(f"{program} -c", operands[0], operands[1:])] if operands else []
+    if parsed.has("-c"):  # `find -exec sh -c '"$0"' {} ;`: a {} operand is a file name only known at run time
+        positional = [Word(w.text, dynamic=True) if "{}" in w.text else w for w in operands[1:]]
+        return [code(f"{program} -c", operands[0], positional)] if operands else []
     if parsed.has("-s") or not operands:
         return from_stdin(f"{program} <stdin>", stdin)
     return _script_file(program, operands[0], stdin)
@@ -417,6 +418,17 @@ def _busybox(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[l
     return ([Inner(program, tuple(rest))] if rest else []), frozenset()
 
 
+def _tracer(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """strace and ltrace run their command, and `-o '|CMD'` / `-o '!CMD'` pipes the trace into CMD."""
+    grammar = _GRAMMARS[program]
+    found = _after_options(program, args, grammar, stdin)
+    parsed = parse_options(args, grammar)
+    for name, value in parsed.options:
+        if name in ("-o", "--output") and value is not None and value.text.startswith(("|", "!")):
+            found.append(code(f"{program} -o", Word(value.text[1:], value.dynamic)))
+    return found, frozenset()
+
+
 def _ssh(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`ssh HOST CMD...` runs CMD in the remote user's shell; `-o ProxyCommand=CMD` runs CMD here."""
     parsed = parse_options(args, _g("BbcDEeFIiJLlmOoPpQRSWw"))
@@ -619,6 +631,72 @@ def _enable(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[li
     return [], frozenset()
 
 
+_TAR_COMPRESSORS = {"-z": "gzip", "--gzip": "gzip", "--gunzip": "gzip", "--ungzip": "gzip", "-j": "bzip2",
+                    "--bzip2": "bzip2", "-J": "xz", "--xz": "xz", "-Z": "compress", "--compress": "compress",
+                    "--uncompress": "compress", "--zstd": "zstd", "--lzma": "lzma", "--lzip": "lzip",
+                    "--lzop": "lzop"}  # fmt: skip
+_COMPRESSED_SUFFIXES = {".gz": "gzip", ".tgz": "gzip", ".taz": "gzip", ".bz2": "bzip2", ".tbz": "bzip2",
+                        ".tbz2": "bzip2", ".tz2": "bzip2", ".xz": "xz", ".txz": "xz", ".zst": "zstd", ".tzst": "zstd",
+                        ".lz": "lzip", ".lzma": "lzma", ".tlz": "lzma", ".lzo": "lzop", ".Z": "compress",
+                        ".taZ": "compress"}  # fmt: skip
+
+
+def _tar(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """tar runs compressors (`-z`, or by the archive's suffix) and commands: `-I`/`--use-compress-program`,
+    `--to-command`, `--checkpoint-action=exec=`, `-F`/`--info-script`/`--new-volume-script`, `--rsh-command`."""
+    words = list(args)
+    if words and not words[0].text.startswith("-") and words[0].text.isalpha():  # old style: `tar czf x.tgz`
+        words = [Word("-" + words[0].text), *words[1:]]
+    parsed = _scan_all(words, _g("IFfCbHKLMNTVgX", "--use-compress-program --to-command --info-script "
+                                 "--new-volume-script --rsh-command --file --directory"))  # fmt: skip
+    found: list[Unwrapped] = []
+    if parsed.dynamic:
+        found.append(Opaque(program, "tar has an option only known at run time"))
+    for name, value in parsed.options:
+        if name in _TAR_COMPRESSORS:
+            found.append(Inner(f"tar {name}", (Word(_TAR_COMPRESSORS[name]),)))
+        elif name in ("-I", "--use-compress-program", "--to-command", "-F", "--info-script", "--new-volume-script"):
+            if value is not None:
+                found.append(code(f"tar {name}", value))
+        elif name == "--rsh-command" and value is not None:
+            found.append(Inner("tar --rsh-command", (value,)))
+        elif name == "--checkpoint-action" and value is not None and value.text.startswith("exec="):
+            found.append(code("tar --checkpoint-action", Word(value.text[5:], value.dynamic)))
+        elif name == "--checkpoint-action" and value is not None and value.dynamic:
+            found.append(Opaque(program, "tar --checkpoint-action only known at run time"))
+    for word in words:
+        suffix = next((s for s in _COMPRESSED_SUFFIXES if word.text.endswith(s)), None)
+        if suffix is not None:
+            found.append(Inner("tar (by suffix)", (Word(_COMPRESSED_SUFFIXES[suffix]),)))
+    unique: dict[str, Unwrapped] = {}
+    for item in found:  # one gzip for `tar czf x.tgz`, however many ways it is asked for
+        key = item.argv[0].text if isinstance(item, Inner) else repr(item)
+        unique.setdefault(key, item)
+    return list(unique.values()), frozenset()
+
+
+def _sort(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`sort --compress-program=PROG` runs PROG for its temporary files."""
+    parsed = _scan_all(args, _g("kotST", "--compress-program --key --output --field-separator --buffer-size "
+                                "--temporary-directory --files0-from --parallel --random-source --sort"))  # fmt: skip
+    found: list[Unwrapped] = [
+        Inner("sort --compress-program", (value,)) for name, value in parsed.options
+        if name == "--compress-program" and value is not None
+    ]  # fmt: skip
+    return found, frozenset()
+
+
+def _zip(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`zip -T -TT CMD` / `--unzip-command CMD` tests the archive with CMD."""
+    found: list[Unwrapped] = []
+    for index, word in enumerate(args):
+        if word.text in ("-TT", "--unzip-command") and index + 1 < len(args):
+            found.append(code(f"zip {word.text}", args[index + 1]))
+        elif word.text.startswith(("-TT=", "--unzip-command=")):
+            found.append(code("zip -TT", Word(word.text.partition("=")[2], word.dynamic)))
+    return found, frozenset()
+
+
 def _compgen(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`compgen -C CMD` and `complete -C CMD` run CMD to list completions."""
     parsed = _scan_all(args, _g("AGWXPSCFo"))
@@ -729,6 +807,12 @@ _HANDLERS = {
     "readarray": _mapfile,
     "enable": _enable,
     "git": _git,
+    "tar": _tar,
+    "bsdtar": _tar,
+    "sort": _sort,
+    "zip": _zip,
+    "strace": _tracer,
+    "ltrace": _tracer,
     "compgen": _compgen,
     "complete": _compgen,
     "jobs": _jobs,
