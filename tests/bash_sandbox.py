@@ -57,6 +57,7 @@ PASS_THROUGH = frozenset(
         "script", "flock", "taskset", "ionice", "chrt", "chroot", "unshare", "su", "runuser", "strace", "time",
         "git",  # its aliases, pager, ssh command, editor and transports run programs
         "tar", "sort", "zip", "ssh", "scp", "sftp", "nsenter",  # options of theirs run programs
+        "sg", "setpriv", "prlimit", "setarch", "linux64", "dbus-run-session", "ssh-agent", "start-stop-daemon", "cmake",
         # pure filters, so that `echo CMD | base64 -d | sh` really feeds sh (no option of theirs runs a program)
         "cat", "tac", "tee", "base64", "base32", "tr", "rev", "head", "tail", "cut", "printf", "echo", "true",
         "false", "yes", "seq", "basename", "dirname", "wc", "gzip", "xxd", "od",
@@ -78,6 +79,8 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "scp": frozenset({"ssh"}),
     "sftp": frozenset({"ssh"}),
     "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
+    "sg": frozenset({"sh"}),  # sg GROUP -c CMD runs sh -c CMD
+    "dbus-run-session": frozenset({"dbus-daemon"}),
 }
 """Programs a real wrapper starts on its own (not named in the line): not part of the line's own programs."""
 
