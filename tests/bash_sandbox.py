@@ -42,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 STUB_SOURCE = Path(__file__).resolve().parent / "data" / "soundness_stub.c"
 INIT_SOURCE = Path(__file__).resolve().parent / "data" / "soundness_init.c"
@@ -269,7 +270,7 @@ class Sandbox:
         process.stdin.close()
         return cls(process)
 
-    def results(self) -> Iterator[dict[str, object]]:
+    def results(self) -> Iterator[dict[str, Any]]:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
             yield json.loads(raw)
@@ -328,7 +329,7 @@ def run_lines(lines: Sequence[str], workdir: Path, *, workers: int = 2, timeout:
         for output in outputs:
             for result in output:
                 index = int(str(result["i"]))
-                execs = tuple(Exec(e[0], e[1], int(e[2]), int(e[3]), tuple(e[4])) for e in result["execs"])  # type: ignore[attr-defined]
+                execs = tuple(Exec(e[0], e[1], int(e[2]), int(e[3]), tuple(e[4])) for e in result["execs"])
                 runs[index] = LineRun(
                     lines[index],
                     execs,
@@ -364,9 +365,12 @@ def _check(result: int, what: str) -> None:
         raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
+def _encode(text: str | None) -> bytes | None:
+    return text.encode() if text is not None else None
+
+
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
-    _check(_libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
+    _check(_libc.mount(_encode(source), _encode(target), _encode(fstype), flags, _encode(data)), f"mount {target}")
 
 
 def _bind_read_only(source: str, target: str) -> None:
@@ -472,9 +476,9 @@ def _reset_scratch() -> None:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
     for relative, text in FIXTURE.items():
-        path = Path(HOME, relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        fixture = Path(HOME, relative)
+        fixture.parent.mkdir(parents=True, exist_ok=True)
+        fixture.write_text(text)
 
 
 def _limit_lines() -> None:
@@ -536,8 +540,8 @@ def _run_line(line: str, log: socket.socket, timeout: float) -> dict[str, object
                 timed_out = True
                 os.killpg(process.pid, signal.SIGKILL)
                 break
-            ready, _, _ = select.select([log, pidfd], [], [], remaining)
-            if log in ready:
+            ready, _, _ = select.select([log.fileno(), pidfd], [], [], remaining)
+            if log.fileno() in ready:
                 _drain(log, records)
             if pidfd in ready:
                 break

@@ -925,5 +925,7 @@ def soundness_corpus(seed: int = SEED, *, per_template: int = 2, mutations: int 
     rng = random.Random(seed)
     lines = [*corpus_lines(), *attack_lines(rng, per_template)]
     lines += list(mutated_lines([line for _, line in lines], rng, mutations))
-    seen: set[str] = set()
-    return [(cls, line) for cls, line in lines if not (line in seen or seen.add(line))]
+    unique: dict[str, str] = {}
+    for cls, line in lines:
+        unique.setdefault(line, cls)
+    return [(cls, line) for line, cls in unique.items()]

@@ -12,16 +12,16 @@ it cannot know: the line is unparseable (`error`), a program is dynamic, or some
 
 from __future__ import annotations
 
-import inspect
 import os
 import socket
 import subprocess
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bash_sandbox import CWD, HOME, LineRun, run_lines, unavailable_reason
 from shell_lines import ATTACKS, MIN_LINES, PAYLOADS, SEED, soundness_corpus
 
-from keycardd.shell import ShellAnalysis, analyze
+from keycardd.shell import analyze
 
 CLASSES = ("corpus", "benign", *ATTACKS, "mutation")
 
@@ -41,11 +41,29 @@ def _sandbox_or_skip() -> None:
         pytest.skip(reason)
 
 
+class Analysis(Protocol):
+    """What the comparison reads of `analyze(...)`'s result (keycardd.shell.ShellAnalysis)."""
+
+    @property
+    def commands(self) -> Sequence[Any]: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A hand-made analysis result, for the harness's own tests and for a line analyze() crashed on."""
+
+    commands: Sequence[Any] = ()
+    error: str | None = None
+
+
 @dataclass(frozen=True)
 class Verdict:
     cls: str
     run: LineRun
-    analysis: ShellAnalysis
+    analysis: Analysis
     crash: str | None = None
     """analyze() must never raise; when it does, the line fails with the exception instead of a comparison."""
 
@@ -70,15 +88,11 @@ class Verdict:
         return self.run.programs - self.reported
 
 
-_PLACE = {"cwd": CWD, "home": HOME}
-_PLACE_KWARGS = {name: value for name, value in _PLACE.items() if name in inspect.signature(analyze).parameters}
-
-
 def judge(cls: str, run: LineRun) -> Verdict:
     try:
-        return Verdict(cls, run, analyze(run.line, **_PLACE_KWARGS))
+        return Verdict(cls, run, analyze(run.line, cwd=CWD, home=HOME))
     except Exception as exc:
-        return Verdict(cls, run, ShellAnalysis(commands=()), crash=f"{type(exc).__name__}: {exc}")
+        return Verdict(cls, run, Reported(), crash=f"{type(exc).__name__}: {exc}")
 
 
 def run_corpus(workdir: Path) -> list[Verdict]:
@@ -211,7 +225,7 @@ def test_harness_fails_an_unsound_analysis(tmp_path: Path) -> None:
     [run] = run_lines(["true && shred x"], tmp_path, workers=1)
     verdict = judge("corpus", run)
     assert verdict.missed == frozenset()
-    blind = Verdict("corpus", run, ShellAnalysis(commands=verdict.analysis.commands[:1]))
+    blind = Verdict("corpus", run, Reported(commands=verdict.analysis.commands[:1]))
     assert blind.missed == {"shred"}
 
 
@@ -270,7 +284,10 @@ def findings_markdown(verdicts: list[Verdict], analyser: str) -> Iterator[str]:
 def analyser_revision() -> str:
     """The commit the analysis comes from, and whether keycardd/shell has uncommitted changes."""
     repo = Path(__file__).resolve().parent.parent
-    git = lambda *args: subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True).stdout.strip()  # noqa: E731
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True).stdout.strip()
+
     dirty = git("status", "--porcelain", "keycardd/shell", "keycardd/adapters/decision.py")
     return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
         " plus uncommitted changes to keycardd/shell" if dirty else ""
