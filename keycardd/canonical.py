@@ -249,10 +249,13 @@ def _readings(text: str) -> list[str]:
     return readings
 
 
+_AUTHORITY = re.compile(r"[^/?#]*")
+_AUTHORITY_WHATWG = re.compile(r"[^/?#\\]*")
+
+
 def _authority(rest: str, *, backslash_ends: bool) -> str:
-    ends = "/?#\\" if backslash_ends else "/?#"
-    end = next((i for i, char in enumerate(rest) if char in ends), len(rest))
-    return rest[:end]
+    match = (_AUTHORITY_WHATWG if backslash_ends else _AUTHORITY).match(rest)
+    return match[0] if match else ""
 
 
 def _host_of(authority: str, *, at_last: bool) -> str | None:
@@ -281,7 +284,7 @@ def _canonical_ipv6(text: str) -> str | None:
 
 def _canonical_name(host: str) -> str | None:
     host = unquote(host).translate(_FULL_STOPS)
-    labels = [_nameprep(label) for label in host.rstrip(".").split(".")]
+    labels = [label.lower() if label.isascii() else _nameprep(label) for label in host.rstrip(".").split(".")]
     name = ".".join(labels).rstrip(".")
     if not name:
         return None

@@ -59,8 +59,9 @@ def request_contexts(
     """(tool, context, the part a reason names) for each Cedar request of an analysed line.
 
     The facts are the bash analysis's (keycardd/schema.cedarschema): one request per command; one per (command,
-    path) with `file_path`, `access` and `covers_home`; one `Tool::"write"` per file written. The whole `line`
-    is on the first request only, so the requests' size stays linear in the line.
+    path) with `file_path`, `access` and `covers_home` (and the command's facts but not its word lists); one
+    `Tool::"write"` per file written. The whole `line` is on the first request only, so the requests' size stays
+    linear in the line.
     """
     cwd = str(context.get("cwd") or "")
     base = {key: value for key, value in context.items() if key != "command"}
@@ -102,14 +103,19 @@ def request_contexts(
             facts["subcommand"] = operands[0]
         first = {**base, **facts, **({"line": line} if not requests else {})}
         requests.append(("powershell", first, command.text))
+        # per-path requests carry the command's facts but not its word lists, so their size stays linear
+        small = {key: value for key, value in facts.items() if key not in _WORD_LISTS}
         for path in paths:
-            per_path = {**base, **facts, "file_path": path, "access": command.access,
+            per_path = {**base, **small, "file_path": path, "access": command.access,
                         "covers_home": _covers_home(path, canonical_home)}  # fmt: skip
             requests.append(("powershell", per_path, command.text))
         written.update(dict.fromkeys(facts["writes"]))
     for path in written:
         requests.append(("write", {**base, "file_path": path}, f"write to {path}"))
     return requests
+
+
+_WORD_LISTS = frozenset({"command", "args", "paths", "writes", "hosts"})
 
 
 def _covers_home(path: str, home: str) -> bool:
