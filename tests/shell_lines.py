@@ -890,9 +890,18 @@ def _inside_word(line: str, rng: random.Random, insert: Callable[[str], str]) ->
 
 
 def mutate(line: str, rng: random.Random) -> str:
-    """One seeded mutation: quotes, backslashes or backslash-newlines inside a word, a substitution or compound
-    around the line, a separator swapped, or a wrapper in front."""
-    kind = rng.randrange(7)
+    """One seeded mutation: quotes, backslashes or backslash-newlines inside a word, a backslash-newline or a newline
+    anywhere (inside operators too: `&\\<newline>&`, `$\\<newline>(`), `$(...)` turned into backquotes, a
+    substitution or compound around the line, a separator swapped, or a wrapper in front."""
+    kind = rng.randrange(10)
+    if kind == 7:
+        cut = rng.randrange(len(line) + 1)
+        return line[:cut] + "\\\n" + line[cut:]
+    if kind == 8:
+        cut = rng.randrange(len(line) + 1)
+        return line[:cut] + "\n" + line[cut:]
+    if kind == 9 and "$(" in line:
+        return re.sub(r"\$\(([^()]*)\)", lambda match: "`" + match.group(1).replace("\\", "\\\\") + "`", line, count=1)
     if kind == 0:
         return _inside_word(line, rng, lambda _: rng.choice(("''", '""', "$''", '$""')))
     if kind == 1:
