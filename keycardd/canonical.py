@@ -204,6 +204,7 @@ def _name_matches(name: str, part: str, *, dotfiles: bool) -> bool:
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
 """Schemes the WHATWG URL standard (Node's `fetch`, browsers) parses leniently: `http:/h`, `http:h`, `\\` as `/`."""
+_TAB_NEWLINE = str.maketrans({"\t": None, "\n": None, "\r": None})
 _FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 """Dots IDNA treats as label separators (ideographic, fullwidth, halfwidth ideographic full stops)."""
 
@@ -232,7 +233,8 @@ def url_hosts(text: str) -> frozenset[str]:
 
 
 def _readings(text: str) -> list[str]:
-    text = text.strip()
+    # WHATWG drops leading and trailing C0 controls and spaces, and every tab and newline inside
+    text = text.strip("".join(map(chr, range(0x21)))).translate(_TAB_NEWLINE)
     match = _SCHEME.match(text)
     special = match is not None and match[1].lower() in _SPECIAL_SCHEMES
     if match and special:

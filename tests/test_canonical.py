@@ -180,6 +180,10 @@ METADATA_SPELLINGS = [
     "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
     "http://169\u3002254\u3002169\u3002254/",
     "  http://169.254.169.254/  ",
+    "http://169.254.\t169.254/",  # WHATWG drops tabs and newlines anywhere in a URL
+    "http://169.254.169.254\n/",
+    "\x01http://169.254.169.254/",  # and C0 controls around it
+    "http://\u2460\u2465\u2468.\u2461\u2464\u2463.\u2460\u2465\u2468.\u2461\u2464\u2463/",  # circled digits
 ]
 
 
@@ -299,7 +303,7 @@ def recording_proxy() -> Iterator[tuple[int, list[str]]]:
 
 
 TRICKY_URLS = [
-    *METADATA_SPELLINGS[1:],
+    *(url for url in METADATA_SPELLINGS[1:] if url.isprintable()),  # curl refuses control characters
     "http://evil.example\\@169.254.169.254/",
     "http://169.254.169.254\\@evil.example/",
     "http://metadata.goo%C2%ADgle.internal/",
