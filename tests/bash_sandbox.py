@@ -13,9 +13,12 @@ may reach the machine:
   (tests/data/soundness_stub.c) under every program name the lines could use: it logs its exec to the driver through
   an abstract Unix socket and exits 0. Wrappers and pure filters (`PASS_THROUGH`) log and then exec the real program
   from /.real, so `env`, `xargs`, `find`, `sh`... really run what they are given and it is logged in turn.
-- Each line runs as `bash -c LINE` in its own PID namespace (everything it started dies with it), with rlimits on
-  processes, memory, CPU time, file size and open files, and a wall-clock timeout; the driver dies with the test
-  process (PR_SET_PDEATHSIG) and the caller kills its process group at the end.
+- Each line runs as `bash -c LINE` in its own PID namespace whose init (tests/data/soundness_init.c) waits for
+  every process, so background jobs finish and what they run is seen; whatever outlives the wall-clock timeout is
+  killed with the namespace. rlimits cap processes, memory, file size and open files. The driver is init of the
+  sandbox's own PID namespace and dies with the test process (PR_SET_PDEATHSIG); the caller kills its process group.
+- What a real wrapper starts on its own (tar -z's `sh -c gzip`, script's $SHELL) is told apart by the process tree
+  (`IMPLICIT_CHILDREN`); everything else bash or a wrapper executed is the line's.
 
 The same file is the driver: run as a script it reads a job file, enters the namespaces, builds the root and runs the
 lines, printing one JSON result per line. It imports only the standard library, all of it before it drops access to
@@ -140,6 +143,8 @@ class Exec:
 
 @dataclass(frozen=True, slots=True)
 class LineRun:
+    """What one line did in the sandbox: every stub exec in log order, bash's exit status, whether it timed out."""
+
     line: str
     execs: tuple[Exec, ...]
     status: int
