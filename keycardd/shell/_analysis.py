@@ -660,6 +660,9 @@ class _Walker:
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
         word = resolve(node, env)
         raw = node_text(node)
+        self._check_literal(word, ctx)
+        if word.dynamic and "[" in raw and ("$(" in raw or "`" in raw) and _quoted_subscript_code(node):
+            self._opaque(raw, "an array subscript with a command substitution runs it when evaluated", ctx)
         if ("$(" in raw or "`" in raw) and (hidden := _hidden_substitutions(node)) is not None:
             self._opaque(raw, f"{hidden} runs when bash expands it", ctx)
         if "`" in raw:  # tree-sitter leaves backquotes unparsed in some words (`${x:-`cmd`}`)
@@ -907,14 +910,39 @@ def _hidden_substitutions(node: Node) -> str | None:
             continue
         if kind == "regex":
             return "a command substitution in a [[ =~ ]] pattern"
-        if kind in ("expansion", "subscript"):
-            for child in current.children:
-                if child.type in ("raw_string", "string", "ansi_c_string") and (
-                    "$(" in node_text(child) or "`" in node_text(child)
-                ):
-                    return "a quoted command substitution inside an expansion or subscript"
+        if kind in ("expansion", "subscript") and _unparsed_substitution(current):
+            return "a quoted command substitution inside an expansion or subscript"
         stack.extend(current.children)
     return None
+
+
+def _quoted_subscript_code(node: Node) -> bool:
+    """A quoted `a[$(cmd)]` somewhere under `node` (`[[ 'a[$(cmd)]' -eq 1 ]]`: the test evaluates it)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type in ("raw_string", "string_content", "ansi_c_string"):
+            if _ARITHMETIC_SUBSCRIPT.search(node_text(current)):
+                return True
+            continue
+        stack.extend(current.children)
+    return False
+
+
+def _unparsed_substitution(node: Node) -> bool:
+    """Whether text under `node` that tree-sitter left unparsed (quoted strings, words) holds `$(` or a backquote."""
+    stack = list(node.children)
+    while stack:
+        current = stack.pop()
+        if current.type == "command_substitution":
+            continue
+        if current.type in ("raw_string", "ansi_c_string", "word", "string_content"):
+            text = node_text(current)
+            if "$(" in text or "`" in text:
+                return True
+            continue
+        stack.extend(current.children)
+    return False
 
 
 def _unparsed_backquotes(node: Node) -> list[str]:
@@ -1042,7 +1070,7 @@ def _join_continuations(text: str, tree: Tree, source: bytes) -> str | None:
 
 def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
     """`time { ...; }` and `coproc NAME { ...; }` are bash keywords tree-sitter reads as commands: blank them out."""
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, str]] = []
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
@@ -1066,12 +1094,14 @@ def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
                 rest = rest[1:]
         elif len(rest) >= 2 and node_text_of(rest[1], source) in _COMPOUND_STARTS:
             end = rest[0].end_byte  # coproc NAME { ...; }
-        spans.append((named[0].start_byte, end))
+        elif rest and node_text_of(rest[0], source) == "time":
+            spans.append((rest[0].start_byte, rest[0].end_byte, "\\time"))  # `coproc time x` runs /usr/bin/time
+        spans.append((named[0].start_byte, end, ""))
     if not spans:
         return None
     out = bytearray(source)
-    for start, end in spans:
-        out[start:end] = b" " * (end - start)
+    for start, end, replacement in sorted(spans, reverse=True):  # from the end, so earlier offsets stay valid
+        out[start:end] = replacement.encode() if replacement else b" " * (end - start)
     return out.decode("utf-8", "surrogatepass")
 
 

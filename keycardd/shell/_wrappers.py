@@ -297,17 +297,19 @@ def _su(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[U
 
 
 def _flock(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`flock [options] FILE -c CMD` or `flock [options] FILE CMD...`: after FILE every word is the command's,
+    `--` included (flock runs a program called `--`)."""
     grammar = _g("wEc", "--timeout --conflict-exit-code --command")
     parsed = parse_options(args, grammar)
     if parsed.dynamic:
         return [Opaque(program, "flock has an option only known at run time")], frozenset()
     command = parsed.value("-c", "--command")
-    if command is None and parsed.index + 1 < len(args):
-        later = parse_options(args, grammar, parsed.index + 1)  # `flock FILE -c CMD`
-        command = later.value("-c", "--command")
-        if command is None:
-            return [Inner(program, tuple(args[later.index :]))] if later.index < len(args) else [], frozenset()
-    return ([code("flock -c", command)] if command is not None else []), frozenset()
+    if command is not None:
+        return [code("flock -c", command)], frozenset()
+    rest = args[parsed.index + 1 :]
+    if rest and rest[0].text in ("-c", "--command"):
+        return ([code("flock -c", rest[1])] if len(rest) > 1 else []), frozenset()
+    return ([Inner(program, tuple(rest))] if rest else []), frozenset()
 
 
 def _watch(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
@@ -384,7 +386,8 @@ def _env(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         if split is not None:  # env's own escapes: `\_` is a space, `\c` ends the string
             split = Word(split.text.replace("\\_", " ").split("\\c", 1)[0], split.dynamic)
             rest = (split, *args[parsed.index :])
-            text = Word(" ".join(w.text for w in rest), any(w.dynamic for w in rest))
+            # The string's words are env's own arguments (`env -S'-i cmd'`): run them as another env.
+            text = Word("env " + " ".join(w.text for w in rest), any(w.dynamic for w in rest))
             return [code("env -S", text)], frozenset()
         index = parsed.index
         if index < len(args) and "=" in args[index].text and not args[index].text.startswith("="):
@@ -697,6 +700,11 @@ def _zip(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     return found, frozenset()
 
 
+def _negation(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`! ! cmd`: tree-sitter reads the second `!` as a program; bash negates twice and runs cmd."""
+    return ([Inner("!", tuple(args))] if args else []), frozenset()
+
+
 def _compgen(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`compgen -C CMD` and `complete -C CMD` run CMD to list completions."""
     parsed = _scan_all(args, _g("AGWXPSCFo"))
@@ -807,6 +815,7 @@ _HANDLERS = {
     "readarray": _mapfile,
     "enable": _enable,
     "git": _git,
+    "!": _negation,
     "tar": _tar,
     "bsdtar": _tar,
     "sort": _sort,
