@@ -231,3 +231,38 @@ def test_the_daemon_refuses_to_start_on_a_bad_case_setting(start_daemon: Callabl
     daemon = start_daemon(env={"KEYCARDD_CASE_INSENSITIVE_PATHS": "maybe"}, wait=False)
     assert daemon.process.wait(timeout=30) != 0
     assert "KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0" in daemon.log()
+
+
+@pytest.mark.parametrize(
+    ("tool", "tool_input"),
+    [
+        (
+            "Write",
+            {"file_path": "~/.local/state/keycard/policy.cedar", "content": "permit (principal, action, resource);"},
+        ),
+        ("Edit", {"file_path": "~/.claude/settings.json", "old_string": '"hooks"', "new_string": '"x"'}),
+        ("Write", {"file_path": ".claude/settings.local.json", "content": "{}"}),
+        ("Edit", {"file_path": "keycard.toml", "old_string": "zone", "new_string": "zone"}),
+        ("Bash", {"command": "echo '{}' > ~/.claude/settings.json"}),
+        ("Bash", {"command": "rm -f ~/.local/state/keycard/policy.d/team.cedar"}),
+        ("PowerShell", {"command": "Set-Content ~/.cursor/hooks.json '{}'"}),
+    ],
+)
+def test_changing_the_guard_asks_a_human(tool: str, tool_input: dict[str, Any]) -> None:
+    assert decide(claude(tool, tool_input)) == "ask"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        claude("Read", {"file_path": "/proc/self/environ"}),
+        claude("Bash", {"command": "cat /proc/1234/environ"}),
+        claude("PowerShell", {"command": "Get-Content /proc/self/environ"}),
+    ],
+)
+def test_process_environments_are_credentials(payload: dict[str, Any]) -> None:
+    assert decide(payload) == "deny"
+
+
+def test_reading_the_hook_settings_is_ordinary() -> None:
+    assert decide(claude("Read", {"file_path": "~/.claude/settings.json"})) == "no_objection"
