@@ -80,7 +80,7 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "tar": frozenset({"sh", "gzip", "bzip2", "xz", "zstd", "lzma", "lzip", "lzop", "compress"}),  # tar -z runs gzip
     "zip": frozenset({"sh", "unzip"}),  # zip -T tests the archive with unzip
     "ssh": frozenset({"sh", "bash"}),  # ProxyCommand runs through $SHELL -c
-    "scp": frozenset({"ssh"}),
+    "scp": frozenset({"ssh", "cp"}),  # scp between two local paths runs cp
     "sftp": frozenset({"ssh"}),
     "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
     "sg": frozenset({"sh"}),  # sg GROUP -c CMD runs sh -c CMD
