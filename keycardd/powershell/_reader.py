@@ -26,7 +26,11 @@ DOUBLE_QUOTES = '"\u201c\u201d\u201e'
 _EOF = "\uffff"
 """What `peek` returns past the end: a noncharacter, so `peek() in "..."` is never true there."""
 _STATEMENT_END = ";\n\r"
-_WORD_END = " \t\f\v;|&(){},<>\n\r"
+_SPACES = (
+    " \t\f\v\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+)
+"""What PowerShell's tokenizer takes for blanks: ASCII ones, NEL, and every Unicode space separator (`rm\u00a0-r ~`)."""
+_WORD_END = _SPACES + ";|&(){},<>\n\r"
 _BACKTICK = {"0": "\0", "a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _KEYWORDS = {
     "if": "_if", "foreach": "_foreach", "for": "_for", "while": "_while", "do": "_do", "try": "_try",
@@ -44,6 +48,7 @@ _HASH_KEY = re.compile(r"[\w.\-]+")
 _NUMBER = re.compile(r"[0-9.][\w.]*")
 _LETTERS = re.compile(r"[A-Za-z]+")
 _MEMBER = re.compile(r"[A-Za-z_][\w]*")
+_DRIVE_PATH = re.compile(r"^[A-Za-z]:[\\/]")
 _ASSIGNMENT = re.compile(r"(?:\?\?|[+\-*/%])?=(?!=)")
 _VARIABLE_NAME = re.compile(r"[A-Za-z0-9_?]+(?::[A-Za-z0-9_]+)?|[$^?_]")
 
@@ -158,7 +163,7 @@ class Reader:
     def skip_space(self, *, newlines: bool = False) -> None:
         while self.i < len(self.s):
             char = self.s[self.i]
-            if char in " \t\f\v\u00a0" or (newlines and char in "\r\n"):
+            if char in _SPACES or (newlines and char in "\r\n"):
                 self.i += 1
             elif char == "`" and self.peek(1) in ("\n", "\r"):  # line continuation
                 self.i += 2
@@ -693,6 +698,10 @@ class Reader:
                 raise PowerShellError("a `${` variable is not closed")
             name = self.s[self.i + 1 : end]
             self.i = end + 1
+            if _DRIVE_PATH.match(name):  # `${C:\Users\u\.ssh\id_rsa}` is that file's content
+                self.state.commands.append(
+                    PsCommand(program="get-content", text=f"${{{name}}}", paths=(name,), access="use", via=self.via)
+                )
         else:
             match = _VARIABLE_NAME.match(self.s, self.i)
             if match is None:
