@@ -864,9 +864,14 @@ def attack_lines(rng: random.Random, per_template: int) -> Iterator[tuple[str, s
 
 
 def corpus_lines() -> Iterator[tuple[str, str]]:
-    """The analyser's own corpus, and the Bash commands of the shared benign corpus of agents' real calls (copied
-    into tests/data/soundness_benign_lines.jsonl so the test does not depend on a path outside the repository)."""
-    for cls, name in (("corpus", "shell_corpus.jsonl"), ("benign", "soundness_benign_lines.jsonl")):
+    """The analyser's own corpus, the Bash commands of the shared benign corpus of agents' real calls (copied into
+    tests/data/soundness_benign_lines.jsonl so the test does not depend on a path outside the repository), and the
+    lines that fuzzing with other seeds found (tests/data/soundness_found.jsonl: line, seed, why)."""
+    for cls, name in (
+        ("corpus", "shell_corpus.jsonl"),
+        ("benign", "soundness_benign_lines.jsonl"),
+        ("found", "soundness_found.jsonl"),  # lines the mutator found with other seeds, kept as regressions
+    ):
         for raw in (DATA / name).read_text().splitlines():
             if raw.strip():
                 yield cls, json.loads(raw)["line"]

@@ -7,12 +7,15 @@ it cannot know: the line is unparseable (`error`), a program is dynamic, or some
 (`"script"` in its unknowns). Extra programs in the analysis are fine; a missing one is a line that gets through.
 
 `python tests/test_shell_soundness.py FILE` writes the failures, grouped by class, as Markdown to FILE;
-`python tests/test_shell_soundness.py --check LINE...` judges just those lines.
+`python tests/test_shell_soundness.py --check LINE...` judges just those lines; `--fuzz SEED N` judges N fresh
+mutations and prints the failing ones, to be kept in tests/data/soundness_found.jsonl.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -28,11 +31,20 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bash_sandbox import CWD, HOME, LineRun, run_lines, unavailable_reason
-from shell_lines import ATTACKS, MIN_LINES, PAYLOADS, SEED, soundness_corpus
+from shell_lines import (
+    ATTACKS,
+    MIN_LINES,
+    PAYLOADS,
+    SEED,
+    attack_lines,
+    corpus_lines,
+    mutated_lines,
+    soundness_corpus,
+)
 
 from keycardd.shell import analyze
 
-CLASSES = ("corpus", "benign", *ATTACKS, "mutation")
+CLASSES = ("corpus", "benign", "found", *ATTACKS, "mutation")
 
 
 def _sandbox_or_skip() -> None:
@@ -294,8 +306,17 @@ def analyser_revision() -> str:
     )
 
 
+def fuzz_lines(seed: int, count: int) -> list[str]:
+    """`count` mutations of the corpus and attack lines with another seed than the test's (not in the corpus)."""
+    rng = random.Random(seed)
+    seeds = [line for _, line in (*corpus_lines(), *attack_lines(rng, 2))]
+    corpus = {line for _, line in soundness_corpus(SEED)}
+    return [line for line in dict.fromkeys(line for _, line in mutated_lines(seeds, rng, count)) if line not in corpus]
+
+
 def _main(argv: list[str]) -> int:
-    """`FILE`: write the findings for the whole corpus; `--check LINE...`: judge just these lines."""
+    """`FILE`: write the findings for the whole corpus; `--check LINE...`: judge just these lines; `--fuzz SEED N`:
+    judge N fresh mutations and print the failing ones as JSON lines for tests/data/soundness_found.jsonl."""
     import tempfile
 
     reason = unavailable_reason()
@@ -303,6 +324,14 @@ def _main(argv: list[str]) -> int:
         print(reason, file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as scratch:
+        if argv[:1] == ["--fuzz"]:  # new seeded mutations; failures print as lines for soundness_found.jsonl
+            seed, count = int(argv[1]), int(argv[2])
+            lines = fuzz_lines(seed, count)
+            for run in run_lines(lines, Path(scratch)):
+                verdict = judge("found", run)
+                if verdict.missed:
+                    print(json.dumps({"line": run.line, "seed": seed, "why": f"bash ran {sorted(verdict.missed)}"}))
+            return 0
         if argv[:1] == ["--check"]:
             for run in run_lines(argv[1:], Path(scratch), workers=1):
                 verdict = judge("check", run)
