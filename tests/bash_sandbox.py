@@ -83,7 +83,7 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "scp": frozenset({"ssh", "cp"}),  # scp between two local paths runs cp
     "sftp": frozenset({"ssh"}),
     "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
-    "sg": frozenset({"sh"}),  # sg GROUP -c CMD runs sh -c CMD
+    "sg": frozenset({"sh", "bash"}),  # sg GROUP -c CMD runs sh -c CMD, sg GROUP a shell
     "dbus-run-session": frozenset({"dbus-daemon"}),
 }
 """Programs a real wrapper starts on its own (not named in the line): not part of the line's own programs."""
