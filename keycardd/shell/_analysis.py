@@ -62,7 +62,9 @@ _COMMAND_VARIABLES = frozenset({"GIT_SSH_COMMAND", "GIT_PAGER", "PAGER", "GIT_ED
 """Environment variables whose value other programs run as a command."""
 _CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "LD_PRELOAD", "LD_AUDIT", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT",
                              "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_GLOBAL", "GIT_EXEC_PATH", "SHELLOPTS", "BASHOPTS",
-                             "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT"})  # fmt: skip
+                             "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT", "TAR_OPTIONS", "ZIPOPT", "ZIP", "UNZIP",
+                             "GZIP", "XZ_OPT", "ZSTD_CLEVEL", "LESS", "MANOPT", "GREP_OPTIONS", "RSYNC_RSH",
+                             "RSYNC_CONNECT_PROG", "SSH_AUTH_SOCK_CMD", "CVS_RSH", "RSH"})  # fmt: skip
 _PROMPT_VARIABLES = frozenset({"PS0", "PS1", "PS2", "PS3", "PS4"})
 """Prompts are expanded with their command substitutions (PS4 on every command under `set -x`)."""
 """Environment variables that make the next program load code from somewhere the line does not show."""

@@ -143,10 +143,17 @@ _GRAMMARS: dict[str, Grammar] = {
     "sg": _g(),
     "dotenv": _g("fv", "--file"),
     "with-contenv": _g(),
+    "linux32": _g(),
+    "linux64": _g(),
+    "i386": _g(),
+    "x86_64": _g(),
+    "ssh-agent": _g("aEPt"),
+    "dbus-launch": _g("", "--config-file --binary-syntax --autolaunch"),
 }  # fmt: skip
 _SHELL_GRAMMAR = Grammar("oO", frozenset({"--rcfile", "--init-file"}), plus=True)
 _NO_COMMAND_RUNS_SHELL = frozenset({"chroot", "unshare", "nsenter", "sudo", "doas", "run0", "pkexec", "sg", "su",
-                                    "runuser", "script", "machinectl"})  # fmt: skip
+                                    "runuser", "script", "machinectl", "setarch", "linux32", "linux64", "i386",
+                                    "x86_64"})  # fmt: skip
 """Given no command, these start an interactive shell, which reads its commands from stdin."""
 
 # Per interpreter family: options whose value is inline code (so stdin is data), and options that take a value.
@@ -384,7 +391,7 @@ def _env(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         if parsed.dynamic:
             return [Opaque(program, "env has an argument only known at run time")], frozenset()
         if split is not None:  # env's own escapes: `\_` is a space, `\c` ends the string
-            split = Word(split.text.replace("\\_", " ").split("\\c", 1)[0], split.dynamic)
+            split = Word(split.text.replace("\\_", " ").split("\\c", 1)[0].strip(), split.dynamic)
             rest = (split, *args[parsed.index :])
             # The string's words are env's own arguments (`env -S'-i cmd'`): run them as another env.
             text = Word("env " + " ".join(w.text for w in rest), any(w.dynamic for w in rest))
@@ -463,7 +470,7 @@ def _rsync(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
 
 def _scp(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     parsed = _scan_all(args, _g("cDFiJloPSX"))
-    found: list[Unwrapped] = []
+    found: list[Unwrapped] = [Inner(program, (Word("cp"),))] if program == "scp" else []  # local copies run cp
     for name, value in parsed.options:
         if name == "-S" and value is not None:
             found.append(Inner(f"{program} -S", (value,)))
@@ -705,6 +712,43 @@ def _negation(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[
     return ([Inner("!", tuple(args))] if args else []), frozenset()
 
 
+_START_STOP_VALUES = ("--exec --startas --pidfile --name --user --chuid --group --chroot --chdir --nicelevel "
+                      "--procsched --iosched --umask --retry --signal --output")  # fmt: skip
+
+
+def _start_stop_daemon(
+    program: str, args: Sequence[Word], stdin: Stdin | None
+) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`start-stop-daemon --start --exec PROG -- ARGS` (also -x, --startas/-a) runs PROG."""
+    values = _g("xapnucgrdNPIkRsO", _START_STOP_VALUES)
+    grammar = Grammar(values.short_value, values.long_value, long_flags=frozenset({"--start", "--stop", "--status"}))
+    parsed = _scan_all(args, grammar)
+    if parsed.dynamic:
+        return [Opaque(program, "start-stop-daemon has an option only known at run time")], frozenset()
+    rest = tuple(args[[w.text for w in args].index("--") + 1 :]) if any(w.text == "--" for w in args) else ()
+    found: list[Unwrapped] = [
+        Inner(f"{program} {name}", (value, *rest)) for name, value in parsed.options
+        if name in ("-x", "--exec", "-a", "--startas") and value is not None
+    ]  # fmt: skip
+    return found, frozenset()
+
+
+def _setarch(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`setarch ARCH [options] [CMD]`: the architecture comes first, then its options; no CMD runs a shell."""
+    if not args:
+        return [], frozenset()
+    return _after_options(program, args[1:], Grammar(), stdin), frozenset()
+
+
+def _cmake(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`cmake -E env [NAME=VALUE]... CMD` and `cmake -E time CMD` run CMD."""
+    if len(args) < 3 or args[0].text != "-E" or args[1].text not in ("env", "time"):
+        return [], frozenset()
+    if args[1].text == "time":
+        return [Inner("cmake -E time", tuple(args[2:]))], frozenset()
+    return _env(program, args[2:], stdin)
+
+
 def _compgen(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`compgen -C CMD` and `complete -C CMD` run CMD to list completions."""
     parsed = _scan_all(args, _g("AGWXPSCFo"))
@@ -815,6 +859,9 @@ _HANDLERS = {
     "readarray": _mapfile,
     "enable": _enable,
     "git": _git,
+    "start-stop-daemon": _start_stop_daemon,
+    "cmake": _cmake,
+    "setarch": _setarch,
     "!": _negation,
     "tar": _tar,
     "bsdtar": _tar,
