@@ -26,10 +26,9 @@ DOUBLE_QUOTES = '"\u201c\u201d\u201e'
 _EOF = "\uffff"
 """What `peek` returns past the end: a noncharacter, so `peek() in "..."` is never true there."""
 _STATEMENT_END = ";\n\r"
-_SPACES = (
-    " \t\f\v\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
-)
-"""What PowerShell's tokenizer takes for blanks: ASCII ones, NEL, and every Unicode space separator (`rm\u00a0-r ~`)."""
+_SPACES = " \t\f\v\u0085\u00a0\u1680\u202f\u205f\u3000\u2028\u2029" + "".join(map(chr, range(0x2000, 0x200B)))
+"""PowerShell's whitespace (language specification 2.2.4): tab, vertical tab, form feed, NEL and the Unicode
+classes Zs, Zl and Zp, so `rm\u00a0-r ~` is `rm -r ~`."""
 _WORD_END = _SPACES + ";|&(){},<>\n\r"
 _BACKTICK = {"0": "\0", "a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _KEYWORDS = {
@@ -431,8 +430,9 @@ class Reader:
         if char in "$" + SINGLE_QUOTES + DOUBLE_QUOTES:
             word = self.argument()
             self.skip_space()
-            if self.at_end(_STATEMENT_END + ")}") and len(self.state.commands) == commands_before:
-                return word.text
+            if self.at_end(_STATEMENT_END + ")}"):
+                return word.text  # one value: `$d = "~"`, `$d = $HOME`, `$d = $(...)` (None: dynamic)
+            del self.state.commands[commands_before:]  # more than one value: read it again as a pipeline
         self.i = start
         self.pipeline()
         return None
