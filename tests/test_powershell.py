@@ -67,6 +67,8 @@ DELETES = [
     "rm -r `~",
     "rm -r a, ~",
     '$d = "~"; rm -r $d',
+    "$d = 'build'; iex '$d = \"~\"'; rm -r $d",  # iex runs in the caller's scope
+    "$d = 'build'; iex 'Set-Variable d ~'; rm -r $d",
     "$d = $HOME; Remove-Item -Recurse $d",
     "& rm -r ~",
     '& "Remove-Item" -r ~',

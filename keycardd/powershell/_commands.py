@@ -268,7 +268,15 @@ class Command:
             via=(*self.reader.via, via),
             variables=self.reader.variables,
         )
+        reader.variables_known = self.reader.variables_known
         reader.run()
+        # `iex` runs in the caller's scope: what the string sets is not known after it (a new shell is harmless
+        # to treat the same way)
+        outer = self.reader
+        for key, value in reader.variables.items():
+            if outer.variables.get(key, _UNSET) != value:
+                outer.variables[key] = None
+        outer.variables_known = outer.variables_known and reader.variables_known
 
     # ---- facts ---------------------------------------------------------------------------------------------------
 
@@ -371,6 +379,7 @@ def _program(name: str) -> tuple[str, bool]:
     return _names.ALIASES.get(base, base), False
 
 
+_UNSET = object()
 _LISTERS = frozenset({"get-childitem", "get-item", "resolve-path"})
 
 
