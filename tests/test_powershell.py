@@ -69,6 +69,8 @@ DELETES = [
     '$d = "~"; rm -r $d',
     "$d = 'build'; iex '$d = \"~\"'; rm -r $d",  # iex runs in the caller's scope
     "$d = 'build'; iex 'Set-Variable d ~'; rm -r $d",
+    "function f { $script:d = '~' }; $d = 'build'; f; rm -r $d",  # a function may set the caller's variables
+    "function f { Set-Location ~ }; f; rm -r -fo *",
     "$d = $HOME; Remove-Item -Recurse $d",
     "& rm -r ~",
     '& "Remove-Item" -r ~',

@@ -118,8 +118,12 @@ class Command:
         program = self.program
         if program in _names.HIDDEN_CMDLETS:
             raise HiddenCode(f"`{self.raw_name}` {_names.HIDDEN_CMDLETS[program]}")
-        if program in _names.VARIABLE_SETTERS:
+        if program in _names.VARIABLE_SETTERS or program in self.reader.state.functions or self.call == ".":
+            # Set-Variable, a function of the line (`$script:d = ...` in its body), dot-sourcing: variables and
+            # the location may change in ways not followed here
             self.reader.variables_known = False
+            if program in self.reader.state.functions or self.call == ".":
+                self.reader.state.location_known = False
         if program in ("set-location", "push-location", "pop-location"):
             self._move()
         if program in ("set-item", "new-item") and any(

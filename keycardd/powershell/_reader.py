@@ -120,6 +120,8 @@ class State:
     downloaded: set[str] = field(default_factory=set)
     location: str | None = None
     """Where `Set-Location`/`cd` moved to, as written (`~`, `..\\x`); None while it is the payload's cwd."""
+    functions: set[str] = field(default_factory=set)
+    """Functions the line defines: calling one may set variables and move the location (its body's scope)."""
     location_known: bool = True
     """False after a `cd` to a place known only at run time (or one inside a block): relative paths are unknown."""
 
@@ -299,6 +301,7 @@ class Reader:
         name = self.argument()
         if name.text is None:
             raise HiddenCode("a function whose name is only known when the line runs")
+        self.state.functions.add(name.text.lower().rpartition(":")[2])  # `function global:f` is `f`
         self.skip_space(newlines=True)
         if self.peek() == "(":
             self.i += 1
