@@ -70,6 +70,8 @@ DELETES = [
     "$d = 'build'; iex '$d = \"~\"'; rm -r $d",  # iex runs in the caller's scope
     "$d = 'build'; iex 'Set-Variable d ~'; rm -r $d",
     "function f { $script:d = '~' }; $d = 'build'; f; rm -r $d",  # a function may set the caller's variables
+    "$d = 'build'; Set-Item variable:d '~'; rm -r $d",
+    "$d = 'build'; Get-Variable d | % { $_.Value = '~' }; rm -r $d",
     "function f { Set-Location ~ }; f; rm -r -fo *",
     "$d = $HOME; Remove-Item -Recurse $d",
     "& rm -r ~",

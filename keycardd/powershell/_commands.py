@@ -126,6 +126,8 @@ class Command:
                 self.reader.state.location_known = False
         if program in ("set-location", "push-location", "pop-location"):
             self._move()
+        if any((value or "").lower().startswith("variable:") for value in self._all_values()):
+            self.reader.variables_known = False  # `Set-Item variable:d ~`, `Set-Content variable:d ~`
         if program in ("set-item", "new-item") and any(
             (value or "").lower().startswith(_names.PROVIDER_DEFINITIONS) for value in self._all_values()
         ):

@@ -845,6 +845,8 @@ class Reader:
             self.i = operator.end()
             return None, False
         if char in "+-*/%=!,<.":
+            if char == "=":  # an assignment to a member or element (`$v.Value = '~'`): variables may change
+                self.variables_known = False
             self.i += 2 if self.s.startswith("..", self.i) else 1
             return None, False
         raise PowerShellError(f"unexpected {char!r} in an expression at character {self.i + 1}")
