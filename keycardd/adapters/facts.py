@@ -6,10 +6,11 @@ absolute `file_path` (case-folded where the file system ignores case) and a cano
 several paths or hosts becomes several requests (`Call.more_facts`), because a Cedar `like` cannot look inside a
 set: `context.file_path like "*/.ssh/id_*"` must see every path on its own.
 
-MCP arguments are searched by a fixed rule: a string (or a list of strings) under a key that names a path
-(`path`, `file_path`, `filename`, `directory`, `paths`, `source`, `destination`, ... see `_PATH_KEY`) is a path
-whatever it looks like; any other string that is an absolute path, starts with `~`, or is a `file://` URL is a
-path too; any string that is an `http(s)://` URL (or sits under a `url`/`uri`/`endpoint`/`host` key) names a host.
+MCP arguments are searched by a fixed rule, first match wins: a `file://` URL, or a string that is an absolute path
+or starts with `~`, is a path under any key; a string with a scheme (`https://...`) names a host; any other string
+under a key that names a host (`url`, `uri`, `endpoint`, `host`, ...) names a host, and under a key that names a
+path (`path`, `file_path`, `filename`, `directory`, `paths`, `source`, `destination`, ... see `_PATH_KEY`) is a
+path whatever it looks like (a relative name, joined to the cwd).
 Nested objects and lists (and JSON carried in a string) are searched to a fixed depth; an argument tree too large
 to search is malformed. Grep's `glob` is joined to its `path`: the files it reads.
 """
