@@ -83,6 +83,7 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "scp": frozenset({"ssh", "cp"}),  # scp between two local paths runs cp
     "sftp": frozenset({"ssh"}),
     "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
+    "chroot": frozenset({"sh", "bash"}),  # chroot DIR without a command runs $SHELL -i
     "sg": frozenset({"sh", "bash"}),  # sg GROUP -c CMD runs sh -c CMD, sg GROUP a shell
     "dbus-run-session": frozenset({"dbus-daemon"}),
 }
