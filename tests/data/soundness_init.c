@@ -1,4 +1,4 @@
-/* Starts each line of the soundness sandbox (tests/bash_sandbox.py) in a PID namespace of its own.
+/* Starts each line of the soundness sandbox (tests/bash_sandbox.py) in PID and mount namespaces of its own.
  *
  * The first child is the namespace's PID 1: it starts argv[1..] (bash -c LINE) and reaps every process of the
  * namespace until none is left, so that background jobs (`cmd &`, `coproc`, `setsid -f`) run to completion instead
@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
         fputs("usage: soundness-init PROGRAM [ARG...]\n", stderr);
         return 2;
     }
-    if (unshare(CLONE_NEWPID) != 0) {
+    if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) { /* mounts a line makes (through /.real) vanish with it too */
         perror("soundness-init: unshare");
         return 2;
     }
