@@ -232,13 +232,16 @@ def test_sandbox_contains_hostile_lines(tmp_path: Path) -> None:
 
 
 def test_harness_fails_an_unsound_analysis(tmp_path: Path) -> None:
-    """The comparison itself can fail: an analysis that reports only the first word misses what bash ran."""
+    """The comparison itself can fail: an analysis blind to one command, or one that crashes, fails the line; one
+    that says it cannot analyse the line passes it."""
     _sandbox_or_skip()
     [run] = run_lines(["true && shred x"], tmp_path, workers=1)
     verdict = judge("corpus", run)
     assert verdict.missed == frozenset()
-    blind = Verdict("corpus", run, Reported(commands=verdict.analysis.commands[:1]))
-    assert blind.missed == {"shred"}
+    blind = [command for command in verdict.analysis.commands if command.program != "shred"]
+    assert Verdict("corpus", run, Reported(commands=blind)).missed == {"shred"}
+    assert Verdict("corpus", run, Reported(commands=blind, error="unparseable")).missed == frozenset()
+    assert Verdict("corpus", run, Reported(), crash="ValueError: x").missed
 
 
 # ------------------------------------------------------------------------------------------------ the soundness
