@@ -193,11 +193,22 @@ def unavailable_reason() -> str | None:
     """Why the sandbox cannot run here (one sentence), or None when it can."""
     if platform.system() != "Linux":
         return "the bash sandbox needs Linux namespaces"
+    search = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin:/usr/bin:/bin"
     for tool in ("unshare", "pivot_root", "bash", "cc"):
-        if shutil.which(tool) is None:
+        if shutil.which(tool, path=search) is None:
             return f"the bash sandbox needs `{tool}`, which is not installed"
     probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
+        [
+            shutil.which("unshare", path=search) or "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "true",
+        ],
         capture_output=True,
         timeout=10,
     )
