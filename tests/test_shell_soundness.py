@@ -30,7 +30,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bash_sandbox import CWD, HOME, LineRun, run_lines, unavailable_reason
+from bash_sandbox import CWD, HOME, LineRun, SandboxError, run_lines, unavailable_reason
 from shell_lines import (
     ATTACKS,
     MIN_LINES,
@@ -47,8 +47,15 @@ from keycardd.shell import analyze
 CLASSES = ("corpus", "benign", "found", *ATTACKS, "mutation")
 
 
-def _sandbox_or_skip() -> None:
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Skip, with the reason, where the sandbox cannot run: no namespaces, no compiler, or a trial line fails."""
     reason = unavailable_reason()
+    if reason is None:
+        try:
+            run_lines(["true"], tmp_path_factory.mktemp("sandbox-probe"), workers=1)
+        except (OSError, SandboxError, subprocess.CalledProcessError) as exc:
+            reason = f"the bash sandbox does not start here: {exc}"
     if reason is not None:
         pytest.skip(reason)
 
@@ -114,8 +121,7 @@ def run_corpus(workdir: Path) -> list[Verdict]:
 
 
 @pytest.fixture(scope="module")
-def verdicts(tmp_path_factory: pytest.TempPathFactory) -> list[Verdict]:
-    _sandbox_or_skip()
+def verdicts(sandbox: None, tmp_path_factory: pytest.TempPathFactory) -> list[Verdict]:
     return run_corpus(tmp_path_factory.mktemp("soundness"))
 
 
@@ -139,10 +145,9 @@ def test_corpus_is_large_seeded_and_covers_every_class() -> None:
 # ------------------------------------------------------------------------------------------------- the harness
 
 
-def test_harness_sees_what_bash_executes(tmp_path: Path) -> None:
+def test_harness_sees_what_bash_executes(sandbox: None, tmp_path: Path) -> None:
     """The stubs log every exec, including forged argv[0], absolute paths and what real wrappers run; a harness
     that saw nothing would pass every line."""
-    _sandbox_or_skip()
     expected = {
         "rm -rf ~": {"rm"},
         "/bin/r[m] x": {"rm"},
@@ -164,10 +169,9 @@ def test_harness_sees_what_bash_executes(tmp_path: Path) -> None:
     assert {run.line: set(run.programs) for run in runs} == expected
 
 
-def test_sandbox_contains_hostile_lines(tmp_path: Path) -> None:
+def test_sandbox_contains_hostile_lines(sandbox: None, tmp_path: Path) -> None:
     """Hostile lines change nothing outside the sandbox: no file written, no connection made, no host process
     signalled, and a fork bomb or an endless loop ends with the line."""
-    _sandbox_or_skip()
     canary = tmp_path / "canary"
     canary.write_text("untouched\n")
     canary_mtime = canary.stat().st_mtime_ns
@@ -231,10 +235,9 @@ def test_sandbox_contains_hostile_lines(tmp_path: Path) -> None:
     assert 10 < len(markers) < 64, "RLIMIT_NPROC must cap the number of processes a line can start"
 
 
-def test_harness_fails_an_unsound_analysis(tmp_path: Path) -> None:
+def test_harness_fails_an_unsound_analysis(sandbox: None, tmp_path: Path) -> None:
     """The comparison itself can fail: an analysis blind to one command, or one that crashes, fails the line; one
     that says it cannot analyse the line passes it."""
-    _sandbox_or_skip()
     [run] = run_lines(["true && shred x"], tmp_path, workers=1)
     verdict = judge("corpus", run)
     assert verdict.missed == frozenset()
