@@ -316,7 +316,7 @@ def _sandbox_uid(worker: int) -> int:
     return 3_000_000_000 + (os.getpid() % 100_000) * 16 + worker
 
 
-def run_lines(lines: Sequence[str], workdir: Path, *, workers: int = 2, timeout: float = 2.0) -> list[LineRun]:
+def run_lines(lines: Sequence[str], workdir: Path, *, workers: int = 2, timeout: float = 3.0) -> list[LineRun]:
     """Run every line in real bash inside the sandbox; results in the lines' order."""
     workdir.mkdir(parents=True, exist_ok=True)
     programs = build_stubs(workdir)
