@@ -60,7 +60,7 @@ PASS_THROUGH = frozenset(
         "env", "xargs", "find", "nice", "timeout", "nohup", "stdbuf", "setsid", "sh", "bash", "dash", "rbash",
         "script", "flock", "taskset", "ionice", "chrt", "chroot", "unshare", "su", "runuser", "strace", "time",
         "git",  # its aliases, pager, ssh command, editor and transports run programs
-        "tar", "sort", "zip", "ssh", "scp", "sftp", "nsenter",  # options of theirs run programs
+        "tar", "sort", "zip", "ssh", "scp", "sftp", "nsenter", "split",  # options of theirs run programs
         "sg", "setpriv", "prlimit", "setarch", "linux64", "dbus-run-session", "ssh-agent", "start-stop-daemon", "cmake",
         # pure filters, so that `echo CMD | base64 -d | sh` really feeds sh (no option of theirs runs a program)
         "cat", "tac", "tee", "base64", "base32", "tr", "rev", "head", "tail", "cut", "printf", "echo", "true",
@@ -84,6 +84,9 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "sftp": frozenset({"ssh"}),
     "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
     "chroot": frozenset({"sh", "bash"}),  # chroot DIR without a command runs $SHELL -i
+    "split": frozenset(
+        {"sh", "bash"}
+    ),  # split --filter=CMD runs $SHELL -c CMD  # chroot DIR without a command runs $SHELL -i
     "sg": frozenset({"sh", "bash"}),  # sg GROUP -c CMD runs sh -c CMD, sg GROUP a shell
     "dbus-run-session": frozenset({"dbus-daemon"}),
 }

@@ -802,6 +802,8 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "sftp -o ProxyCommand='{cmd}' h",
         "strace -o '|{cmd}' true",
         "nsenter -t 1 -m {cmd}",
+        "split --filter='{cmd}' notes.txt",
+        "split -l 1 --filter={prog} notes.txt /tmp/x",
         "nsenter --target=1 --mount -- {cmd}",
     ),
     "environment": (
