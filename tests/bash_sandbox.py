@@ -84,9 +84,7 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "sftp": frozenset({"ssh"}),
     "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
     "chroot": frozenset({"sh", "bash"}),  # chroot DIR without a command runs $SHELL -i
-    "split": frozenset(
-        {"sh", "bash"}
-    ),  # split --filter=CMD runs $SHELL -c CMD  # chroot DIR without a command runs $SHELL -i
+    "split": frozenset({"sh", "bash"}),  # split --filter=CMD runs $SHELL -c CMD
     "sg": frozenset({"sh", "bash"}),  # sg GROUP -c CMD runs sh -c CMD, sg GROUP a shell
     "dbus-run-session": frozenset({"dbus-daemon"}),
 }
