@@ -10,6 +10,7 @@ does not show (`curl x | sh`, `eval "$X"`, `bash <(...)`) is reported as the unk
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import re
@@ -50,6 +51,10 @@ _KNOWN = frozenset({
 """Every named node type the walker understands (tree-sitter-bash 0.25's whole grammar)."""
 _SPECIAL_IN_WORD = re.compile(r"[\\*?\[{~`$]")
 """A plain word without these is its own value: no escapes, globs, braces, tilde or expansions."""
+_RESERVED = frozenset({"{", "}", "if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while", "until",
+                       "do", "done", "function", "[[", "]]", "in"})  # fmt: skip
+"""Reserved words: bash never runs a program by these names at a command's start (tree-sitter sometimes does)."""
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEYWORD_PREFIXES = frozenset({"time", "coproc"})
 _COMPOUND_STARTS = frozenset({"{", "(", "((", "[[", "if", "while", "until", "for", "case", "select", "function"})
 _ARITHMETIC_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(?:\$\(|`)")
@@ -261,13 +266,16 @@ class _Walker:
         for _ in range(8):
             source = text.encode("utf-8", "surrogatepass")
             tree = _parser().parse(ascii_shadow(text))
+            rewritten = _join_continuations(text, tree, source)  # first: an unjoined `a&\<newline>&b` is an error
+            if rewritten is not None:
+                text = rewritten
+                continue
             if tree.root_node.has_error:
                 raise _AnalysisError(f"the shell syntax is invalid near `{_error_excerpt(tree.root_node, source)}`")
-            _check_node_types(tree.root_node)
-            rewritten = _join_continuations(text, tree, source)
-            if rewritten is None and (b"time" in source or b"coproc" in source):
+            if b"time" in source or b"coproc" in source:
                 rewritten = _drop_keyword_prefixes(text, tree, source)
             if rewritten is None:
+                _check_node_types(tree.root_node, source)
                 return tree, source
             text = rewritten
         raise _AnalysisError("the command needs too many rewrites to read as bash does")
@@ -453,7 +461,7 @@ class _Walker:
                 words.append(Word(self._assignment(child, ctx)))
             else:
                 words.append(self._word(child, ctx))
-        self._emit([Word(keyword), *words], ctx, assignments=(), redirect_writes=[])
+        self._emit([Word(keyword), *words], ctx, assignments=(), redirect_writes=[], declared=True)
 
     # ---- redirects -------------------------------------------------------------------------------------------
 
@@ -614,7 +622,7 @@ class _Walker:
                 writes.extend(more)
             elif name_node is not None:
                 # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
-                word = self._word(child, ctx) if child.is_named else Word(node_text(child), dynamic=True)
+                word = self._word(child, ctx) if child.is_named else _unnamed_token(child)
                 if child.start_byte == last_end and words:  # tree-sitter split one bash word in two: join them
                     before = words.pop()
                     word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
@@ -622,7 +630,7 @@ class _Walker:
             elif child.is_named:
                 self._child(child, ctx)
             else:
-                words.append(Word(node_text(child), dynamic=True))
+                words.append(_unnamed_token(child))
                 name_node = child
             last_end = child.end_byte
         first = len(self.commands)
@@ -722,6 +730,7 @@ class _Walker:
         assignments: tuple[str, ...],
         redirect_writes: list[Word],
         written_text: str | None = None,
+        declared: bool = False,
     ) -> None:
         if ctx.depth > self.max_depth:
             raise _AnalysisError(f"the command nests deeper than {self.max_depth} levels")
@@ -774,7 +783,7 @@ class _Walker:
                 why=opaque[0].why if opaque else None,
             )
         )
-        self._names(program, args, ctx)
+        self._names(program, args, ctx, declared=declared)
         self._run_wrapped(runs, ctx, targets=ctx.targets or "targets" in wrapper_unknowns)
 
     def _written_then_run(self, program: str, accesses: list[tuple[str, str]]) -> list[Unwrapped]:
@@ -791,12 +800,17 @@ class _Walker:
                 found.append(Script(f"{program} {path}", text))
         return found
 
-    def _names(self, program: str, args: Sequence[Word], ctx: _Context) -> None:
+    def _names(self, program: str, args: Sequence[Word], ctx: _Context, *, declared: bool) -> None:
         """What a name means besides its program: a fork-bomb function, an alias, a `hash -p` entry, a function."""
         if ctx.function is not None and program == ctx.function and ctx.spawned:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        if program in ("export", "declare", "typeset", "local", "readonly") and not declared:
+            for word in args:  # `command export X=...`, `expo""rt X=...`: assignments tree-sitter did not see
+                name, equals, value = word.text.partition("=")
+                if equals and _NAME.match(name.rstrip("+")):
+                    self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
         if program == "set" and any(
             word.dynamic or (word.text.startswith(("-", "+")) and "H" in word.text) or word.text == "histexpand"
             for word in args
@@ -883,6 +897,23 @@ class _Walker:
         for name in names:
             self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
             self.hashed_at.setdefault(name.text, len(self.commands))
+
+
+def _unnamed_token(node: Node) -> Word:
+    """Text tree-sitter left as an unnamed token in a command: `-exe$` before `""c` is `-exe` and the `$` of `$""`
+    (an empty translated string, which the next node is); anything else is only known at run time."""
+    text = node_text(node)
+    following = node.next_sibling
+    if following is not None and following.type == "concatenation" and following.children:
+        following = following.children[0]  # `-exe$""c`: the string starts a concatenation
+    adjacent = following is not None and following.type == "string" and following.start_byte == node.end_byte
+    if text.endswith("$") and adjacent:
+        return Word(_unescape_plain(text[:-1]))
+    return Word(text, dynamic=True)
+
+
+def _unescape_plain(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
 
 
 def _unescaped_backquote(text: str) -> bool:
@@ -1018,12 +1049,31 @@ def _scope(tree: Tree, source: bytes, inherit: _Scope | None) -> _Scope:
     return scope
 
 
-def _check_node_types(root: Node) -> None:
+def _check_node_types(root: Node, source: bytes) -> None:
+    """Every named node type must be in `_KNOWN`; and the places where tree-sitter is known to read a line
+    differently from bash (across a newline, an assignment bash would run as a command) make it unparseable."""
     stack = [root]
     while stack:
         node = stack.pop()
-        if node.is_named and node.type not in _KNOWN:
-            raise _AnalysisError(f"keycardd does not understand the shell construct `{node.type}`")
+        kind = node.type
+        if node.is_named and kind not in _KNOWN:
+            raise _AnalysisError(f"keycardd does not understand the shell construct `{kind}`")
+        if kind == "word" and b"\n" in source[node.start_byte : node.end_byte]:
+            raise _AnalysisError("tree-sitter reads a newline inside a word, where bash ends the command")
+        if kind == "command":
+            children = node.children
+            for before, after in itertools.pairwise(children):
+                if b"\n" in source[before.end_byte : after.start_byte]:
+                    raise _AnalysisError("tree-sitter reads a command across a newline, where bash ends it")
+            first = node.named_children[0] if node.named_children else None
+            if first is not None and first.type == "command_name" and node_text_of(first, source) in _RESERVED:
+                raise _AnalysisError(
+                    f"`{node_text_of(first, source)}` is a reserved word where tree-sitter sees a program"
+                )
+        if kind == "variable_assignment":
+            name = node.child_by_field_name("name")
+            if name is not None and name.type == "variable_name" and not _NAME.match(node_text_of(name, source)):
+                raise _AnalysisError("tree-sitter reads an assignment where bash runs a command")
         stack.extend(node.children)
 
 

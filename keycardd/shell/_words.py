@@ -68,7 +68,7 @@ def resolve(node: Node, env: Env) -> Word:
     if kind == "number":
         return Word(node_text(node))
     if kind in ("string", "translated_string"):  # $"..." behaves like "..."
-        return _join([_string_part(child, env) for child in node.named_children])
+        return _join(_string_parts(node, env))
     if kind in ("simple_expansion", "expansion"):
         return _expansion(node, env)
     if kind in _SUBSTITUTIONS:
@@ -76,6 +76,26 @@ def resolve(node: Node, env: Env) -> Word:
         return Word(node_text(node), dynamic=True)
     visit_nested(node, env.visit)
     return Word(node_text(node), dynamic=True)
+
+
+def _string_parts(node: Node, env: Env) -> list[Word]:
+    """A double-quoted string's parts, with the text tree-sitter leaves between its nodes (newlines, a lone `$`)."""
+    source = SOURCE.get()
+    children = node.children
+    inner = [child for child in children if child.type not in ('"', '$"')]
+    start = children[0].end_byte if children else node.start_byte
+    end = children[-1].start_byte if len(children) > 1 and children[-1].type == '"' else node.end_byte
+    parts: list[Word] = []
+    position = start
+    for child in inner:
+        if child.start_byte > position:
+            gap = source[position : child.start_byte].decode("utf-8", "surrogatepass")
+            parts.append(Word(_unescape_double_quoted(gap)))
+        parts.append(_string_part(child, env) if child.is_named else Word(_unescape_double_quoted(node_text(child))))
+        position = max(position, child.end_byte)
+    if end > position:
+        parts.append(Word(_unescape_double_quoted(source[position:end].decode("utf-8", "surrogatepass"))))
+    return parts
 
 
 def _string_part(node: Node, env: Env) -> Word:
