@@ -266,3 +266,11 @@ def test_process_environments_are_credentials(payload: dict[str, Any]) -> None:
 
 def test_reading_the_hook_settings_is_ordinary() -> None:
     assert decide(claude("Read", {"file_path": "~/.claude/settings.json"})) == "no_objection"
+
+
+def test_the_reason_names_the_path_that_decided() -> None:
+    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
+    payload = claude("mcp__fs__read_multiple_files", {"paths": ["README.md", "/root/.ssh/id_ed25519", "b.txt"]})
+    answer = decider.decide_hook(ENGINE, None, "claude", json.dumps(payload).encode(), {})
+    assert answer.decision is not None
+    assert answer.decision.reason.endswith("(for `/root/.ssh/id_ed25519`)")

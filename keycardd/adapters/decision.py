@@ -95,7 +95,9 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     verdicts = engine.evaluate_many([request, *more])
     strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
     policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
-    return Decision(strictest.outcome, strictest.reason, policies, tuple(v.request for v in verdicts))
+    part = strictest.request.context.get("file_path") or strictest.request.context.get("host")
+    reason = f"{strictest.reason} (for `{mask(str(part))}`)" if part else strictest.reason  # which of several
+    return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
 
 
 def _tool(name: str) -> EntityUid:
