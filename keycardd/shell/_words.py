@@ -73,7 +73,12 @@ def resolve(node: Node, env: Env) -> Word:
         return _expansion(node, env)
     if kind in _SUBSTITUTIONS:
         env.visit(node)
-        return Word(node_text(node), dynamic=True)
+        text = node_text(node)
+        if text in ("$(pwd)", "`pwd`"):  # the working directory, as `$PWD` is
+            value = env.lookup("PWD", node.start_byte)
+            if value is not None:
+                return Word(value)
+        return Word(text, dynamic=True)
     visit_nested(node, env.visit)
     return Word(node_text(node), dynamic=True)
 

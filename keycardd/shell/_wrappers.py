@@ -235,14 +235,38 @@ def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | N
     )
     if kind in ("pwsh", "powershell"):
         return [Opaque(program, f"{program} runs PowerShell code keycardd's shell analysis does not parse")]
-    parsed = parse_options(args, grammar)
-    if parsed.dynamic:
-        return [Opaque(program, f"{program} has an option only known at run time")]
-    module = parsed.value("-m") if kind == "python" else None
-    if module is not None:  # `python -m twine upload`: the module is the program
-        return [Inner(f"{program} -m", (module, *args[parsed.index :]))]
-    if any(name in inline for name, _ in parsed.options):
-        return []
+    index = 0
+    while index < len(args):  # the interpreter's own options end at its first operand, or at -c/-m/-e CODE
+        word = args[index]
+        if word.dynamic:
+            return [Opaque(program, f"{program} has an option only known at run time")]
+        text = word.text
+        if text == "--":
+            index += 1
+            break
+        if not text.startswith("-") or text == "-":
+            break
+        if text.startswith("--"):
+            name, equals, _ = text.partition("=")
+            if name in inline:
+                return []
+            index += 2 if name in grammar.long_value and not equals else 1
+            continue
+        for position, letter in enumerate(text[1:], 1):
+            option, attached = "-" + letter, text[position + 1 :]
+            if letter not in grammar.short_value:
+                continue
+            if option == "-m" and kind == "python":  # `python -m twine upload`: the module is the program
+                module = Word(attached) if attached else (args[index + 1] if index + 1 < len(args) else None)
+                rest = args[index + (1 if attached else 2) :]
+                return [Inner(f"{program} -m", (module, *rest))] if module is not None else []
+            if option in inline:
+                return []  # inline code: data to the shell analysis (a documented limitation)
+            index += 1 if attached else 2
+            break
+        else:
+            index += 1
+    parsed = Parsed(index)
     operands = args[parsed.index :]
     if not operands or operands[0].text in _STDIN_FILES:
         if stdin is None or stdin.text is not None:
