@@ -274,3 +274,23 @@ def test_the_reason_names_the_path_that_decided() -> None:
     answer = decider.decide_hook(ENGINE, None, "claude", json.dumps(payload).encode(), {})
     assert answer.decision is not None
     assert answer.decision.reason.endswith("(for `/root/.ssh/id_ed25519`)")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("cat .env", "deny"),
+        ("cat ~/.aws/config", "deny"),
+        ("cat ~/.npmrc", "deny"),
+        ("cat ~/.pgpass", "deny"),
+        ("cat certs/server.pem", "deny"),
+        ("cat tls/server.key", "deny"),
+        ("cat ~/.ssh/id_rsa.pub ~/.ssh/id_rsa", "deny"),  # `.pub` exempts its own path, not the line
+        ("cp .env.production /tmp/x", "deny"),
+        ("cat ~/.ssh/id_rsa.pub", "no_objection"),
+        ("cat .env.example", "no_objection"),
+        ("cp .env.sample .env.example", "no_objection"),
+    ],
+)
+def test_the_credential_rule_covers_shell_reads_path_by_path(line: str, expected: str) -> None:
+    assert decide(claude("Bash", {"command": line})) == expected
