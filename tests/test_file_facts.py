@@ -294,3 +294,19 @@ def test_the_reason_names_the_path_that_decided() -> None:
 )
 def test_the_credential_rule_covers_shell_reads_path_by_path(line: str, expected: str) -> None:
     assert decide(claude("Bash", {"command": line})) == expected
+
+
+@pytest.mark.parametrize("tool", ["StrReplace", "TabWrite", "Write"])
+def test_cursor_file_tools_meet_the_same_rules(tool: str) -> None:
+    def cursor(path: str) -> dict[str, Any]:
+        return {
+            "hook_event_name": "preToolUse",
+            "workspace_roots": [CWD],
+            "tool_name": tool,
+            "tool_input": {"file_path": path, "old_string": "a", "new_string": "b", "content": "x"},
+        }
+
+    assert decide(cursor("~/.ssh/authorized_keys"), "cursor") == "deny"
+    assert decide(cursor(".env.production"), "cursor") == "deny"
+    assert decide(cursor("~/.cursor/hooks.json"), "cursor") == "ask"  # rendered as deny: no ask at preToolUse
+    assert decide(cursor("src/main.ts"), "cursor") == "no_objection"
