@@ -84,6 +84,10 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "sftp": frozenset({"ssh"}),
     "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
     "chroot": frozenset({"sh", "bash"}),  # chroot DIR without a command runs $SHELL -i
+    "unshare": frozenset({"sh", "bash"}),  # so do unshare, nsenter, setarch and linux64 (what that shell then runs,
+    "nsenter": frozenset({"sh", "bash"}),  # read from stdin, is the line's)
+    "setarch": frozenset({"sh", "bash"}),
+    "linux64": frozenset({"sh", "bash"}),
     "split": frozenset({"sh", "bash"}),  # split --filter=CMD runs $SHELL -c CMD
     "sg": frozenset({"sh", "bash"}),  # sg GROUP -c CMD runs sh -c CMD, sg GROUP a shell
     "dbus-run-session": frozenset({"dbus-daemon"}),
@@ -159,15 +163,19 @@ class LineRun:
         return frozenset(e.program for i, e in enumerate(self.execs) if not self.implicit(i))
 
     def ancestors(self, index: int) -> list[str]:
-        """The programs above execs[index], nearest first, ending with the first process no stub logged."""
+        """The programs that started execs[index], nearest first: the program the same process ran before (a wrapper
+        that exec'd it), else the parent process's; ending with the first process no stub logged."""
         chain: list[str] = []
         record = self.execs[index]
         while len(chain) < 64:
-            parent = next((j for j in range(index - 1, -1, -1) if self.execs[j].pid == record.ppid), None)
-            if parent is None:
+            earlier = range(index - 1, -1, -1)
+            before = next((j for j in earlier if self.execs[j].pid == record.pid), None)
+            if before is None:
+                before = next((j for j in earlier if self.execs[j].pid == record.ppid), None)
+            if before is None:
                 chain.append(os.path.basename(record.parent))
                 return chain
-            index, record = parent, self.execs[parent]
+            index, record = before, self.execs[before]
             chain.append(record.program)
         return chain
 
