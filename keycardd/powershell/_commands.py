@@ -78,10 +78,10 @@ class Command:
             if word.parameter is not None and word.attached is None and pending is None:
                 name = _parameter(word.parameter, known)
                 self.args.append(f"-{name}")
-                if known is not None and name in _names.VALUE_PARAMETERS:
-                    pending = name
-                elif self.program in _names.DOWNLOADERS or not known:
-                    pending = name if known is None and name in _names.DOWNLOAD_OUTPUTS else None
+                # a known cmdlet's value parameters take the next word; of a native program's options only the
+                # download outputs are followed (`curl -o FILE`): its other words stay positional, all paths
+                takes_value = name in _names.VALUE_PARAMETERS if known is not None else name in _names.DOWNLOAD_OUTPUTS
+                pending = name if takes_value else None
                 continue
             if word.parameter is not None and word.attached is not None:
                 name = _parameter(word.parameter, known)
@@ -103,9 +103,9 @@ class Command:
             else:
                 self.args.append(word.text)
             if pending is not None:
-                self.values.setdefault(pending, []).append(word.text)
+                last_value = self.values.setdefault(pending, [])
+                last_value.append(word.text)
                 pending = None
-                last_value = self.values[list(self.values)[-1]]
             elif word.continued and last_value is not None:
                 last_value.append(word.text)
             else:
