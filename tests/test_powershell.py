@@ -91,6 +91,9 @@ DELETES = [
     "Get-ChildItem | ForEach-Object { Remove-Item -Recurse ~ }",
     "rm -r /",
     "Remove-Item -Recurse -Force C:/Users",
+    "rm.exe -rf ~",  # a native rm (Git for Windows) is no alias, and still deletes
+    '& "$env:ProgramFiles\\Git\\usr\\bin\\rm.exe" -rf $HOME',
+    "rm.exe -rf $target",
     "$p = @{Path = '~'; Recurse = $true}; Remove-Item @p",
     "$PSDefaultParameterValues['Remove-Item:Recurse'] = $true; rm $x",
     "Get-ChildItem ~ -Recurse | Remove-Item -Force",
@@ -143,6 +146,7 @@ UNSEEN_CODE = [
     "(Get-Item ~).Delete()",
     "ls ~ | % Delete",
     "& $cmd",
+    '& "$env:ProgramFiles\\$tool"',  # the program's own name is a variable
     "wsl rm -rf ~",
     'bash -c "rm -rf ~"',
     "r",
@@ -224,6 +228,7 @@ BENIGN = [
     "<# build #> dotnet test # all of it",
     "Get-ChildItem -Filter *.tmp | Remove-Item",
     "Get-ChildItem dist -Recurse | Remove-Item -Force -Recurse",
+    '& "$env:ProgramFiles\\nodejs\\node.exe" --version',  # only the directory is a variable
     "cd src; Remove-Item -Recurse -Force build; cd ..",
     "Push-Location tests; npm test; Pop-Location",
     "iwr example.com -OutFile page.html",

@@ -96,8 +96,7 @@ def request_contexts(
             "via": list(command.via),
             "writes": list(dict.fromkeys(canonical(path) for path in command.writes)),
             "hosts": sorted({host for url in command.urls for host in url_hosts(url)}),
-            "deletes_recursively": command.access == "delete"
-            and ("-recurse" in command.args or "flags" in command.unknowns),
+            "deletes_recursively": command.recursive,
         }
         if operands:
             facts["subcommand"] = operands[0]

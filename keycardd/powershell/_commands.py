@@ -182,6 +182,11 @@ class Command:
             return paths
         return [path if _is_absolute(path) else _join(state.location, path) for path in paths]
 
+    def _recursive(self) -> bool:
+        if self.program in _names.NATIVE_DELETERS:  # `rm.exe -rf`, Git for Windows' coreutils
+            return any(re.fullmatch(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive", arg) for arg in self.args)
+        return "-recurse" in self.args or "flags" in self.unknowns
+
     def _all_values(self) -> list[str | None]:
         return [*self.positional, *(value for values in self.values.values() for value in values)]
 
@@ -332,7 +337,7 @@ class Command:
                 paths += piped
         paths, writes = self._relative_to_location(paths), self._relative_to_location(writes)
         access = (
-            "delete" if program in _names.DELETERS
+            "delete" if program in _names.DELETERS or program in _names.NATIVE_DELETERS
             else "write" if program in _names.WRITERS
             else "read" if program in _names.READERS
             else "exec" if self.is_path
@@ -355,6 +360,7 @@ class Command:
                 urls=tuple(dict.fromkeys(urls)),
                 unknowns=tuple(sorted(self.unknowns)),
                 via=self.reader.via,
+                recursive=access == "delete" and self._recursive(),
             )
         )
 

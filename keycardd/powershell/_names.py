@@ -97,6 +97,9 @@ VALUE_PARAMETERS = frozenset({*PATH_PARAMETERS, "filter", "include", "exclude", 
                               "fromsession", "tosession", "environment"})  # fmt: skip
 """Parameters that take a value (the next word), as opposed to switches such as `-Recurse` and `-Force`."""
 
+NATIVE_DELETERS = frozenset({"rm", "rmdir", "unlink", "shred"})
+"""Native programs that delete (`rm.exe` from Git for Windows or MSYS; `rm` on a POSIX pwsh when called as
+`rm.exe` or by path): the built-in `rm` alias is Remove-Item."""
 DELETERS = frozenset({"remove-item", "clear-content", "clear-item", "remove-itemproperty"})
 READERS = frozenset({"get-content", "select-string", "import-csv", "import-clixml", "get-filehash", "format-hex",
                      "import-powershelldatafile", "get-item", "get-childitem", "test-path", "resolve-path",

@@ -92,6 +92,8 @@ class PsCommand:
     urls: tuple[str, ...] = ()
     unknowns: tuple[str, ...] = ()
     via: tuple[str, ...] = ()
+    recursive: bool = False
+    """A delete that descends into directories: `-Recurse` (or parameters only known at run time), `rm -r`."""
 
 
 class Builder(Protocol):
@@ -453,6 +455,8 @@ class Reader:
         if name.block:  # `& { ... }`, `. { ... }`: the block's commands are collected; its arguments are values
             self.words()
             return
+        if name.text is None and (base := _static_basename(name.source)) is not None:
+            name = Word(f"{_DYNAMIC_DIRECTORY}/{base}", name.source)  # `& "$env:ProgramFiles\nodejs\node.exe"`
         if name.text is None:
             raise HiddenCode(f"the program `{name.source}` is only known when the line runs")
         if not name.text:
@@ -889,6 +893,22 @@ class Reader:
 
 
 _OPENERS = {")": "(", "}": "{", "]": "["}
+
+
+_DYNAMIC_DIRECTORY = "$dir"
+"""Stands for a directory known only at run time in a program path whose file name is static."""
+_STATIC_BASENAME = re.compile(
+    r"""^["']?\$(?:\{env:[\w()]+\}|env:\w+|\w+)[\\/](?:[^$`"'()\\/]+[\\/])*([^$`"'()\\/\s]+)["']?$"""
+)
+
+
+def _static_basename(source: str) -> str | None:
+    """The program's file name when only its directory is a variable: `"$env:ProgramFiles\\Git\\bin\\git.exe"`.
+
+    The program is what a policy judges by name; where it lives does not change what `git` is.
+    """
+    match = _STATIC_BASENAME.match(source)
+    return match[1] if match else None
 
 
 def _joined_path(commands: list[PsCommand]) -> str | None:
