@@ -94,6 +94,11 @@ DELETES = [
     "rm.exe -rf ~",  # a native rm (Git for Windows) is no alias, and still deletes
     '& "$env:ProgramFiles\\Git\\usr\\bin\\rm.exe" -rf $HOME',
     "rm.exe -rf $target",
+    "format.com D: /q /y",
+    "Format-Volume -DriveLetter D -FileSystem NTFS",
+    "Get-Disk 1 | Clear-Disk -RemoveData -Confirm:$false",
+    "diskpart /s wipe.txt",
+    "vssadmin delete shadows /all /quiet",
     "$p = @{Path = '~'; Recurse = $true}; Remove-Item @p",
     "$PSDefaultParameterValues['Remove-Item:Recurse'] = $true; rm $x",
     "Get-ChildItem ~ -Recurse | Remove-Item -Force",
