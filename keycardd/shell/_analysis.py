@@ -28,7 +28,7 @@ from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
 from keycardd.shell._options import Grammar, parse_options
 from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, ansi_c, node_text, resolve, unescape_backquoted
-from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, unwrap
+from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, is_wrapper, unwrap
 
 MAX_LINE = 64 * 1024
 """Longer lines are not analysed (agents' commands are far shorter; huge ones are a way to hide things)."""
@@ -60,6 +60,7 @@ _COMPOUND_STARTS = frozenset({"{", "(", "((", "[[", "if", "while", "until", "for
 _ARITHMETIC_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(?:\$\(|`)")
 """`a[$(cmd)]` in a string: bash runs `cmd` wherever the text is evaluated as arithmetic (`$((x))`, `let`, `read`,
 `declare`, `printf -v`, `test -v`, `[[ x -eq y ]]`), so such text is treated as code the line hides."""
+_APPENDED_SUBSCRIPT = re.compile(r"^\[[^\]]*(?:\$\(|`)")
 _COMMAND_VARIABLES = frozenset({"GIT_SSH_COMMAND", "GIT_PAGER", "PAGER", "GIT_EDITOR", "EDITOR", "VISUAL",
                                 "GIT_SEQUENCE_EDITOR", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_SSH",
                                 "GIT_PROXY_COMMAND", "LESSOPEN", "LESSCLOSE", "PROMPT_COMMAND", "MANPAGER",
@@ -422,6 +423,9 @@ class _Walker:
             self._word(name_node, ctx)
         value = self._word(value_node, ctx) if value_node is not None else Word("")
         self._check_literal(value, ctx)
+        appends = any(child.type == "+=" for child in node.children)
+        if appends and not value.dynamic and _APPENDED_SUBSCRIPT.search(value.text):  # x=a; x+='[$(cmd)]'
+            self._opaque(value.text, "an appended array subscript with a command substitution runs it", ctx)
         self._environment(name, value, ctx)
         return f"{name}={value.text}"
 
@@ -432,7 +436,7 @@ class _Walker:
         base = name.split("[", 1)[0]
         if base in ("BASH_ALIASES", "BASH_CMDS"):  # the alias and hash tables themselves
             key = name[len(base) + 1 : -1] if "[" in name else ""
-            if value.dynamic or not key:
+            if value.dynamic or not key or any(mark in key for mark in "'\"\\$`"):
                 self._opaque(f"{name}={value.text}", f"{base} is set to something the line does not show", ctx)
             elif base == "BASH_ALIASES":
                 self.aliases[key] = value.text
@@ -757,7 +761,12 @@ class _Walker:
             accesses.extend(self._paths(word, "write", unknowns))
         if "/" in program_word.text and not dynamic:
             accesses.extend(self._paths(program_word, "exec", unknowns))
+        if ctx.targets and "{}" in program_word.text:  # `find -exec nice {} ;`: the program is a found file
+            dynamic = True
+            program = program_word.text
         runs, wrapper_unknowns = ([], frozenset()) if dynamic else unwrap(program, args, ctx.stdin)
+        if ctx.targets and not dynamic and is_wrapper(program) and not any(isinstance(r, Inner | Script) for r in runs):
+            runs = [*runs, Opaque(program, f"{program} takes the program it runs from its input (xargs, find)")]
         runs = [*runs, *self._written_then_run(program, accesses)]
         for path, kind in accesses:
             if kind == "write":
@@ -806,6 +815,8 @@ class _Walker:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        if program == "printf" and any(w.text.startswith("-v") for w in args) and any("[" in w.text for w in args):
+            self._opaque("printf -v", "printf -v builds a value that arithmetic may evaluate as code", ctx)
         if program in ("export", "declare", "typeset", "local", "readonly") and not declared:
             for word in args:  # `command export X=...`, `expo""rt X=...`: assignments tree-sitter did not see
                 name, equals, value = word.text.partition("=")
@@ -1065,6 +1076,8 @@ def _check_node_types(root: Node, source: bytes) -> None:
             for before, after in itertools.pairwise(children):
                 if b"\n" in source[before.end_byte : after.start_byte]:
                     raise _AnalysisError("tree-sitter reads a command across a newline, where bash ends it")
+                if before.type == "variable_assignment" and before.end_byte == after.start_byte:
+                    raise _AnalysisError("tree-sitter splits an assignment's value from what follows it")
             first = node.named_children[0] if node.named_children else None
             if first is not None and first.type == "command_name" and node_text_of(first, source) in _RESERVED:
                 raise _AnalysisError(
@@ -1135,6 +1148,8 @@ def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
         keyword = node_text_of(named[0], source)
         if keyword not in _KEYWORD_PREFIXES:
             continue
+        if keyword == "coproc" and _inside_substitution(node):
+            raise _AnalysisError("a coproc inside a substitution: bash reads it differently from tree-sitter")
         parent = node.parent
         if keyword == "time" and parent is not None and parent.type == "pipeline" and parent.named_children[0] != node:
             continue  # `a | time b`: not at a pipeline's start, `time` is the program /usr/bin/time
@@ -1155,6 +1170,15 @@ def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
     for start, end, replacement in sorted(spans, reverse=True):  # from the end, so earlier offsets stay valid
         out[start:end] = replacement.encode() if replacement else b" " * (end - start)
     return out.decode("utf-8", "surrogatepass")
+
+
+def _inside_substitution(node: Node) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.type in ("command_substitution", "process_substitution"):
+            return True
+        parent = parent.parent
+    return False
 
 
 def node_text_of(node: Node, source: bytes) -> str:
@@ -1195,7 +1219,9 @@ def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
             escapes = escapes or "e" in args[0]
             args = args[1:]
         text = " ".join(args)
-        return (ansi_c(text) if escapes or "\\" in text else text) + "\n"
+        if "\\" in text and not escapes:
+            return None  # bash's echo keeps `\e`, dash's turns it into ESC: which one runs is not known
+        return (ansi_c(text) if escapes else text) + "\n"
     if program == "printf" and args and "%" not in args[0] and len(args) == 1:
         return ansi_c(args[0])
     if program == "cat" and not args and len(redirects) == 1:

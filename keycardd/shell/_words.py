@@ -67,8 +67,10 @@ def resolve(node: Node, env: Env) -> Word:
         return Word(_ansi_c(node_text(node)[2:-1]))
     if kind == "number":
         return Word(node_text(node))
-    if kind in ("string", "translated_string"):  # $"..." behaves like "..."
+    if kind == "string":
         return _join(_string_parts(node, env))
+    if kind == "translated_string":  # $"..." is "..." (a `$` token, then a string)
+        return _join([resolve(child, env) for child in node.named_children])
     if kind in ("simple_expansion", "expansion"):
         return _expansion(node, env)
     if kind in _SUBSTITUTIONS:
@@ -87,8 +89,10 @@ def _string_parts(node: Node, env: Env) -> list[Word]:
     """A double-quoted string's parts, with the text tree-sitter leaves between its nodes (newlines, a lone `$`)."""
     source = SOURCE.get()
     children = node.children
-    inner = [child for child in children if child.type not in ('"', '$"')]
-    start = children[0].end_byte if children else node.start_byte
+    opening = next((index for index, child in enumerate(children) if child.type in ('"', '$"')), -1)
+    children = children[opening:] if opening >= 0 else children  # `$"..."`: tree-sitter may give `$` on its own
+    inner = [child for child in children[1:] if child.type not in ('"', '$"')] if opening >= 0 else children
+    start = children[0].end_byte if opening >= 0 else node.start_byte
     end = children[-1].start_byte if len(children) > 1 and children[-1].type == '"' else node.end_byte
     parts: list[Word] = []
     position = start

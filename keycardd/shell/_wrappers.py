@@ -63,6 +63,12 @@ class Opaque:
 Unwrapped = Inner | Script | Opaque
 
 
+def is_wrapper(program: str) -> bool:
+    """Whether `program` runs a command given in its arguments (so arguments appended by xargs can name one)."""
+    kind = family(program)
+    return kind in SHELLS or kind in INTERPRETERS or program in _GRAMMARS or program in _RUNNERS
+
+
 def family(program: str) -> str:
     """`python3.12` is a python, `bash5` a bash; other names are themselves."""
     match = _VERSIONED.match(program)
@@ -371,6 +377,8 @@ def _xargs(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
         replace = Word("{}")
     if replace is not None and replace.text and any(replace.text in word.text for word in rest[:1]):
         return [Opaque(program, "xargs takes the program's name from its input")], frozenset({"targets"})
+    if replace is not None and replace.text:  # `-I%`: every word holding % is filled from the input
+        rest = tuple(Word(w.text, dynamic=True) if replace.text in w.text else w for w in rest)
     inner = family(rest[0].text.rsplit("/", 1)[-1])
     shell = inner in SHELLS or inner in ("eval", "env", "sudo")
     if shell and not any(word.text.startswith("-") and "c" in word.text for word in rest[1:-1]):
@@ -773,6 +781,16 @@ def _cmake(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
     return _env(program, args[2:], stdin)
 
 
+def _split(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`split --filter=CMD` pipes each piece into CMD through $SHELL."""
+    parsed = _scan_all(args, _g("abClnt", "--filter --bytes --line-bytes --lines --number --suffix-length "
+                                "--additional-suffix --separator --numeric-suffixes --hex-suffixes"))  # fmt: skip
+    found = [
+        code("split --filter", value) for name, value in parsed.options if name == "--filter" and value is not None
+    ]
+    return found, frozenset()
+
+
 def _compgen(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`compgen -C CMD` and `complete -C CMD` run CMD to list completions."""
     parsed = _scan_all(args, _g("AGWXPSCFo"))
@@ -832,6 +850,12 @@ def _tmux(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list
     return found, frozenset()
 
 
+_RUNNERS = frozenset({"eval", ".", "source", "command", "su", "runuser", "flock", "watch", "xargs", "env", "script",
+                      "busybox", "toybox", "ssh", "parallel", "npx", "bunx", "uvx", "pipx", "bwrap", "sg", "tmux",
+                      "screen", "setarch", "start-stop-daemon", "!", "jobs", "time", "nohup", "exec", "builtin",
+                      "find"})  # fmt: skip
+"""Handled programs that run a command taken from their arguments."""
+
 _HANDLERS = {
     "eval": _eval,
     ".": _source,
@@ -883,6 +907,7 @@ _HANDLERS = {
     "readarray": _mapfile,
     "enable": _enable,
     "git": _git,
+    "split": _split,
     "start-stop-daemon": _start_stop_daemon,
     "cmake": _cmake,
     "setarch": _setarch,
