@@ -1,9 +1,12 @@
 """The corpus of the differential soundness test: real agents' lines, attack lines per class of issue 12, and
 seeded mutations of both. Deterministic: the same seed always gives the same lines in the same order.
 
-Every attack template has a `{cmd}` slot for a payload command (or `{prog}` for a bare program name, `{b64}` for the
-payload in base64). Payloads are ordinary harmful commands whose programs are distinctive, so a line "gets through"
-exactly when real bash runs a payload program the analysis did not report.
+Every attack template has a `{cmd}` slot for a payload command, or `{prog}`/`{args}` for its parts and other
+spellings of it (`_payload_fields`: base64, hex, reversed, split by a backslash-newline, quoted, globbed...).
+Payloads are ordinary harmful commands whose programs are distinctive, so a line "gets through" exactly when real
+bash runs a payload program the analysis did not report. Most classes are issue 12's; `more-wrappers`,
+`options-run-programs`, `environment` and `program-from-input` go beyond its list (real programs that run a command
+the line names); `found` holds what `--fuzz` found with other seeds.
 """
 
 from __future__ import annotations
