@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from keycardd.canonical import canonical_path, url_hosts
+from keycardd.canonical import canonical_path, glob_candidates, url_hosts
 from keycardd.shell._words import Word
 
 _SPACE = re.compile(r"\s")
@@ -77,6 +77,8 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
         if word.glob and kind == "delete" and facts.deletes_recursively:
             facts.accesses.append((_glob_base(path), "delete"))
         facts.accesses.append((path, kind))
+        if word.glob:  # `cat ~/.ss?/id_rsa`: the protected files the pattern could name, without listing directories
+            facts.accesses.extend((candidate, kind) for candidate in glob_candidates(path))
     for word in outputs:
         path = _canonical(word.text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
         if path is not None:
