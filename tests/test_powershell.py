@@ -319,3 +319,23 @@ def test_attacks_through_the_shim_and_a_live_daemon(daemon: DaemonProcess) -> No
             assert result.stdout == b""
         else:
             assert json.loads(result.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny", line
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("git push origin main", "ask"),
+        ("git -C repo push --force-with-lease=origin/main", "ask"),
+        ("git clean -fdx", "ask"),
+        ("git branch -D feature", "ask"),
+        ("npm publish", "ask"),
+        ("dotnet nuget push pkg.nupkg", "ask"),
+        ("docker push registry/app:1", "ask"),
+        ("git reset --hard HEAD~1", "ask"),
+        ("git status", "no_objection"),
+        ("git stash push -m wip", "no_objection"),
+        ("Remove-Item -Force build", "no_objection"),  # a cmdlet's -Force is not git's
+    ],
+)
+def test_pushing_publishing_and_forcing_ask_first_in_powershell_too(line: str, expected: str) -> None:
+    assert decide(line) == expected

@@ -83,8 +83,7 @@ def request_contexts(
         if command.access == "delete":  # deleting `~/*` empties `~`: judge it as deleting `~`
             paths += [canonical(path.rstrip("*").rstrip("\\/") or "/") for path in command.paths if _glob_last(path)]
         paths = list(dict.fromkeys(paths))
-        flags = [arg for arg in command.args if arg[:1] in "-/" and len(arg) > 1 and not arg[1:2].isdigit()]
-        operands = [arg for arg in command.args if arg not in flags]
+        flags, subcommand = _flags_and_subcommand(command)
         facts: dict[str, Any] = {
             "command": command.text,
             "program": command.program,
@@ -98,8 +97,8 @@ def request_contexts(
             "hosts": sorted({host for url in command.urls for host in url_hosts(url)}),
             "deletes_recursively": command.recursive,
         }
-        if operands:
-            facts["subcommand"] = operands[0]
+        if subcommand is not None:
+            facts["subcommand"] = subcommand
         first = {**base, **facts, **({"line": line} if not requests else {})}
         requests.append(("powershell", first, command.text))
         # per-path requests carry the command's facts but not its word lists, so their size stays linear
@@ -112,6 +111,38 @@ def request_contexts(
     for path in written:
         requests.append(("write", {**base, "file_path": path}, f"write to {path}"))
     return requests
+
+
+_GIT_VALUE_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"})
+_SHORT_FLAG = re.compile(r"-[A-Za-z?]|/[A-Za-z?]")
+_CLUSTER = re.compile(r"-[A-Za-z]{2,}")
+
+
+def _flags_and_subcommand(command: PsCommand) -> tuple[list[str], str | None]:
+    """The command's options as the bash facts give them, and its first operand.
+
+    A native program's clusters are split (`git clean -fdx` has `-f`), `--opt=value` is `--opt`, and git's global
+    options are skipped for the subcommand (`git -C repo push` is `push`). Cmdlet parameters stay whole.
+    """
+    flags: list[str] = []
+    subcommand: str | None = None
+    native = "-" not in command.program
+    skip_value = False
+    for arg in command.args:
+        if skip_value:
+            skip_value = False
+            continue
+        if arg.startswith("--") and len(arg) > 2:
+            flags.append(arg.partition("=")[0])
+            skip_value = command.program == "git" and arg in _GIT_VALUE_OPTIONS
+        elif (arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit()) or _SHORT_FLAG.fullmatch(arg):
+            flags.append(arg)
+            if native and _CLUSTER.fullmatch(arg):
+                flags += [f"-{letter}" for letter in arg[1:]]
+            skip_value = command.program == "git" and arg in _GIT_VALUE_OPTIONS
+        elif subcommand is None:
+            subcommand = arg
+    return list(dict.fromkeys(flags)), subcommand
 
 
 _WORD_LISTS = frozenset({"command", "args", "paths", "writes", "hosts"})

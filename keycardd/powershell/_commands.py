@@ -77,7 +77,8 @@ class Command:
                 continue
             if word.parameter is not None and word.attached is None and pending is None:
                 name = _parameter(word.parameter, known)
-                self.args.append(f"-{name}")
+                # a cmdlet's parameter by its full name; a native program's option as written (`git branch -D`)
+                self.args.append(f"-{name}" if known is not None else word.source)
                 # a known cmdlet's value parameters take the next word; of a native program's options only the
                 # download outputs are followed (`curl -o FILE`): its other words stay positional, all paths
                 takes_value = name in _names.VALUE_PARAMETERS if known is not None else name in _names.DOWNLOAD_OUTPUTS
