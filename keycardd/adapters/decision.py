@@ -47,7 +47,8 @@ class Call:
     content: str | None = None
     """File content the call would write: never given to policies, logged only as size and sha256."""
     arguments: Mapping[str, Any] | None = None
-    """An MCP tool's arguments, searched for paths and URLs (`keycardd.adapters.facts`); never given to policies."""
+    """An MCP tool's arguments (and Grep's input, for its `glob`), searched for paths and URLs by
+    `keycardd.adapters.facts`; never given to policies as they are."""
     more_facts: tuple[Mapping[str, Any], ...] = ()
     """Further requests for this call, each its context with these attributes replaced: one per further path or
     host, because Cedar cannot `like`-match the members of a set."""
