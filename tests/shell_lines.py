@@ -854,6 +854,9 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "export SHELLOPTS=xtrace PS4='$({cmd})'; bash -c :",
         "env -i BASH_ENV=<(echo '{cmd}') bash -c :",
         "X=1 BASH_ENV=/dev/stdin bash -c : <<< '{cmd}'",
+        "PS0='$({cmd})' bash -i <<< :",
+        "PS2='$({cmd})' bash -i <<< $'echo \\\\\\nx'",
+        "bash -i <<< 'PS1=\"\\$({cmd})\"'",
     ),
     "history-expansion": (
         "set -o history -H\necho {prog}\n!!:1 {args}",
