@@ -379,3 +379,11 @@ def _hook_payload(line: str) -> bytes:
     return json.dumps(
         {"hook_event_name": "PreToolUse", "cwd": CWD, "tool_name": "Bash", "tool_input": {"command": line}}
     ).encode()
+
+
+def test_script_files_a_line_runs_are_exec_paths() -> None:
+    """The content of `bash x.sh` is not seen, but the file is a fact: policies can forbid running from /tmp."""
+    commands = analyze("bash /tmp/x.sh && . ./env.sh && python3.12 tool.py data.txt", cwd=CWD, home=HOME).commands
+    accesses = {access for command in commands for access in command.accesses}
+    assert {("/tmp/x.sh", "exec"), ("/home/dev/app/env.sh", "exec"), ("/home/dev/app/tool.py", "exec")} <= accesses
+    assert ("/home/dev/app/data.txt", "use") in accesses
