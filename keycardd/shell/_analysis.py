@@ -60,6 +60,9 @@ _COMPOUND_STARTS = frozenset({"{", "(", "((", "[[", "if", "while", "until", "for
 _ARITHMETIC_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(?:\$\(|`)")
 """`a[$(cmd)]` in a string: bash runs `cmd` wherever the text is evaluated as arithmetic (`$((x))`, `let`, `read`,
 `declare`, `printf -v`, `test -v`, `[[ x -eq y ]]`), so such text is treated as code the line hides."""
+_SETS_VARIABLES = frozenset({"declare", "typeset", "local", "readonly", "export", "read", "mapfile", "readarray",
+                             "printf", "getopts", "let", "unset"})  # fmt: skip
+"""Builtins that assign to variables named in their arguments (so the name decides whether the value is code)."""
 _APPENDED_SUBSCRIPT = re.compile(r"^\[[^\]]*(?:\$\(|`)")
 _COMMAND_VARIABLES = frozenset({"GIT_SSH_COMMAND", "GIT_PAGER", "PAGER", "GIT_EDITOR", "EDITOR", "VISUAL",
                                 "GIT_SEQUENCE_EDITOR", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_SSH",
@@ -463,8 +466,12 @@ class _Walker:
         for child in node.named_children:
             if child.type == "variable_assignment":
                 words.append(Word(self._assignment(child, ctx)))
-            else:
-                words.append(self._word(child, ctx))
+                continue
+            word = self._word(child, ctx)
+            words.append(word)
+            name, equals, value = word.text.partition("=")
+            if equals and not word.text.startswith("-"):  # `declare 'BASH_ALIASES[x]=CMD'`: an assignment too
+                self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
         self._emit([Word(keyword), *words], ctx, assignments=(), redirect_writes=[], declared=True)
 
     # ---- redirects -------------------------------------------------------------------------------------------
@@ -815,6 +822,8 @@ class _Walker:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        if program in _SETS_VARIABLES and any(self._sets_special(program, word) for word in args):
+            self._opaque(f"{program} ...", f"{program} sets a variable bash or other programs run as code", ctx)
         if program == "printf" and any(w.text.startswith("-v") for w in args) and any("[" in w.text for w in args):
             self._opaque("printf -v", "printf -v builds a value that arithmetic may evaluate as code", ctx)
         if program in ("export", "declare", "typeset", "local", "readonly") and not declared:
@@ -888,6 +897,23 @@ class _Walker:
         facts = command_facts("", [Word("--"), word], cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case)
         unknowns |= facts.unknowns
         return [(path, access) for path, _ in facts.accesses]
+
+    def _sets_special(self, program: str, word: Word) -> bool:
+        """A nameref (`declare -n`), or a name whose value runs as code (`read GIT_SSH_COMMAND`, BASH_ALIASES[x])."""
+        text = word.text
+        if word.dynamic and program != "export":
+            return program in ("declare", "typeset", "local")  # `declare "$x"`: any name at all
+        if program in ("declare", "typeset", "local") and text.startswith("-") and "n" in text[1:]:
+            return True
+        name = text.partition("=")[0].split("[", 1)[0].lstrip("-")
+        return (
+            "BASH_ALIASES" in text
+            or "BASH_CMDS" in text
+            or name.startswith("BASH_FUNC_")
+            or name in _COMMAND_VARIABLES
+            or name in _CODE_VARIABLES
+            or name in _PROMPT_VARIABLES
+        ) and not (program in ("export", "declare", "typeset", "local", "readonly") and "=" in text)
 
     def _record_aliases(self, args: Sequence[Word]) -> None:
         for word in args:
