@@ -8,6 +8,14 @@ on the hot path for every argument), so what they cannot know is documented rath
 - `..` is collapsed lexically, as bash's `cd` does; the kernel resolves `link/..` through the symlink instead.
 - `~name` is the user's home when `name` is the home directory's last component, `/root` for root, and otherwise
   `~name`'s usual place beside the home directory (no password-database lookup).
+- A name that resolves to a metadata address through DNS (`169.254.169.254.nip.io`) is a name.
+
+Where the standard library is right it is used (`ipaddress` for IPv6 and the final dotted quad, `encodings.idna`
+for IDNA's mapping, `posixpath`/`ntpath`); where it disagrees with what the connecting programs accept, the programs
+win, checked in tests against glibc's `inet_aton`, curl and Node's `URL`: `ipaddress` rejects the short, octal and
+hex IPv4 forms that `inet_aton` (and so curl and every getaddrinfo caller) accepts, so those are read here; and
+`urllib.parse` ends the authority only at `/?#` and splits userinfo at the last `@`, while WHATWG also ends it
+at `\\` and curl splits differently, so `url_hosts` returns every reading.
 """
 
 from __future__ import annotations
@@ -23,9 +31,14 @@ from collections.abc import Mapping
 from encodings import idna
 from urllib.parse import unquote
 
+from keycardd.config import ConfigError
+
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:(?:[\\/]|$)|\\\\)")
 """`C:`, `C:\\...`, `C:/...`, and UNC/device paths `\\\\server\\share`, `\\\\?\\C:\\...` (`//x` is POSIX's `/x`)."""
 _WINDOWS_DEVICE_PREFIX = re.compile(r"^//[?.]/(?=[A-Za-z]:)")
+_WINDOWS_UNC_DEVICE = re.compile(r"^//[?.]/unc/", re.IGNORECASE)
+_WINDOWS_ADMIN_SHARE = re.compile(r"^//[^/]+/([A-Za-z])\$(?:/|$)")
+"""`\\\\localhost\\c$\\Users` is C:\\Users (the drive's administrative share, on this or another machine)."""
 _WINDOWS_STREAM = re.compile(r":(?:[^:/]*):?\$DATA$|::\$DATA$", re.IGNORECASE)
 """`.env::$DATA` and `.env:$DATA` open `.env` itself (NTFS's default data stream)."""
 _HOME_VARIABLE = re.compile(r"^(?:\$HOME|\$\{HOME\})(?=/|$)")
@@ -35,17 +48,19 @@ _PROC_SELF = re.compile(r"^(?:self|thread-self|[0-9]+)$")
 
 
 def case_insensitive_paths(env: Mapping[str, str], platform: str = sys.platform) -> bool:
-    """Whether the file system ignores case: `$KEYCARD_CASE_INSENSITIVE_PATHS` (`1`/`0`), else the platform's default.
+    """Whether the file system ignores case: `$KEYCARDD_CASE_INSENSITIVE_PATHS` (`1`/`0`), else the platform's default.
 
     macOS (APFS, HFS+) and Windows (NTFS) ignore case by default, Linux does not. A setting read once at start-up,
     not a probe of the disk per call; a case-sensitive APFS volume or a case-folded ext4 directory is the setting's
     job to describe.
     """
-    value = env.get("KEYCARD_CASE_INSENSITIVE_PATHS", "").strip().lower()
+    value = env.get("KEYCARDD_CASE_INSENSITIVE_PATHS", "").strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
     if value in ("0", "false", "no", "off"):
         return False
+    if value:
+        raise ConfigError(f"KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0, got {value!r}")
     return platform == "darwin" or platform.startswith(("win", "cygwin"))
 
 
@@ -120,6 +135,8 @@ def _windows_path(path: str, cwd: str, home: str) -> str:
     joined = path if _WINDOWS_PATH.match(path) or not _WINDOWS_PATH.match(cwd) else ntpath.join(cwd, path)
     normal = ntpath.normpath(joined).replace("\\", "/")
     normal = _WINDOWS_DEVICE_PREFIX.sub("", normal)  # `\\?\C:\x` and `\\.\C:\x` are `C:\x`
+    normal = _WINDOWS_UNC_DEVICE.sub("//", normal)  # `\\?\UNC\host\share` is `\\host\share`
+    normal = _WINDOWS_ADMIN_SHARE.sub(lambda match: f"{match[1]}:/", normal)  # `\\host\c$\x` is a drive
     head, names = (normal[:3], normal[3:]) if normal[1:3] == ":/" else ("", normal)
     # Win32 drops trailing dots and spaces from each name (`.env.` and `.env ` open `.env`), and the
     # default data stream of a file is the file.
@@ -187,6 +204,7 @@ def _name_matches(name: str, part: str, *, dotfiles: bool) -> bool:
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
 """Schemes the WHATWG URL standard (Node's `fetch`, browsers) parses leniently: `http:/h`, `http:h`, `\\` as `/`."""
+_TAB_NEWLINE = str.maketrans({"\t": None, "\n": None, "\r": None})
 _FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 """Dots IDNA treats as label separators (ideographic, fullwidth, halfwidth ideographic full stops)."""
 
@@ -215,7 +233,8 @@ def url_hosts(text: str) -> frozenset[str]:
 
 
 def _readings(text: str) -> list[str]:
-    text = text.strip()
+    # WHATWG drops leading and trailing C0 controls and spaces, and every tab and newline inside
+    text = text.strip("".join(map(chr, range(0x21)))).translate(_TAB_NEWLINE)
     match = _SCHEME.match(text)
     special = match is not None and match[1].lower() in _SPECIAL_SCHEMES
     if match and special:
@@ -232,10 +251,13 @@ def _readings(text: str) -> list[str]:
     return readings
 
 
+_AUTHORITY = re.compile(r"[^/?#]*")
+_AUTHORITY_WHATWG = re.compile(r"[^/?#\\]*")
+
+
 def _authority(rest: str, *, backslash_ends: bool) -> str:
-    ends = "/?#\\" if backslash_ends else "/?#"
-    end = next((i for i, char in enumerate(rest) if char in ends), len(rest))
-    return rest[:end]
+    match = (_AUTHORITY_WHATWG if backslash_ends else _AUTHORITY).match(rest)
+    return match[0] if match else ""
 
 
 def _host_of(authority: str, *, at_last: bool) -> str | None:
@@ -264,7 +286,7 @@ def _canonical_ipv6(text: str) -> str | None:
 
 def _canonical_name(host: str) -> str | None:
     host = unquote(host).translate(_FULL_STOPS)
-    labels = [_nameprep(label) for label in host.rstrip(".").split(".")]
+    labels = [label.lower() if label.isascii() else _nameprep(label) for label in host.rstrip(".").split(".")]
     name = ".".join(labels).rstrip(".")
     if not name:
         return None

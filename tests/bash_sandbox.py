@@ -13,9 +13,12 @@ may reach the machine:
   (tests/data/soundness_stub.c) under every program name the lines could use: it logs its exec to the driver through
   an abstract Unix socket and exits 0. Wrappers and pure filters (`PASS_THROUGH`) log and then exec the real program
   from /.real, so `env`, `xargs`, `find`, `sh`... really run what they are given and it is logged in turn.
-- Each line runs as `bash -c LINE` in its own PID namespace (everything it started dies with it), with rlimits on
-  processes, memory, CPU time, file size and open files, and a wall-clock timeout; the driver dies with the test
-  process (PR_SET_PDEATHSIG) and the caller kills its process group at the end.
+- Each line runs as `bash -c LINE` in its own PID namespace whose init (tests/data/soundness_init.c) waits for
+  every process, so background jobs finish and what they run is seen; whatever outlives the wall-clock timeout is
+  killed with the namespace. rlimits cap processes, memory, file size and open files. The driver is init of the
+  sandbox's own PID namespace and dies with the test process (PR_SET_PDEATHSIG); the caller kills its process group.
+- What a real wrapper starts on its own (tar -z's `sh -c gzip`, script's $SHELL) is told apart by the process tree
+  (`IMPLICIT_CHILDREN`); everything else bash or a wrapper executed is the line's.
 
 The same file is the driver: run as a script it reads a job file, enters the namespaces, builds the root and runs the
 lines, printing one JSON result per line. It imports only the standard library, all of it before it drops access to
@@ -42,6 +45,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 STUB_SOURCE = Path(__file__).resolve().parent / "data" / "soundness_stub.c"
 INIT_SOURCE = Path(__file__).resolve().parent / "data" / "soundness_init.c"
@@ -55,6 +59,9 @@ PASS_THROUGH = frozenset(
         # wrappers: they run what they are given, which then resolves through the stubs
         "env", "xargs", "find", "nice", "timeout", "nohup", "stdbuf", "setsid", "sh", "bash", "dash", "rbash",
         "script", "flock", "taskset", "ionice", "chrt", "chroot", "unshare", "su", "runuser", "strace", "time",
+        "git",  # its aliases, pager, ssh command, editor and transports run programs
+        "tar", "sort", "zip", "ssh", "scp", "sftp", "nsenter", "split",  # options of theirs run programs
+        "sg", "setpriv", "prlimit", "setarch", "linux64", "dbus-run-session", "ssh-agent", "start-stop-daemon", "cmake",
         # pure filters, so that `echo CMD | base64 -d | sh` really feeds sh (no option of theirs runs a program)
         "cat", "tac", "tee", "base64", "base32", "tr", "rev", "head", "tail", "cut", "printf", "echo", "true",
         "false", "yes", "seq", "basename", "dirname", "wc", "gzip", "xxd", "od",
@@ -68,6 +75,22 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "su": frozenset({"sh", "bash"}),  # su -c CMD runs the user's login shell
     "runuser": frozenset({"sh", "bash"}),
     "flock": frozenset({"sh", "bash"}),  # flock -c CMD runs $SHELL -c CMD
+    # git's own helpers: the shell it runs aliases/pagers/ssh commands through, its transports and default editor
+    "git": frozenset({"sh", "git", "ssh", "less", "pager", "vi", "editor", "git-remote-http", "git-remote-https"}),
+    "tar": frozenset({"sh", "gzip", "bzip2", "xz", "zstd", "lzma", "lzip", "lzop", "compress"}),  # tar -z runs gzip
+    "zip": frozenset({"sh", "unzip"}),  # zip -T tests the archive with unzip
+    "ssh": frozenset({"sh", "bash"}),  # ProxyCommand runs through $SHELL -c
+    "scp": frozenset({"ssh", "cp"}),  # scp between two local paths runs cp
+    "sftp": frozenset({"ssh"}),
+    "strace": frozenset({"sh"}),  # strace -o '|CMD' pipes through sh -c
+    "chroot": frozenset({"sh", "bash"}),  # chroot DIR without a command runs $SHELL -i
+    "unshare": frozenset({"sh", "bash"}),  # so do unshare, nsenter, setarch and linux64 (what that shell then runs,
+    "nsenter": frozenset({"sh", "bash"}),  # read from stdin, is the line's)
+    "setarch": frozenset({"sh", "bash"}),
+    "linux64": frozenset({"sh", "bash"}),
+    "split": frozenset({"sh", "bash"}),  # split --filter=CMD runs $SHELL -c CMD
+    "sg": frozenset({"sh", "bash"}),  # sg GROUP -c CMD runs sh -c CMD, sg GROUP a shell
+    "dbus-run-session": frozenset({"dbus-daemon"}),
 }
 """Programs a real wrapper starts on its own (not named in the line): not part of the line's own programs."""
 
@@ -88,6 +111,9 @@ FIXTURE = {
     "proj/notes.txt": "rm\n",
     ".ssh/id_ed25519": "not a key\n",
     ".bashrc": "",
+    "proj/.git/HEAD": "ref: refs/heads/main\n",  # an empty repository: git's pager, fsmonitor... run in one
+    "proj/.git/objects/.keep": "",
+    "proj/.git/refs/heads/.keep": "",
 }
 """Files in HOME before each line, so that `find . -exec ...` and `xargs -a` have something to work on."""
 
@@ -103,26 +129,28 @@ CPU time needs no limit: the wall-clock timeout kills a line, and the driver is 
 so if it dies every process inside dies with it."""
 
 
+SHELLS = frozenset({"sh", "dash", "bash"})
+
+
 @dataclass(frozen=True, slots=True)
 class Exec:
-    """One execve of a stub: the path bash (or a wrapper) executed, the real program that did it, and argv."""
+    """One execve of a stub: the path executed, the real program of the parent process, PIDs, and argv."""
 
     path: str
     parent: str
+    pid: int
+    ppid: int
     argv: tuple[str, ...]
 
     @property
     def program(self) -> str:
         return os.path.basename(self.path)
 
-    @property
-    def implicit(self) -> bool:
-        """Started by a real wrapper on its own account (`script -c` runs $SHELL), not by the line."""
-        return self.program in IMPLICIT_CHILDREN.get(os.path.basename(self.parent), frozenset())
-
 
 @dataclass(frozen=True, slots=True)
 class LineRun:
+    """What one line did in the sandbox: every stub exec in log order, bash's exit status, whether it timed out."""
+
     line: str
     execs: tuple[Exec, ...]
     status: int
@@ -131,8 +159,36 @@ class LineRun:
 
     @property
     def programs(self) -> frozenset[str]:
-        """Every program the line itself executed (wrappers' implicit shells left out)."""
-        return frozenset(e.program for e in self.execs if not e.implicit)
+        """Every program the line itself executed (what wrappers start on their own account left out)."""
+        return frozenset(e.program for i, e in enumerate(self.execs) if not self.implicit(i))
+
+    def ancestors(self, index: int) -> list[str]:
+        """The programs that started execs[index], nearest first: the program the same process ran before (a wrapper
+        that exec'd it), else the parent process's; ending with the first process no stub logged."""
+        chain: list[str] = []
+        record = self.execs[index]
+        while len(chain) < 64:
+            earlier = range(index - 1, -1, -1)
+            before = next((j for j in earlier if self.execs[j].pid == record.pid), None)
+            if before is None:
+                before = next((j for j in earlier if self.execs[j].pid == record.ppid), None)
+            if before is None:
+                chain.append(os.path.basename(record.parent))
+                return chain
+            index, record = before, self.execs[before]
+            chain.append(record.program)
+        return chain
+
+    def implicit(self, index: int) -> bool:
+        """Started by a real wrapper on its own account (`tar -z` runs sh -c gzip, `script -c` runs $SHELL), not
+        named by the line: the nearest non-shell ancestor lists it, and so every shell in between."""
+        shells: list[str] = []
+        for name in self.ancestors(index):
+            if name not in SHELLS:
+                allowed = IMPLICIT_CHILDREN.get(name, frozenset())
+                return self.execs[index].program in allowed and all(shell in allowed for shell in shells)
+            shells.append(name)
+        return False
 
 
 class SandboxError(RuntimeError):
@@ -146,11 +202,22 @@ def unavailable_reason() -> str | None:
     """Why the sandbox cannot run here (one sentence), or None when it can."""
     if platform.system() != "Linux":
         return "the bash sandbox needs Linux namespaces"
+    search = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin:/usr/bin:/bin"
     for tool in ("unshare", "pivot_root", "bash", "cc"):
-        if shutil.which(tool) is None:
+        if shutil.which(tool, path=search) is None:
             return f"the bash sandbox needs `{tool}`, which is not installed"
     probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
+        [
+            shutil.which("unshare", path=search) or "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "true",
+        ],
         capture_output=True,
         timeout=10,
     )
@@ -159,8 +226,14 @@ def unavailable_reason() -> str | None:
     return None
 
 
+_built: dict[str, Path] = {}
+
+
 def build_stubs(directory: Path) -> dict[str, Path]:
-    """Compile the logging stub, the log-then-exec stub and the per-line init into `directory`."""
+    """Compile the logging stub, the log-then-exec stub and the per-line init into `directory` (once a process:
+    later calls reuse the first build while it exists)."""
+    if _built and all(path.exists() for path in _built.values()):
+        return dict(_built)
     built = {}
     for name, source, flags in (
         ("stub-log", STUB_SOURCE, []),
@@ -173,6 +246,7 @@ def build_stubs(directory: Path) -> dict[str, Path]:
         if static.returncode != 0:  # no static libc: a dynamic stub is slower to start, but as good
             subprocess.run(command, check=True, capture_output=True)
         built[name] = out
+    _built.update(built)
     return built
 
 
@@ -222,7 +296,7 @@ class Sandbox:
         process.stdin.close()
         return cls(process)
 
-    def results(self) -> Iterator[dict[str, object]]:
+    def results(self) -> Iterator[dict[str, Any]]:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
             yield json.loads(raw)
@@ -251,7 +325,7 @@ def _sandbox_uid(worker: int) -> int:
     return 3_000_000_000 + (os.getpid() % 100_000) * 16 + worker
 
 
-def run_lines(lines: Sequence[str], workdir: Path, *, workers: int = 2, timeout: float = 2.0) -> list[LineRun]:
+def run_lines(lines: Sequence[str], workdir: Path, *, workers: int = 2, timeout: float = 3.0) -> list[LineRun]:
     """Run every line in real bash inside the sandbox; results in the lines' order."""
     workdir.mkdir(parents=True, exist_ok=True)
     programs = build_stubs(workdir)
@@ -281,7 +355,7 @@ def run_lines(lines: Sequence[str], workdir: Path, *, workers: int = 2, timeout:
         for output in outputs:
             for result in output:
                 index = int(str(result["i"]))
-                execs = tuple(Exec(e[0], e[1], tuple(e[2])) for e in result["execs"])  # type: ignore[attr-defined]
+                execs = tuple(Exec(e[0], e[1], int(e[2]), int(e[3]), tuple(e[4])) for e in result["execs"])
                 runs[index] = LineRun(
                     lines[index],
                     execs,
@@ -317,9 +391,12 @@ def _check(result: int, what: str) -> None:
         raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
+def _encode(text: str | None) -> bytes | None:
+    return text.encode() if text is not None else None
+
+
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
-    _check(_libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
+    _check(_libc.mount(_encode(source), _encode(target), _encode(fstype), flags, _encode(data)), f"mount {target}")
 
 
 def _bind_read_only(source: str, target: str) -> None:
@@ -425,9 +502,9 @@ def _reset_scratch() -> None:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
     for relative, text in FIXTURE.items():
-        path = Path(HOME, relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        fixture = Path(HOME, relative)
+        fixture.parent.mkdir(parents=True, exist_ok=True)
+        fixture.write_text(text)
 
 
 def _limit_lines() -> None:
@@ -439,9 +516,10 @@ def _parse_record(data: bytes) -> list[object]:
     fields = [field.decode("utf-8", "surrogateescape") for field in data.split(b"\0")]
     if fields and fields[-1] == "":
         fields.pop()
-    while len(fields) < 2:
-        fields.append("")
-    return [fields[0], fields[1], fields[2:]]
+    while len(fields) < 4:
+        fields.append("0")
+    pid, ppid = (int(text) if text.isdigit() else 0 for text in fields[2:4])
+    return [fields[0], fields[1], pid, ppid, fields[4:]]
 
 
 def _drain(log: socket.socket, records: list[list[object]]) -> None:
@@ -488,8 +566,8 @@ def _run_line(line: str, log: socket.socket, timeout: float) -> dict[str, object
                 timed_out = True
                 os.killpg(process.pid, signal.SIGKILL)
                 break
-            ready, _, _ = select.select([log, pidfd], [], [], remaining)
-            if log in ready:
+            ready, _, _ = select.select([log.fileno(), pidfd], [], [], remaining)
+            if log.fileno() in ready:
                 _drain(log, records)
             if pidfd in ready:
                 break

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keycardd.canonical import canonical_path, glob_candidates, url_host, url_hosts
+from keycardd.canonical import canonical_path, case_insensitive_paths, glob_candidates, url_host, url_hosts
+from keycardd.config import ConfigError
 
 HOME = "/home/u"
 CWD = "/work/project"
@@ -134,6 +135,9 @@ def test_case_folding_for_case_insensitive_file_systems(spelling: str, expected:
         ("C:\\proj\\.env::$DATA", CWD, "c:/proj/.env"),  # the default data stream is the file
         ("C:\\proj\\.env:$DATA", CWD, "c:/proj/.env"),
         ("\\\\.\\PhysicalDrive0", CWD, "//./physicaldrive0"),  # a device, not a relative name
+        ("\\\\localhost\\C$\\Users\\U", CWD, "c:/users/u"),  # an administrative share is the drive
+        ("\\\\?\\UNC\\127.0.0.1\\c$\\", CWD, "c:/"),
+        ("\\\\server\\share$\\x", CWD, "//server/share$/x"),  # an ordinary hidden share is not
     ],
 )
 def test_windows_paths_use_slashes_and_fold_case(spelling: str, cwd: str, expected: str) -> None:
@@ -176,6 +180,10 @@ METADATA_SPELLINGS = [
     "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
     "http://169\u3002254\u3002169\u3002254/",
     "  http://169.254.169.254/  ",
+    "http://169.254.\t169.254/",  # WHATWG drops tabs and newlines anywhere in a URL
+    "http://169.254.169.254\n/",
+    "\x01http://169.254.169.254/",  # and C0 controls around it
+    "http://\u2460\u2465\u2468.\u2461\u2464\u2463.\u2460\u2465\u2468.\u2461\u2464\u2463/",  # circled digits
 ]
 
 
@@ -295,7 +303,7 @@ def recording_proxy() -> Iterator[tuple[int, list[str]]]:
 
 
 TRICKY_URLS = [
-    *METADATA_SPELLINGS[1:],
+    *(url for url in METADATA_SPELLINGS[1:] if url.isprintable()),  # curl refuses control characters
     "http://evil.example\\@169.254.169.254/",
     "http://169.254.169.254\\@evil.example/",
     "http://metadata.goo%C2%ADgle.internal/",
@@ -364,3 +372,26 @@ def test_wildcards_stand_for_the_credential_files_they_could_match(
     pattern: str, dotfiles: bool, expected: set[str]
 ) -> None:
     assert set(glob_candidates(pattern, dotfiles=dotfiles)) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "platform", "expected"),
+    [
+        ({}, "darwin", True),
+        ({}, "win32", True),
+        ({}, "linux", False),
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "1"}, "linux", True),
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "yes"}, "linux", True),
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "0"}, "darwin", False),  # a case-sensitive APFS volume
+        ({"KEYCARDD_CASE_INSENSITIVE_PATHS": "off"}, "darwin", False),
+    ],
+)
+def test_case_insensitivity_is_a_setting_with_a_platform_default(
+    env: dict[str, str], platform: str, expected: bool
+) -> None:
+    assert case_insensitive_paths(env, platform) is expected
+
+
+def test_a_case_setting_that_is_not_1_or_0_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0"):
+        case_insensitive_paths({"KEYCARDD_CASE_INSENSITIVE_PATHS": "maybe"}, "linux")

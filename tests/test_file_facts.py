@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -93,6 +94,20 @@ ATTACKS: list[tuple[str, str, dict[str, Any]]] = [
             },
         ),
     ),
+    (
+        "grep glob into credentials",
+        "claude",
+        claude("Grep", {"pattern": "AKIA", "path": "~", "glob": "**/credentials"}),
+    ),
+    ("grep glob for env files", "claude", claude("Grep", {"pattern": "KEY", "glob": "**/.env"})),
+    ("grep glob for keys", "claude", claude("Grep", {"pattern": "PRIVATE", "path": "~", "glob": "*.pem"})),
+    ("mcp path under a url key", "claude", claude("mcp__docs__open", {"uri": "~/.ssh/id_rsa"})),
+    ("mcp json in a string", "claude", claude("mcp__x__call", {"args": '{"path": "~/.aws/credentials"}'})),
+    (
+        "authorized_keys back door",
+        "claude",
+        claude("Edit", {"file_path": "~/.ssh/authorized_keys", "old_string": "", "new_string": "ssh-ed25519 AAAA x"}),
+    ),
     ("cursor mcp path", "cursor", cursor_mcp({"path": "~/.ssh/id_rsa"})),
     ("cursor mcp url", "cursor", cursor_mcp({"url": "http://[::ffff:169.254.169.254]/"})),
 ]
@@ -115,7 +130,7 @@ CASE_ATTACKS = [
 def test_case_spellings_are_denied_where_the_disk_ignores_case(
     payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KEYCARD_CASE_INSENSITIVE_PATHS", "1")
+    monkeypatch.setenv("KEYCARDD_CASE_INSENSITIVE_PATHS", "1")
     agent = "cursor" if payload["hook_event_name"] == "beforeReadFile" else "claude"
     assert decide(payload, agent) == "deny"
 
@@ -132,6 +147,9 @@ def test_case_spellings_are_denied_where_the_disk_ignores_case(
         claude("Read", {"file_path": "docs/environment.md"}),
         claude("Read", {"file_path": "~/.gitconfig"}),
         claude("Grep", {"pattern": "TODO", "path": "src"}),
+        claude("Grep", {"pattern": "useEffect", "glob": "*.tsx", "path": "src"}),
+        claude("Read", {"file_path": "~/.ssh/authorized_keys"}),
+        claude("Grep", {"pattern": "~/.ssh/id_rsa", "path": "docs"}),  # searching for the text is not reading it
         claude("Glob", {"pattern": "**/*.pem", "path": "."}),  # lists names, reads nothing
         claude("WebFetch", {"url": "https://docs.python.org/3/library/ipaddress.html", "prompt": "x"}),
         claude("WebFetch", {"url": "http://169.254.169.254.example.com/", "prompt": "x"}),
@@ -147,13 +165,13 @@ def test_ordinary_file_and_web_work_passes(payload: dict[str, Any]) -> None:
 
 
 def test_case_is_kept_where_the_disk_respects_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KEYCARD_CASE_INSENSITIVE_PATHS", "0")
+    monkeypatch.setenv("KEYCARDD_CASE_INSENSITIVE_PATHS", "0")
     # on ext4, ~/.SSH/ID_RSA is not the key; a policy that names `/Work/*` still matches `/Work/x`
     assert decide(claude("Read", {"file_path": "~/.SSH/ID_RSA"})) == "no_objection"
 
 
 def test_policies_see_canonical_paths_and_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KEYCARD_CASE_INSENSITIVE_PATHS", "1")
+    monkeypatch.setenv("KEYCARDD_CASE_INSENSITIVE_PATHS", "1")
     decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
     payload = claude("mcp__fs__copy", {"source": "~//Notes/../A.txt", "destination": "B.TXT", "url": "http://0x7f.1/"})
     answer = decider.decide_hook(ENGINE, None, "claude", json.dumps(payload).encode(), {})
@@ -191,3 +209,104 @@ def test_attacks_through_the_shim_and_a_live_daemon(daemon: DaemonProcess) -> No
             assert answer["hookSpecificOutput"]["permissionDecision"] == "deny", payload
         else:
             assert answer["permission"] == "deny", payload
+
+
+def test_the_daemon_folds_case_when_configured(start_daemon: Callable[..., DaemonProcess]) -> None:
+    shim = build_c_shim()
+    attack = json.dumps(claude("Read", {"file_path": "~/.SSH/ID_RSA"})).encode()
+    for setting, expected in (("1", "deny"), ("0", None)):
+        daemon = start_daemon(env={"KEYCARDD_CASE_INSENSITIVE_PATHS": setting}, socket_name=f"fold{setting}.sock")
+        result = subprocess.run(
+            [str(shim), "claude"], input=attack, capture_output=True, env=daemon.env, timeout=30, check=False
+        )
+        assert result.returncode == 0
+        if expected is None:
+            assert result.stdout == b""  # case-sensitive disk: ~/.SSH/ID_RSA is another file
+        else:
+            assert json.loads(result.stdout)["hookSpecificOutput"]["permissionDecision"] == expected
+        daemon.stop()
+
+
+def test_the_daemon_refuses_to_start_on_a_bad_case_setting(start_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = start_daemon(env={"KEYCARDD_CASE_INSENSITIVE_PATHS": "maybe"}, wait=False)
+    assert daemon.process.wait(timeout=30) != 0
+    assert "KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0" in daemon.log()
+
+
+@pytest.mark.parametrize(
+    ("tool", "tool_input"),
+    [
+        (
+            "Write",
+            {"file_path": "~/.local/state/keycard/policy.cedar", "content": "permit (principal, action, resource);"},
+        ),
+        ("Edit", {"file_path": "~/.claude/settings.json", "old_string": '"hooks"', "new_string": '"x"'}),
+        ("Write", {"file_path": ".claude/settings.local.json", "content": "{}"}),
+        ("Edit", {"file_path": "keycard.toml", "old_string": "zone", "new_string": "zone"}),
+        ("Bash", {"command": "echo '{}' > ~/.claude/settings.json"}),
+        ("Bash", {"command": "rm -f ~/.local/state/keycard/policy.d/team.cedar"}),
+        ("PowerShell", {"command": "Set-Content ~/.cursor/hooks.json '{}'"}),
+    ],
+)
+def test_changing_the_guard_asks_a_human(tool: str, tool_input: dict[str, Any]) -> None:
+    assert decide(claude(tool, tool_input)) == "ask"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        claude("Read", {"file_path": "/proc/self/environ"}),
+        claude("Bash", {"command": "cat /proc/1234/environ"}),
+        claude("PowerShell", {"command": "Get-Content /proc/self/environ"}),
+    ],
+)
+def test_process_environments_are_credentials(payload: dict[str, Any]) -> None:
+    assert decide(payload) == "deny"
+
+
+def test_reading_the_hook_settings_is_ordinary() -> None:
+    assert decide(claude("Read", {"file_path": "~/.claude/settings.json"})) == "no_objection"
+
+
+def test_the_reason_names_the_path_that_decided() -> None:
+    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
+    payload = claude("mcp__fs__read_multiple_files", {"paths": ["README.md", "/root/.ssh/id_ed25519", "b.txt"]})
+    answer = decider.decide_hook(ENGINE, None, "claude", json.dumps(payload).encode(), {})
+    assert answer.decision is not None
+    assert answer.decision.reason.endswith("(for `/root/.ssh/id_ed25519`)")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("cat .env", "deny"),
+        ("cat ~/.aws/config", "deny"),
+        ("cat ~/.npmrc", "deny"),
+        ("cat ~/.pgpass", "deny"),
+        ("cat certs/server.pem", "deny"),
+        ("cat tls/server.key", "deny"),
+        ("cat ~/.ssh/id_rsa.pub ~/.ssh/id_rsa", "deny"),  # `.pub` exempts its own path, not the line
+        ("cp .env.production /tmp/x", "deny"),
+        ("cat ~/.ssh/id_rsa.pub", "no_objection"),
+        ("cat .env.example", "no_objection"),
+        ("cp .env.sample .env.example", "no_objection"),
+    ],
+)
+def test_the_credential_rule_covers_shell_reads_path_by_path(line: str, expected: str) -> None:
+    assert decide(claude("Bash", {"command": line})) == expected
+
+
+@pytest.mark.parametrize("tool", ["StrReplace", "TabWrite", "Write"])
+def test_cursor_file_tools_meet_the_same_rules(tool: str) -> None:
+    def cursor(path: str) -> dict[str, Any]:
+        return {
+            "hook_event_name": "preToolUse",
+            "workspace_roots": [CWD],
+            "tool_name": tool,
+            "tool_input": {"file_path": path, "old_string": "a", "new_string": "b", "content": "x"},
+        }
+
+    assert decide(cursor("~/.ssh/authorized_keys"), "cursor") == "deny"
+    assert decide(cursor(".env.production"), "cursor") == "deny"
+    assert decide(cursor("~/.cursor/hooks.json"), "cursor") == "ask"  # rendered as deny: no ask at preToolUse
+    assert decide(cursor("src/main.ts"), "cursor") == "no_objection"

@@ -72,7 +72,7 @@ def parse(payload: Payload, env: dict[str, str]) -> Call:
         context=context,
         shell_line=shell_line,
         content=content if isinstance(content, str) else None,
-        arguments=tool_input if tool.startswith("mcp__") else None,
+        arguments=tool_input if tool.startswith("mcp__") or tool == "grep" else None,
     )
 
 

@@ -48,7 +48,8 @@ class Call:
     content: str | None = None
     """File content the call would write: never given to policies, logged only as size and sha256."""
     arguments: Mapping[str, Any] | None = None
-    """An MCP tool's arguments, searched for paths and URLs (`keycardd.adapters.facts`); never given to policies."""
+    """An MCP tool's arguments (and Grep's input, for its `glob`), searched for paths and URLs by
+    `keycardd.adapters.facts`; never given to policies as they are."""
     more_facts: tuple[Mapping[str, Any], ...] = ()
     """Further requests for this call, each its context with these attributes replaced: one per further path or
     host, because Cedar cannot `like`-match the members of a set."""
@@ -99,7 +100,9 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     verdicts = guard.review(engine.decide_many([request, *more]))
     strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
     policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
-    return Decision(strictest.outcome, strictest.reason, policies, tuple(v.request for v in verdicts))
+    part = strictest.request.context.get("file_path") or strictest.request.context.get("host")
+    reason = f"{strictest.reason} (for `{mask(str(part))}`)" if part else strictest.reason  # which of several
+    return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
 
 
 def _tool(name: str) -> EntityUid:

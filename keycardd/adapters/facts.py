@@ -6,23 +6,26 @@ absolute `file_path` (case-folded where the file system ignores case) and a cano
 several paths or hosts becomes several requests (`Call.more_facts`), because a Cedar `like` cannot look inside a
 set: `context.file_path like "*/.ssh/id_*"` must see every path on its own.
 
-MCP arguments are searched by a fixed rule: a string (or a list of strings) under a key that names a path
-(`path`, `file_path`, `filename`, `directory`, `paths`, `source`, `destination`, ... see `_PATH_KEY`) is a path
-whatever it looks like; any other string that is an absolute path, starts with `~`, or is a `file://` URL is a
-path too; any string that is an `http(s)://` URL (or sits under a `url`/`uri`/`endpoint`/`host` key) names a host.
-Nested objects and lists are searched to a fixed depth; an argument tree too large to search is malformed.
+MCP arguments are searched by a fixed rule, first match wins: a `file://` URL, or a string that is an absolute path
+or starts with `~`, is a path under any key; a string with a scheme (`https://...`) names a host; any other string
+under a key that names a host (`url`, `uri`, `endpoint`, `host`, ...) names a host, and under a key that names a
+path (`path`, `file_path`, `filename`, `directory`, `paths`, `source`, `destination`, ... see `_PATH_KEY`) is a
+path whatever it looks like (a relative name, joined to the cwd).
+Nested objects and lists (and JSON carried in a string) are searched to a fixed depth; an argument tree too large
+to search is malformed. Grep's `glob` is joined to its `path`: the files it reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from keycardd.adapters.decision import Call, Kind, Settings
-from keycardd.canonical import canonical_path, url_host, url_hosts
+from keycardd.canonical import canonical_path, glob_candidates, url_host, url_hosts
 
 _PATH_KEY = re.compile(
     r"(?:^|_|-)(?:path|paths|file|files|filename|filenames|filepath|dir|dirs|directory|directories|folder|root"
@@ -64,7 +67,9 @@ def with_facts(call: Call, settings: Settings) -> Call:
     url = context.get("url")
     if isinstance(url, str):
         hosts.extend(_hosts_of(url))
-    if call.arguments is not None:
+    if call.tool == "grep" and call.arguments is not None:
+        paths += [canonical(path) for path in _grep_files(call.arguments, context)]
+    elif call.arguments is not None:
         try:
             for kind, value in _search(call.arguments):
                 if kind == "path":
@@ -83,6 +88,17 @@ def with_facts(call: Call, settings: Settings) -> Call:
     more = [{"file_path": path} for path in paths if path != context.get("file_path")]
     more += [{"host": host} for host in hosts[1:]]
     return dataclasses.replace(call, context=context, more_facts=tuple(more))
+
+
+def _grep_files(arguments: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
+    """Grep's `glob` names the files it reads under its `path`: `{"path": "~", "glob": "**/credentials"}` reads
+    `~/.aws/credentials`, so the pattern and the credential files it could match are paths of the call too."""
+    pattern = arguments.get("glob")
+    if not isinstance(pattern, str) or not pattern or "\n" in pattern:
+        return []
+    root = context.get("path") or context.get("cwd") or "."
+    combined = f"{str(root).rstrip('/')}/{pattern}"
+    return [combined, *glob_candidates(combined, dotfiles=True)]
 
 
 def _hosts_of(url: str) -> list[str]:
@@ -107,10 +123,20 @@ def _search(arguments: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         elif isinstance(value, list):
             for child in value:
                 yield from visit(child, key, depth + 1)
+        elif isinstance(value, str) and value[:1] in ("{", "[") and (nested := _json(value)) is not None:
+            yield from visit(nested, key, depth + 1)  # JSON carried in a string is searched like the rest
         elif isinstance(value, str) and value:
             yield from _classify(value, key)
 
     yield from visit(arguments, "", 0)
+
+
+def _json(text: str) -> object | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, (dict, list)) else None
 
 
 def _classify(value: str, key: str) -> Iterator[tuple[str, str]]:
@@ -118,7 +144,11 @@ def _classify(value: str, key: str) -> Iterator[tuple[str, str]]:
         return
     if value[:7].lower() == "file://":
         yield "path", unquote(urlsplit(value).path) or "/"
-    elif _URL.match(value) or _HOST_KEY.search(key):
+    elif _URL.match(value):
         yield "host", value
-    elif _PATH_KEY.search(key) or (_ABSOLUTE.match(value) and len(value) <= MAX_PATH):
+    elif _ABSOLUTE.match(value) and len(value) <= MAX_PATH:  # `{"uri": "~/.ssh/id_rsa"}` is a path
+        yield "path", value
+    elif _HOST_KEY.search(key):
+        yield "host", value
+    elif _PATH_KEY.search(key):
         yield "path", value

@@ -15,6 +15,7 @@ follow (`Set-Variable`, `-OutVariable`) become unknown, not guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +59,9 @@ def request_contexts(
     """(tool, context, the part a reason names) for each Cedar request of an analysed line.
 
     The facts are the bash analysis's (keycardd/schema.cedarschema): one request per command; one per (command,
-    path) with `file_path`, `access` and `covers_home`; one `Tool::"write"` per file written. The whole `line`
-    is on the first request only, so the requests' size stays linear in the line.
+    path) with `file_path`, `access` and `covers_home` (and the command's facts but not its word lists); one
+    `Tool::"write"` per file written. The whole `line` is on the first request only, so the requests' size stays
+    linear in the line.
     """
     cwd = str(context.get("cwd") or "")
     base = {key: value for key, value in context.items() if key != "command"}
@@ -81,8 +83,7 @@ def request_contexts(
         if command.access == "delete":  # deleting `~/*` empties `~`: judge it as deleting `~`
             paths += [canonical(path.rstrip("*").rstrip("\\/") or "/") for path in command.paths if _glob_last(path)]
         paths = list(dict.fromkeys(paths))
-        flags = [arg for arg in command.args if arg[:1] in "-/" and len(arg) > 1 and not arg[1:2].isdigit()]
-        operands = [arg for arg in command.args if arg not in flags]
+        flags, subcommand = _flags_and_subcommand(command)
         facts: dict[str, Any] = {
             "command": command.text,
             "program": command.program,
@@ -94,20 +95,57 @@ def request_contexts(
             "via": list(command.via),
             "writes": list(dict.fromkeys(canonical(path) for path in command.writes)),
             "hosts": sorted({host for url in command.urls for host in url_hosts(url)}),
-            "deletes_recursively": command.access == "delete" and "-recurse" in command.args,
+            "deletes_recursively": command.recursive,
         }
-        if operands:
-            facts["subcommand"] = operands[0]
+        if subcommand is not None:
+            facts["subcommand"] = subcommand
         first = {**base, **facts, **({"line": line} if not requests else {})}
         requests.append(("powershell", first, command.text))
+        # per-path requests carry the command's facts but not its word lists, so their size stays linear
+        small = {key: value for key, value in facts.items() if key not in _WORD_LISTS}
         for path in paths:
-            per_path = {**base, **facts, "file_path": path, "access": command.access,
+            per_path = {**base, **small, "file_path": path, "access": command.access,
                         "covers_home": _covers_home(path, canonical_home)}  # fmt: skip
             requests.append(("powershell", per_path, command.text))
         written.update(dict.fromkeys(facts["writes"]))
     for path in written:
         requests.append(("write", {**base, "file_path": path}, f"write to {path}"))
     return requests
+
+
+_GIT_VALUE_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"})
+_SHORT_FLAG = re.compile(r"-[A-Za-z?]|/[A-Za-z?]")
+_CLUSTER = re.compile(r"-[A-Za-z]{2,}")
+
+
+def _flags_and_subcommand(command: PsCommand) -> tuple[list[str], str | None]:
+    """The command's options as the bash facts give them, and its first operand.
+
+    A native program's clusters are split (`git clean -fdx` has `-f`), `--opt=value` is `--opt`, and git's global
+    options are skipped for the subcommand (`git -C repo push` is `push`). Cmdlet parameters stay whole.
+    """
+    flags: list[str] = []
+    subcommand: str | None = None
+    native = "-" not in command.program
+    skip_value = False
+    for arg in command.args:
+        if skip_value:
+            skip_value = False
+            continue
+        if arg.startswith("--") and len(arg) > 2:
+            flags.append(arg.partition("=")[0])
+            skip_value = command.program == "git" and arg in _GIT_VALUE_OPTIONS
+        elif (arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit()) or _SHORT_FLAG.fullmatch(arg):
+            flags.append(arg)
+            if native and _CLUSTER.fullmatch(arg):
+                flags += [f"-{letter}" for letter in arg[1:]]
+            skip_value = command.program == "git" and arg in _GIT_VALUE_OPTIONS
+        elif subcommand is None:
+            subcommand = arg
+    return list(dict.fromkeys(flags)), subcommand
+
+
+_WORD_LISTS = frozenset({"command", "args", "paths", "writes", "hosts"})
 
 
 def _covers_home(path: str, home: str) -> bool:
@@ -122,8 +160,13 @@ def _covers_home(path: str, home: str) -> bool:
     return len(parts) <= 1 or (parts[0] == "users" and len(parts) == 2)
 
 
+_FILESYSTEM_PROVIDER = re.compile(r"^(?:microsoft\.powershell\.core\\)?filesystem::", re.IGNORECASE)
+
+
 def _provider_path(path: str, cwd: str) -> str:
-    """PowerShell's providers take `\\` as a separator on every platform; on a POSIX cwd read it as `/`."""
+    """A provider path as a file path: `FileSystem::C:\\x` is `C:\\x`, and PowerShell's providers take `\\` as a
+    separator on every platform, so on a POSIX cwd it is read as `/`."""
+    path = _FILESYSTEM_PROVIDER.sub("", path)
     return path if cwd[1:3] in (":\\", ":/") else path.replace("\\", "/")
 
 

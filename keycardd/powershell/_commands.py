@@ -23,6 +23,12 @@ from keycardd.powershell._reader import (
     Word,
 )
 
+_IP = re.compile(
+    r"^(?:\[[0-9A-Fa-f:.]+\]|(?:0[xX][0-9A-Fa-f]+|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]+|[0-9]+)){0,3})(?::[0-9]+)?(?:/|$)"
+)
+"""A word that is a numeric address (`169.254.169.254`, `0xA9FEA9FE:80/x`, `[::ffff:a9fe:a9fe]`): a host."""
+_EMBEDDED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"']+")
+_SCRIPT_URL = re.compile(r"^(?:javascript|vbscript|about):", re.IGNORECASE)
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://|//)")
 _MODULE_QUALIFIED = re.compile(r"[A-Za-z][\w.]*\\([A-Za-z]+-[A-Za-z]+)")
 
@@ -38,10 +44,12 @@ class Command:
         writes: list[str],
         *,
         piped_input: bool,
+        upstream: PsCommand | None = None,
         call: str = "",
         unknown_writes: bool = False,
     ) -> None:
         self.reader = reader
+        self.upstream = upstream
         self.raw_name = name
         self.program, self.is_path = _program(name)
         self.words = words
@@ -69,11 +77,12 @@ class Command:
                 continue
             if word.parameter is not None and word.attached is None and pending is None:
                 name = _parameter(word.parameter, known)
-                self.args.append(f"-{name}")
-                if known is not None and name in _names.VALUE_PARAMETERS:
-                    pending = name
-                elif self.program in _names.DOWNLOADERS or not known:
-                    pending = name if known is None and name in _names.DOWNLOAD_OUTPUTS else None
+                # a cmdlet's parameter by its full name; a native program's option as written (`git branch -D`)
+                self.args.append(f"-{name}" if known is not None else word.source)
+                # a known cmdlet's value parameters take the next word; of a native program's options only the
+                # download outputs are followed (`curl -o FILE`): its other words stay positional, all paths
+                takes_value = name in _names.VALUE_PARAMETERS if known is not None else name in _names.DOWNLOAD_OUTPUTS
+                pending = name if takes_value else None
                 continue
             if word.parameter is not None and word.attached is not None:
                 name = _parameter(word.parameter, known)
@@ -84,15 +93,20 @@ class Command:
                 else:
                     self.args.append(word.attached.text)
                 continue
+            if word.text is not None and self.program in _names.DELETERS and word.text.lower() in _names.CMD_SWITCHES:
+                self.args.append(_names.CMD_SWITCHES[word.text.lower()])  # `rd /s /q x`: what the agent meant
+                continue
             if word.text is None:
                 self.unknowns.add("args")
+                if word.source.startswith("@"):  # splatting: parameters known only when the line runs
+                    self.unknowns.add("flags")
                 self.args.append(word.source)
             else:
                 self.args.append(word.text)
             if pending is not None:
-                self.values.setdefault(pending, []).append(word.text)
+                last_value = self.values.setdefault(pending, [])
+                last_value.append(word.text)
                 pending = None
-                last_value = self.values[list(self.values)[-1]]
             elif word.continued and last_value is not None:
                 last_value.append(word.text)
             else:
@@ -105,8 +119,16 @@ class Command:
         program = self.program
         if program in _names.HIDDEN_CMDLETS:
             raise HiddenCode(f"`{self.raw_name}` {_names.HIDDEN_CMDLETS[program]}")
-        if program in _names.VARIABLE_SETTERS:
+        if program in _names.VARIABLE_SETTERS or program in self.reader.state.functions or self.call == ".":
+            # Set-Variable, a function of the line (`$script:d = ...` in its body), dot-sourcing: variables and
+            # the location may change in ways not followed here
             self.reader.variables_known = False
+            if program in self.reader.state.functions or self.call == ".":
+                self.reader.state.location_known = False
+        if program in ("set-location", "push-location", "pop-location"):
+            self._move()
+        if any((value or "").lower().startswith("variable:") for value in self._all_values()):
+            self.reader.variables_known = False  # `Set-Item variable:d ~`, `Set-Content variable:d ~`
         if program in ("set-item", "new-item") and any(
             (value or "").lower().startswith(_names.PROVIDER_DEFINITIONS) for value in self._all_values()
         ):
@@ -139,6 +161,32 @@ class Command:
             a[1:] in _VARIABLE_OPTIONS for a in self.args if a.startswith("-")
         ):
             self.reader.variables_known = False
+
+    def _move(self) -> None:
+        """`cd`: later relative paths are relative to where it went (unknown if that is only known at run time)."""
+        state = self.reader.state
+        targets = [*self.positional, *self.values.get("path", []), *self.values.get("literalpath", [])]
+        target = targets[0] if len(targets) == 1 else None
+        if self.program == "pop-location" or target is None or self.reader.nesting > 0 or target == "-":
+            state.location_known = False
+        elif _is_absolute(target) or state.location is None:
+            state.location = target
+        else:
+            state.location = _join(state.location, target)
+
+    def _relative_to_location(self, paths: list[str]) -> list[str]:
+        state = self.reader.state
+        relative = [path for path in paths if not _is_absolute(path)]
+        if relative and not state.location_known:
+            self.unknowns.add("cwd")
+        if state.location is None or self.program in ("set-location", "push-location"):
+            return paths
+        return [path if _is_absolute(path) else _join(state.location, path) for path in paths]
+
+    def _recursive(self) -> bool:
+        if self.program in _names.NATIVE_DELETERS:  # `rm.exe -rf`, Git for Windows' coreutils
+            return any(re.fullmatch(r"-[a-zA-Z]*[rR][a-zA-Z]*|--recursive", arg) for arg in self.args)
+        return "-recurse" in self.args or "flags" in self.unknowns
 
     def _all_values(self) -> list[str | None]:
         return [*self.positional, *(value for values in self.values.values() for value in values)]
@@ -232,7 +280,15 @@ class Command:
             via=(*self.reader.via, via),
             variables=self.reader.variables,
         )
+        reader.variables_known = self.reader.variables_known
         reader.run()
+        # `iex` runs in the caller's scope: what the string sets is not known after it (a new shell is harmless
+        # to treat the same way)
+        outer = self.reader
+        for key, value in reader.variables.items():
+            if outer.variables.get(key, _UNSET) != value:
+                outer.variables[key] = None
+        outer.variables_known = outer.variables_known and reader.variables_known
 
     # ---- facts ---------------------------------------------------------------------------------------------------
 
@@ -246,13 +302,22 @@ class Command:
         for name, values in self.values.items():
             if known is None or name in _names.PATH_PARAMETERS or name == "uri":
                 candidates += values
+        # a downloader's first operand is a URL even without a scheme (`iwr 169.254.169.254`)
+        first_operand = next(iter(self.values.get("uri", [])), None) or next(iter(self.positional), None)
         for value in candidates:
             if value is None:
                 continue
-            if _URL.match(value):
+            embedded = _EMBEDDED_URL.search(value)
+            if _URL.match(value) or (program in _names.DOWNLOADERS and value == first_operand) or _IP.match(value):
                 urls.append(value)
+            elif embedded is not None:  # `/i:https://x/a.sct`, `--url=http://...`
+                urls.append(embedded[0])
             elif value and not value.isdigit():
                 paths.append(value)
+        if program in _names.REMOTE_CODE_RUNNERS and (
+            urls or any(_SCRIPT_URL.match(arg) for arg in self.args)
+        ):  # mshta http://..., regsvr32 /i:http://... scrobj.dll, msiexec /i http://..., rundll32 javascript:...
+            self.unknowns.add("script")
         if program in _names.WRITERS:
             writes += [path for path in paths if path not in writes]
         for option in ("destination", "outfile", *(() if known else ("o", "output", "output-document"))):
@@ -266,9 +331,14 @@ class Command:
             and not any(self.values.get(name) for name in ("path", "literalpath", "pspath", "lp"))
             and not self.positional
         ):
-            self.unknowns.add("targets" if self.piped_input else "args")
+            piped = _piped_items(self.upstream) if self.piped_input else None
+            if piped is None:
+                self.unknowns.add("targets" if self.piped_input else "args")
+            else:
+                paths += piped
+        paths, writes = self._relative_to_location(paths), self._relative_to_location(writes)
         access = (
-            "delete" if program in _names.DELETERS
+            "delete" if program in _names.DELETERS or program in _names.NATIVE_DELETERS
             else "write" if program in _names.WRITERS
             else "read" if program in _names.READERS
             else "exec" if self.is_path
@@ -291,6 +361,7 @@ class Command:
                 urls=tuple(dict.fromkeys(urls)),
                 unknowns=tuple(sorted(self.unknowns)),
                 via=self.reader.via,
+                recursive=access == "delete" and self._recursive(),
             )
         )
 
@@ -319,6 +390,34 @@ def _program(name: str) -> tuple[str, bool]:
     if is_path:
         return base, True
     return _names.ALIASES.get(base, base), False
+
+
+_UNSET = object()
+_LISTERS = frozenset({"get-childitem", "get-item", "resolve-path"})
+
+
+def _piped_items(upstream: PsCommand | None) -> list[str] | None:
+    """The paths of the items a listing pipes on (`Get-ChildItem ~ | Remove-Item`), or None if not known.
+
+    `Get-ChildItem` without a path lists the working directory; `-Filter`/`-Include` narrow what it lists.
+    """
+    if upstream is None or upstream.program not in _LISTERS or "args" in upstream.unknowns:
+        return None
+    paths = list(upstream.paths) or ["."]
+    args = [arg.lower() for arg in upstream.args]
+    for option in ("-filter", "-include"):
+        if option in args and args.index(option) + 1 < len(args):
+            pattern = upstream.args[args.index(option) + 1]
+            paths = [f"{path.rstrip('/')}/{pattern}" for path in paths]
+    return paths
+
+
+def _join(location: str, path: str) -> str:
+    return f"{location.rstrip(chr(92) + '/')}/{path}"
+
+
+def _is_absolute(path: str) -> bool:
+    return path.startswith(("/", "\\", "~")) or bool(re.match(r"[A-Za-z]:|[\w.]+::", path))
 
 
 def _parameter(name: str, known: tuple[str, ...] | None) -> str:

@@ -97,6 +97,9 @@ VALUE_PARAMETERS = frozenset({*PATH_PARAMETERS, "filter", "include", "exclude", 
                               "fromsession", "tosession", "environment"})  # fmt: skip
 """Parameters that take a value (the next word), as opposed to switches such as `-Recurse` and `-Force`."""
 
+NATIVE_DELETERS = frozenset({"rm", "rmdir", "unlink", "shred"})
+"""Native programs that delete (`rm.exe` from Git for Windows or MSYS; `rm` on a POSIX pwsh when called as
+`rm.exe` or by path): the built-in `rm` alias is Remove-Item."""
 DELETERS = frozenset({"remove-item", "clear-content", "clear-item", "remove-itemproperty"})
 READERS = frozenset({"get-content", "select-string", "import-csv", "import-clixml", "get-filehash", "format-hex",
                      "import-powershelldatafile", "get-item", "get-childitem", "test-path", "resolve-path",
@@ -115,6 +118,9 @@ NO_FILE_ARGUMENTS = frozenset({
 })  # fmt: skip
 """Cmdlets whose words are never files, so they give policies no paths (`Write-Output .env` reads nothing)."""
 DOWNLOADERS = frozenset({"invoke-webrequest", "invoke-restmethod", "start-bitstransfer", "curl", "wget"})
+REMOTE_CODE_RUNNERS = frozenset({"mshta", "regsvr32", "msiexec", "rundll32", "cscript", "wscript", "certutil",
+                                 "bitsadmin", "installutil", "msbuild", "regasm", "regsvcs", "odbcconf"})  # fmt: skip
+"""Windows programs that fetch and run code given a URL (or a `javascript:` one): `mshta http://x/a.hta`."""
 DOWNLOAD_OUTPUTS = frozenset({"outfile", "destination", "o", "output", "output-document"})
 """The options naming the file a download is written to (`-OutFile`, curl's `-o`/`--output`, wget's `-O`)."""
 

@@ -26,7 +26,10 @@ DOUBLE_QUOTES = '"\u201c\u201d\u201e'
 _EOF = "\uffff"
 """What `peek` returns past the end: a noncharacter, so `peek() in "..."` is never true there."""
 _STATEMENT_END = ";\n\r"
-_WORD_END = " \t\f\v;|&(){},<>\n\r"
+_SPACES = " \t\f\v\u0085\u00a0\u1680\u202f\u205f\u3000\u2028\u2029" + "".join(map(chr, range(0x2000, 0x200B)))
+"""PowerShell's whitespace (language specification 2.2.4): tab, vertical tab, form feed, NEL and the Unicode
+classes Zs, Zl and Zp, so `rm\u00a0-r ~` is `rm -r ~`."""
+_WORD_END = _SPACES + ";|&(){},<>\n\r"
 _BACKTICK = {"0": "\0", "a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _KEYWORDS = {
     "if": "_if", "foreach": "_foreach", "for": "_for", "while": "_while", "do": "_do", "try": "_try",
@@ -36,6 +39,15 @@ _KEYWORDS = {
 """Statement keywords and the method that reads the rest of the statement (`begin`/`process`/`end`: a block)."""
 _UNSUPPORTED = ("switch", "trap", "class", "enum", "data", "using", "workflow", "parallel", "sequence",
                 "inlinescript", "configuration", "dynamicparam")  # fmt: skip
+_REDIRECT = re.compile(r"(?:[1-6*])?>>?(?:&[12])?")
+_STOP_PARSING = re.compile(r"--%([^\r\n|]*)")
+_PARAMETER = re.compile(r"[A-Za-z_?][\w?\-]*")
+_HERE_STRING = re.compile(r"@.[ \t]*\r?\n")
+_HASH_KEY = re.compile(r"[\w.\-]+")
+_NUMBER = re.compile(r"[0-9.][\w.]*")
+_LETTERS = re.compile(r"[A-Za-z]+")
+_MEMBER = re.compile(r"[A-Za-z_][\w]*")
+_DRIVE_PATH = re.compile(r"^[A-Za-z]:[\\/]")
 _ASSIGNMENT = re.compile(r"(?:\?\?|[+\-*/%])?=(?!=)")
 _VARIABLE_NAME = re.compile(r"[A-Za-z0-9_?]+(?::[A-Za-z0-9_]+)?|[$^?_]")
 
@@ -80,6 +92,8 @@ class PsCommand:
     urls: tuple[str, ...] = ()
     unknowns: tuple[str, ...] = ()
     via: tuple[str, ...] = ()
+    recursive: bool = False
+    """A delete that descends into directories: `-Recurse` (or parameters only known at run time), `rm -r`."""
 
 
 class Builder(Protocol):
@@ -93,6 +107,7 @@ class Builder(Protocol):
         writes: list[str],
         *,
         piped_input: bool,
+        upstream: PsCommand | None,
         call: str,
         unknown_writes: bool,
     ) -> object: ...
@@ -105,6 +120,12 @@ class State:
     build: Builder
     commands: list[PsCommand] = field(default_factory=list)
     downloaded: set[str] = field(default_factory=set)
+    location: str | None = None
+    """Where `Set-Location`/`cd` moved to, as written (`~`, `..\\x`); None while it is the payload's cwd."""
+    functions: set[str] = field(default_factory=set)
+    """Functions the line defines: calling one may set variables and move the location (its body's scope)."""
+    location_known: bool = True
+    """False after a `cd` to a place known only at run time (or one inside a block): relative paths are unknown."""
 
 
 class Reader:
@@ -145,7 +166,7 @@ class Reader:
     def skip_space(self, *, newlines: bool = False) -> None:
         while self.i < len(self.s):
             char = self.s[self.i]
-            if char in " \t\f\v\u00a0" or (newlines and char in "\r\n"):
+            if char in _SPACES or (newlines and char in "\r\n"):
                 self.i += 1
             elif char == "`" and self.peek(1) in ("\n", "\r"):  # line continuation
                 self.i += 2
@@ -282,6 +303,7 @@ class Reader:
         name = self.argument()
         if name.text is None:
             raise HiddenCode("a function whose name is only known when the line runs")
+        self.state.functions.add(name.text.lower().rpartition(":")[2])  # `function global:f` is `f`
         self.skip_space(newlines=True)
         if self.peek() == "(":
             self.i += 1
@@ -335,9 +357,12 @@ class Reader:
     def pipeline(self) -> None:
         """Elements joined by `|`, pipelines joined by `&&` / `||`."""
         piped = False
+        upstream: PsCommand | None = None
         while True:
             self.skip_space()
-            self.element(piped_input=piped)
+            before = len(self.state.commands)
+            is_command = self.element(piped_input=piped, upstream=upstream if piped else None)
+            upstream = self.state.commands[-1] if is_command and len(self.state.commands) > before else None
             self.skip_space()
             if self.peek() == "|" and self.peek(1) != "|":
                 self.i += 1
@@ -351,7 +376,8 @@ class Reader:
                 continue
             return
 
-    def element(self, *, piped_input: bool) -> None:
+    def element(self, *, piped_input: bool, upstream: PsCommand | None) -> bool:
+        """One pipeline element; whether it was a command (whose output the next element receives)."""
         char = self.peek()
         if char in "$[":
             target = self.assignment_target()
@@ -363,15 +389,16 @@ class Reader:
                 # a conditional or repeated assignment (inside a block) leaves the value unknown after it
                 known = simple and self.nesting == 0
                 self.variables[key] = value if known else None
-                return
+                return False
         if (
             char in "$@(['0123456789!" + SINGLE_QUOTES + DOUBLE_QUOTES
             or (char == "." and self.peek(1).isdigit())
             or (char in DASHES and (self.peek(1).isdigit() or self._unary_operator()))
         ):
             self.expression()
-            return
-        self.command(piped_input=piped_input)
+            return False
+        self.command(piped_input=piped_input, upstream=upstream)
+        return True
 
     def _unary_operator(self) -> bool:
         match = re.match(r"[a-z]+", self.s[self.i + 1 : self.i + 8].lower())
@@ -408,13 +435,14 @@ class Reader:
         if char in "$" + SINGLE_QUOTES + DOUBLE_QUOTES:
             word = self.argument()
             self.skip_space()
-            if self.at_end(_STATEMENT_END + ")}") and len(self.state.commands) == commands_before:
-                return word.text
+            if self.at_end(_STATEMENT_END + ")}"):
+                return word.text  # one value: `$d = "~"`, `$d = $HOME`, `$d = $(...)` (None: dynamic)
+            del self.state.commands[commands_before:]  # more than one value: read it again as a pipeline
         self.i = start
         self.pipeline()
         return None
 
-    def command(self, *, piped_input: bool) -> None:
+    def command(self, *, piped_input: bool, upstream: PsCommand | None) -> None:
         call = ""
         if self.peek() == "&" and self.peek(1) != "&":
             call = "&"
@@ -424,19 +452,25 @@ class Reader:
             self.i += 1
             self.skip_space()
         name = self.argument()
-        if name.block:
-            if call == ".":
-                pass  # dot-sourcing a literal block: its commands are collected
-            words = self.words()
-            del words  # arguments to a block are values, already searched for commands
+        if name.block:  # `& { ... }`, `. { ... }`: the block's commands are collected; its arguments are values
+            self.words()
             return
+        if name.text is None and (base := _static_basename(name.source)) is not None:
+            name = Word(f"{_DYNAMIC_DIRECTORY}/{base}", name.source)  # `& "$env:ProgramFiles\nodejs\node.exe"`
         if name.text is None:
             raise HiddenCode(f"the program `{name.source}` is only known when the line runs")
         if not name.text:
             raise PowerShellError(f"an empty command name at character {self.i + 1}")
         words, writes, unknown_writes = self.words_and_redirects()
         self.state.build(
-            self, name.text, words, writes, piped_input=piped_input, call=call, unknown_writes=unknown_writes
+            self,
+            name.text,
+            words,
+            writes,
+            piped_input=piped_input,
+            upstream=upstream,
+            call=call,
+            unknown_writes=unknown_writes,
         )
 
     def words(self) -> list[Word]:
@@ -452,9 +486,9 @@ class Reader:
                 break
             if self.peek() == "&":  # background operator: ends the command
                 break
-            redirect = re.match(r"(?:[1-6*])?>>?(?:&[12])?", self.s[self.i :])
+            redirect = _REDIRECT.match(self.s, self.i)
             if redirect is not None:
-                self.i += redirect.end()
+                self.i = redirect.end()
                 if "&" not in redirect[0]:
                     self.skip_space()
                     target = self.argument()
@@ -466,9 +500,9 @@ class Reader:
             if self.peek() == "<":
                 raise PowerShellError("`<` is reserved in PowerShell")
             if self.s.startswith("--%", self.i):
-                rest = re.match(r"--%([^\r\n|]*)", self.s[self.i :])
+                rest = _STOP_PARSING.match(self.s, self.i)
                 assert rest is not None
-                self.i += rest.end()
+                self.i = rest.end()
                 words.extend(Word(part, part) for part in rest[1].split())
                 continue
             words.extend(self.argument_list())
@@ -494,9 +528,9 @@ class Reader:
         start = self.i
         char = self.peek()
         if char in DASHES and (self.peek(1).isalpha() or self.peek(1) in "_?"):
-            name = re.match(r"[A-Za-z_?][\w?\-]*", self.s[self.i + 1 :])
+            name = _PARAMETER.match(self.s, self.i + 1)
             assert name is not None
-            self.i += 1 + name.end()
+            self.i = name.end()
             parameter = name[0].lower()
             if self.peek() == ":":
                 self.i += 1
@@ -509,9 +543,12 @@ class Reader:
             return Word(None, self.s[start : self.i], block=True)
         if char == "(":
             self.i += 1
+            before = len(self.state.commands)
             self.statements(")")
-            self.postfix()
-            return Word(None, self.s[start : self.i])
+            joined = _joined_path(self.state.commands[before:])
+            if self.postfix():
+                joined = None
+            return Word(joined, self.s[start : self.i])
         if char == "@" and self.peek(1) == "{":
             self.hashtable()
             return Word(None, self.s[start : self.i])
@@ -628,10 +665,10 @@ class Reader:
     def here_string(self) -> str | None:
         quote = self.peek(1)
         expandable = quote in DOUBLE_QUOTES
-        header = re.match(r"@.[ \t]*\r?\n", self.s[self.i :])
+        header = _HERE_STRING.match(self.s, self.i)
         if header is None:
             raise PowerShellError("a here-string must start a new line after `@\"` or `@'`")
-        body_start = self.i + header.end()
+        body_start = header.end()
         closing = re.compile(r"\r?\n[" + (DOUBLE_QUOTES if expandable else SINGLE_QUOTES) + "]@")
         match = closing.search(self.s, body_start)
         if match is None:
@@ -668,6 +705,10 @@ class Reader:
                 raise PowerShellError("a `${` variable is not closed")
             name = self.s[self.i + 1 : end]
             self.i = end + 1
+            if _DRIVE_PATH.match(name):  # `${C:\Users\u\.ssh\id_rsa}` is that file's content
+                self.state.commands.append(
+                    PsCommand(program="get-content", text=f"${{{name}}}", paths=(name,), access="use", via=self.via)
+                )
         else:
             match = _VARIABLE_NAME.match(self.s, self.i)
             if match is None:
@@ -678,6 +719,8 @@ class Reader:
         for scope in ("global:", "script:", "local:", "private:", "using:"):
             if name.startswith(scope):
                 name = name[len(scope) :]
+        if name == "psdefaultparametervalues":
+            raise HiddenCode("$PSDefaultParameterValues changes the parameters of the commands that follow")
         return name
 
     def variable_value(self, key: str) -> str | None:
@@ -721,10 +764,10 @@ class Reader:
             self.pipeline()
 
     def _hash_key(self) -> str:
-        match = re.match(r"[\w.\-]+", self.s[self.i :])
+        match = _HASH_KEY.match(self.s, self.i)
         if match is None:
             raise PowerShellError(f"unexpected {self.peek()!r} in a hashtable at character {self.i + 1}")
-        self.i += match.end()
+        self.i = match.end()
         return match[0]
 
     def type_literal(self) -> str:
@@ -796,25 +839,27 @@ class Reader:
             self.argument()
             return None, True
         if char.isdigit() or (char == "." and self.peek(1).isdigit()):
-            number = re.match(r"[0-9.][\w.]*", self.s[self.i :])
+            number = _NUMBER.match(self.s, self.i)
             assert number is not None
-            self.i += number.end()
+            self.i = number.end()
             return None, True
         if char in DASHES and self.peek(1).isalpha():
-            operator = re.match(r"[A-Za-z]+", self.s[self.i + 1 :])
+            operator = _LETTERS.match(self.s, self.i + 1)
             assert operator is not None
-            self.i += 1 + operator.end()
+            self.i = operator.end()
             return None, False
         if char in "+-*/%=!,<.":
+            if char == "=":  # an assignment to a member or element (`$v.Value = '~'`): variables may change
+                self.variables_known = False
             self.i += 2 if self.s.startswith("..", self.i) else 1
             return None, False
         raise PowerShellError(f"unexpected {char!r} in an expression at character {self.i + 1}")
 
     def _expression_redirect(self) -> None:
         """`$x > file`: the file is written (recorded as an `out-file` command)."""
-        redirect = re.match(r"(?:[1-6*])?>>?(?:&[12])?", self.s[self.i :])
+        redirect = _REDIRECT.match(self.s, self.i)
         assert redirect is not None
-        self.i += redirect.end()
+        self.i = redirect.end()
         if "&" in redirect[0]:
             return
         self.skip_space()
@@ -828,10 +873,10 @@ class Reader:
         """`.Name`, `.Name(...)`, `::Name(...)` after a value: a method call must be one known to only compute."""
         if not static:
             self.i += 1
-        match = re.match(r"[A-Za-z_][\w]*", self.s[self.i :])
+        match = _MEMBER.match(self.s, self.i)
         if match is None:
             raise HiddenCode(f"a member whose name is only known when the line runs (character {self.i + 1})")
-        self.i += match.end()
+        self.i = match.end()
         name = match[0].lower()
         if self.peek() != "(":
             return  # a property
@@ -848,6 +893,30 @@ class Reader:
 
 
 _OPENERS = {")": "(", "}": "{", "]": "["}
+
+
+_DYNAMIC_DIRECTORY = "$dir"
+"""Stands for a directory known only at run time in a program path whose file name is static."""
+_STATIC_BASENAME = re.compile(
+    r"""^["']?\$(?:\{env:[\w()]+\}|env:\w+|\w+)[\\/](?:[^$`"'()\\/]+[\\/])*([^$`"'()\\/\s]+)["']?$"""
+)
+
+
+def _static_basename(source: str) -> str | None:
+    """The program's file name when only its directory is a variable: `"$env:ProgramFiles\\Git\\bin\\git.exe"`.
+
+    The program is what a policy judges by name; where it lives does not change what `git` is.
+    """
+    match = _STATIC_BASENAME.match(source)
+    return match[1] if match else None
+
+
+def _joined_path(commands: list[PsCommand]) -> str | None:
+    """The value of `(Join-Path $HOME .ssh id_rsa)`: the one idiom for building a path, so it is not dynamic."""
+    if len(commands) != 1 or commands[0].program != "join-path" or commands[0].unknowns:
+        return None
+    parts = [arg for arg in commands[0].args if not arg.startswith("-")]
+    return "/".join(part.rstrip("/\\") for part in parts) if parts else None
 
 
 def _name_char(char: str) -> bool:

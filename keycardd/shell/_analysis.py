@@ -10,6 +10,7 @@ does not show (`curl x | sh`, `eval "$X"`, `bash <(...)`) is reported as the unk
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import re
@@ -25,8 +26,9 @@ from tree_sitter import Language, Node, Parser, Tree
 
 from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
+from keycardd.shell._options import Grammar, parse_options
 from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, ansi_c, node_text, resolve, unescape_backquoted
-from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, unwrap
+from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, is_wrapper, unwrap
 
 MAX_LINE = 64 * 1024
 """Longer lines are not analysed (agents' commands are far shorter; huge ones are a way to hide things)."""
@@ -49,11 +51,19 @@ _KNOWN = frozenset({
 """Every named node type the walker understands (tree-sitter-bash 0.25's whole grammar)."""
 _SPECIAL_IN_WORD = re.compile(r"[\\*?\[{~`$]")
 """A plain word without these is its own value: no escapes, globs, braces, tilde or expansions."""
+_RESERVED = frozenset({"{", "}", "if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while", "until",
+                       "do", "done", "function", "[[", "]]", "in"})  # fmt: skip
+"""Reserved words: bash never runs a program by these names at a command's start (tree-sitter sometimes does)."""
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEYWORD_PREFIXES = frozenset({"time", "coproc"})
 _COMPOUND_STARTS = frozenset({"{", "(", "((", "[[", "if", "while", "until", "for", "case", "select", "function"})
 _ARITHMETIC_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(?:\$\(|`)")
 """`a[$(cmd)]` in a string: bash runs `cmd` wherever the text is evaluated as arithmetic (`$((x))`, `let`, `read`,
 `declare`, `printf -v`, `test -v`, `[[ x -eq y ]]`), so such text is treated as code the line hides."""
+_SETS_VARIABLES = frozenset({"declare", "typeset", "local", "readonly", "export", "read", "mapfile", "readarray",
+                             "printf", "getopts", "let", "unset"})  # fmt: skip
+"""Builtins that assign to variables named in their arguments (so the name decides whether the value is code)."""
+_APPENDED_SUBSCRIPT = re.compile(r"^\[[^\]]*(?:\$\(|`)")
 _COMMAND_VARIABLES = frozenset({"GIT_SSH_COMMAND", "GIT_PAGER", "PAGER", "GIT_EDITOR", "EDITOR", "VISUAL",
                                 "GIT_SEQUENCE_EDITOR", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_SSH",
                                 "GIT_PROXY_COMMAND", "LESSOPEN", "LESSCLOSE", "PROMPT_COMMAND", "MANPAGER",
@@ -61,7 +71,9 @@ _COMMAND_VARIABLES = frozenset({"GIT_SSH_COMMAND", "GIT_PAGER", "PAGER", "GIT_ED
 """Environment variables whose value other programs run as a command."""
 _CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "LD_PRELOAD", "LD_AUDIT", "PERL5OPT", "NODE_OPTIONS", "RUBYOPT",
                              "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_GLOBAL", "GIT_EXEC_PATH", "SHELLOPTS", "BASHOPTS",
-                             "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT"})  # fmt: skip
+                             "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT", "TAR_OPTIONS", "ZIPOPT", "ZIP", "UNZIP",
+                             "GZIP", "XZ_OPT", "ZSTD_CLEVEL", "LESS", "MANOPT", "GREP_OPTIONS", "RSYNC_RSH",
+                             "RSYNC_CONNECT_PROG", "SSH_AUTH_SOCK_CMD", "CVS_RSH", "RSH"})  # fmt: skip
 _PROMPT_VARIABLES = frozenset({"PS0", "PS1", "PS2", "PS3", "PS4"})
 """Prompts are expanded with their command substitutions (PS4 on every command under `set -x`)."""
 """Environment variables that make the next program load code from somewhere the line does not show."""
@@ -258,13 +270,16 @@ class _Walker:
         for _ in range(8):
             source = text.encode("utf-8", "surrogatepass")
             tree = _parser().parse(ascii_shadow(text))
+            rewritten = _join_continuations(text, tree, source)  # first: an unjoined `a&\<newline>&b` is an error
+            if rewritten is not None:
+                text = rewritten
+                continue
             if tree.root_node.has_error:
                 raise _AnalysisError(f"the shell syntax is invalid near `{_error_excerpt(tree.root_node, source)}`")
-            _check_node_types(tree.root_node)
-            rewritten = _join_continuations(text, tree, source)
-            if rewritten is None and (b"time" in source or b"coproc" in source):
+            if b"time" in source or b"coproc" in source:
                 rewritten = _drop_keyword_prefixes(text, tree, source)
             if rewritten is None:
+                _check_node_types(tree.root_node, source)
                 return tree, source
             text = rewritten
         raise _AnalysisError("the command needs too many rewrites to read as bash does")
@@ -332,11 +347,25 @@ class _Walker:
         for index, child in enumerate(named):
             self._child(child, replace(ctx, top=ctx.top and (index == 0 or operator == "&&")))
 
-    def _pipeline(self, node: Node, ctx: _Context, stdin: Stdin | None = None, before: tuple[str, ...] = ()) -> None:
-        """Each element reads the previous one's output: static when the line shows it (`echo 'CMD' | sh`)."""
+    def _pipeline(
+        self,
+        node: Node,
+        ctx: _Context,
+        stdin: Stdin | None = None,
+        before: tuple[str, ...] = (),
+        last_stdin: Stdin | None = None,
+    ) -> None:
+        """Each element reads the previous one's output: static when the line shows it (`echo 'CMD' | sh`).
+
+        `last_stdin`: tree-sitter hangs a redirect after the last element (`a | sh < <(curl x)`) on the whole
+        pipeline; bash gives it to the last element.
+        """
         stdin = stdin or ctx.stdin
         upstream = list(before)
-        for child in node.named_children:
+        children = node.named_children
+        for position, child in enumerate(children):
+            if position == len(children) - 1 and last_stdin is not None:
+                stdin = last_stdin
             first = len(self.commands)
             self._child(child, replace(ctx, stdin=stdin, spawned=True, top=False))
             emitted = self.commands[first:]
@@ -352,8 +381,12 @@ class _Walker:
             stdin = Stdin(text, f"a pipe from {names}")
 
     def _substitution(self, node: Node, ctx: _Context) -> None:
-        inner = replace(ctx, depth=ctx.depth + 1, top=False, spawned=False, stdin=None)
         text = node_text(node)
+        # `>(sh)` reads what the outer command writes: code nobody can see
+        stdin = Stdin(None, "an output process substitution") if text.startswith(">(") else None
+        inner = replace(ctx, depth=ctx.depth + 1, top=False, spawned=False, stdin=stdin)
+        if text.startswith("`") and _unescaped_backquote(text[1:-1]):
+            raise _AnalysisError("a backquote inside backquotes is not escaped: bash would end the substitution there")
         if text.startswith("`") and "\\" in text:  # backquotes: bash unescapes \` \$ \\ and parses again
             self.script(unescape_backquoted(text[1:-1]), inner)
             return
@@ -393,6 +426,9 @@ class _Walker:
             self._word(name_node, ctx)
         value = self._word(value_node, ctx) if value_node is not None else Word("")
         self._check_literal(value, ctx)
+        appends = any(child.type == "+=" for child in node.children)
+        if appends and not value.dynamic and _APPENDED_SUBSCRIPT.search(value.text):  # x=a; x+='[$(cmd)]'
+            self._opaque(value.text, "an appended array subscript with a command substitution runs it", ctx)
         self._environment(name, value, ctx)
         return f"{name}={value.text}"
 
@@ -400,7 +436,18 @@ class _Walker:
         """Variables whose value runs as a command (GIT_SSH_COMMAND, PAGER, ...) or loads code (BASH_ENV, ...)."""
         if not value.text:
             return
-        if name.startswith("BASH_FUNC_"):  # an exported function: bash defines it in every child bash
+        base = name.split("[", 1)[0]
+        if base in ("BASH_ALIASES", "BASH_CMDS"):  # the alias and hash tables themselves
+            key = name[len(base) + 1 : -1] if "[" in name else ""
+            if value.dynamic or not key or any(mark in key for mark in "'\"\\$`"):
+                self._opaque(f"{name}={value.text}", f"{base} is set to something the line does not show", ctx)
+            elif base == "BASH_ALIASES":
+                self.aliases[key] = value.text
+                self._run(Script(f"alias {key}", value.text), ctx)
+            else:
+                self.hashed[key] = os.path.basename(value.text.rstrip("/")) or value.text
+                self.hashed_at.setdefault(key, len(self.commands))
+        elif name.startswith("BASH_FUNC_"):  # an exported function: bash defines it in every child bash
             self._run(Script(name, f"_{value.text}") if not value.dynamic else Opaque(name, f"{name} is code"), ctx)
         elif name in _COMMAND_VARIABLES:
             item = Script(f"${name}", value.text) if not value.dynamic else Opaque(name, f"${name} is a command")
@@ -419,9 +466,13 @@ class _Walker:
         for child in node.named_children:
             if child.type == "variable_assignment":
                 words.append(Word(self._assignment(child, ctx)))
-            else:
-                words.append(self._word(child, ctx))
-        self._emit([Word(keyword), *words], ctx, assignments=(), redirect_writes=[])
+                continue
+            word = self._word(child, ctx)
+            words.append(word)
+            name, equals, value = word.text.partition("=")
+            if equals and not word.text.startswith("-"):  # `declare 'BASH_ALIASES[x]=CMD'`: an assignment too
+                self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
+        self._emit([Word(keyword), *words], ctx, assignments=(), redirect_writes=[], declared=True)
 
     # ---- redirects -------------------------------------------------------------------------------------------
 
@@ -436,9 +487,30 @@ class _Walker:
             stdin, more = self._redirect(redirect, replace(ctx, stdin=stdin), deferred)
             writes.extend(more)
         first = len(self.commands)
-        if body is not None:
+        if body is not None and body.type == "pipeline":
+            self._pipeline(body, ctx, last_stdin=stdin if stdin is not ctx.stdin else None)
+        elif body is not None:
             self._child(body, replace(ctx, stdin=stdin))
+        if writes:  # `{ ...; } > f`, `a | b > f`: the statement's output goes to f
+            last = body.named_children[-1] if body is not None and body.type == "pipeline" else None
+            self._record_writes(writes, first, _static_output(last) if last is not None else None)
         self._walk_deferred(deferred, node, ctx, first)
+
+    def _record_writes(self, writes: list[Word], first: int, text: str | None) -> None:
+        """Files a compound statement writes: on its last command's facts, and as `Tool::"write"` requests."""
+        unknowns: set[str] = set()
+        accesses = [access for word in writes for access in self._paths(word, "write", unknowns)]
+        self.writes.extend(word.text for word in writes)
+        for path, _ in accesses:
+            self.written[path] = text
+        if len(self.commands) > first:
+            last = self.commands[-1]
+            self.commands[-1] = with_fields(
+                last,
+                writes=(*last.writes, *(word.text for word in writes)),
+                accesses=tuple(dict.fromkeys((*last.accesses, *accesses))),
+                unknowns=last.unknowns | unknowns,
+            )
 
     def _walk_deferred(self, deferred: list[Node], statement: Node, ctx: _Context, first: int) -> None:
         """The rest of a line tree-sitter nested in a heredoc redirect; a leading `|` pipes the statement into it."""
@@ -561,7 +633,7 @@ class _Walker:
                 writes.extend(more)
             elif name_node is not None:
                 # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
-                word = self._word(child, ctx) if child.is_named else Word(node_text(child), dynamic=True)
+                word = self._word(child, ctx) if child.is_named else _unnamed_token(child)
                 if child.start_byte == last_end and words:  # tree-sitter split one bash word in two: join them
                     before = words.pop()
                     word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
@@ -569,7 +641,7 @@ class _Walker:
             elif child.is_named:
                 self._child(child, ctx)
             else:
-                words.append(Word(node_text(child), dynamic=True))
+                words.append(_unnamed_token(child))
                 name_node = child
             last_end = child.end_byte
         first = len(self.commands)
@@ -608,7 +680,13 @@ class _Walker:
                 return Word(text)  # the common case, without the machinery below
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
         word = resolve(node, env)
-        if "`" in node_text(node):  # tree-sitter leaves backquotes unparsed in some words (`${x:-`cmd`}`)
+        raw = node_text(node)
+        self._check_literal(word, ctx)
+        if word.dynamic and "[" in raw and ("$(" in raw or "`" in raw) and _quoted_subscript_code(node):
+            self._opaque(raw, "an array subscript with a command substitution runs it when evaluated", ctx)
+        if ("$(" in raw or "`" in raw) and (hidden := _hidden_substitutions(node)) is not None:
+            self._opaque(raw, f"{hidden} runs when bash expands it", ctx)
+        if "`" in raw:  # tree-sitter leaves backquotes unparsed in some words (`${x:-`cmd`}`)
             for text in _unparsed_backquotes(node):
                 for segment in _backquoted(text):
                     self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, top=False, stdin=None))
@@ -663,6 +741,7 @@ class _Walker:
         assignments: tuple[str, ...],
         redirect_writes: list[Word],
         written_text: str | None = None,
+        declared: bool = False,
     ) -> None:
         if ctx.depth > self.max_depth:
             raise _AnalysisError(f"the command nests deeper than {self.max_depth} levels")
@@ -689,7 +768,12 @@ class _Walker:
             accesses.extend(self._paths(word, "write", unknowns))
         if "/" in program_word.text and not dynamic:
             accesses.extend(self._paths(program_word, "exec", unknowns))
+        if ctx.targets and "{}" in program_word.text:  # `find -exec nice {} ;`: the program is a found file
+            dynamic = True
+            program = program_word.text
         runs, wrapper_unknowns = ([], frozenset()) if dynamic else unwrap(program, args, ctx.stdin)
+        if ctx.targets and not dynamic and is_wrapper(program) and not any(isinstance(r, Inner | Script) for r in runs):
+            runs = [*runs, Opaque(program, f"{program} takes the program it runs from its input (xargs, find)")]
         runs = [*runs, *self._written_then_run(program, accesses)]
         for path, kind in accesses:
             if kind == "write":
@@ -715,7 +799,7 @@ class _Walker:
                 why=opaque[0].why if opaque else None,
             )
         )
-        self._names(program, args, ctx)
+        self._names(program, args, ctx, declared=declared)
         self._run_wrapped(runs, ctx, targets=ctx.targets or "targets" in wrapper_unknowns)
 
     def _written_then_run(self, program: str, accesses: list[tuple[str, str]]) -> list[Unwrapped]:
@@ -732,12 +816,26 @@ class _Walker:
                 found.append(Script(f"{program} {path}", text))
         return found
 
-    def _names(self, program: str, args: Sequence[Word], ctx: _Context) -> None:
+    def _names(self, program: str, args: Sequence[Word], ctx: _Context, *, declared: bool) -> None:
         """What a name means besides its program: a fork-bomb function, an alias, a `hash -p` entry, a function."""
         if ctx.function is not None and program == ctx.function and ctx.spawned:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        if program in _SETS_VARIABLES and any(self._sets_special(program, word) for word in args):
+            self._opaque(f"{program} ...", f"{program} sets a variable bash or other programs run as code", ctx)
+        if program == "printf" and any(w.text.startswith("-v") for w in args) and any("[" in w.text for w in args):
+            self._opaque("printf -v", "printf -v builds a value that arithmetic may evaluate as code", ctx)
+        if program in ("export", "declare", "typeset", "local", "readonly") and not declared:
+            for word in args:  # `command export X=...`, `expo""rt X=...`: assignments tree-sitter did not see
+                name, equals, value = word.text.partition("=")
+                if equals and _NAME.match(name.rstrip("+")):
+                    self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
+        if program == "set" and any(
+            word.dynamic or (word.text.startswith(("-", "+")) and "H" in word.text) or word.text == "histexpand"
+            for word in args
+        ):
+            raise _AnalysisError("the line turns on history expansion: later words depend on earlier lines")
         alias = self.aliases.get(program)
         if alias is not None and program not in self.expanding_aliases:  # `alias e=eval; e 'CMD'`
             self.expanding_aliases.add(program)
@@ -800,6 +898,23 @@ class _Walker:
         unknowns |= facts.unknowns
         return [(path, access) for path, _ in facts.accesses]
 
+    def _sets_special(self, program: str, word: Word) -> bool:
+        """A nameref (`declare -n`), or a name whose value runs as code (`read GIT_SSH_COMMAND`, BASH_ALIASES[x])."""
+        text = word.text
+        if word.dynamic and program != "export":
+            return program in ("declare", "typeset", "local")  # `declare "$x"`: any name at all
+        if program in ("declare", "typeset", "local") and text.startswith("-") and "n" in text[1:]:
+            return True
+        name = text.partition("=")[0].split("[", 1)[0].lstrip("-")
+        return (
+            "BASH_ALIASES" in text
+            or "BASH_CMDS" in text
+            or name.startswith("BASH_FUNC_")
+            or name in _COMMAND_VARIABLES
+            or name in _CODE_VARIABLES
+            or name in _PROMPT_VARIABLES
+        ) and not (program in ("export", "declare", "typeset", "local", "readonly") and "=" in text)
+
     def _record_aliases(self, args: Sequence[Word]) -> None:
         for word in args:
             name, equals, value = word.text.partition("=")
@@ -807,19 +922,97 @@ class _Walker:
                 self.aliases[name] = value
 
     def _hash(self, args: Sequence[Word], ctx: _Context) -> None:
-        """`hash -p /bin/rm ls`: later `ls` runs /bin/rm."""
-        words = list(args)
-        for index, word in enumerate(words):
-            if word.text.startswith("-") and "p" in word.text and index + 2 < len(words) + 1:
-                path = words[index + 1] if index + 1 < len(words) else None
-                names = words[index + 2 :]
-                if path is None or path.dynamic or any(name.dynamic for name in names):
-                    self._opaque("hash -p", "hash -p maps a name to a program only known at run time", ctx)
-                    return
-                for name in names:
-                    self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
-                    self.hashed_at.setdefault(name.text, len(self.commands))
-                return
+        """`hash -p /bin/rm ls` (or `-p/bin/rm`): later `ls` runs /bin/rm."""
+        parsed = parse_options(args, Grammar("p"))
+        path = parsed.value("-p")
+        if not parsed.has("-p"):
+            return
+        names = args[parsed.index :]
+        if parsed.dynamic or path is None or path.dynamic or any(name.dynamic for name in names):
+            self._opaque("hash -p", "hash -p maps a name to a program only known at run time", ctx)
+            return
+        for name in names:
+            self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
+            self.hashed_at.setdefault(name.text, len(self.commands))
+
+
+def _unnamed_token(node: Node) -> Word:
+    """Text tree-sitter left as an unnamed token in a command: `-exe$` before `""c` is `-exe` and the `$` of `$""`
+    (an empty translated string, which the next node is); anything else is only known at run time."""
+    text = node_text(node)
+    following = node.next_sibling
+    if following is not None and following.type == "concatenation" and following.children:
+        following = following.children[0]  # `-exe$""c`: the string starts a concatenation
+    adjacent = following is not None and following.type == "string" and following.start_byte == node.end_byte
+    if text.endswith("$") and adjacent:
+        return Word(_unescape_plain(text[:-1]))
+    return Word(text, dynamic=True)
+
+
+def _unescape_plain(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
+
+
+def _unescaped_backquote(text: str) -> bool:
+    index = 0
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+            continue
+        if text[index] == "`":
+            return True
+        index += 1
+    return False
+
+
+def _hidden_substitutions(node: Node) -> str | None:
+    """Where tree-sitter leaves a command substitution as text that bash still runs; None when there is none.
+
+    `[[ x =~ $(cmd) ]]` (a `regex` node), `${x:-'$(cmd)'}` inside double quotes or a heredoc (a quoted string in an
+    expansion), and `a['$(cmd)']` (a subscript bash evaluates twice).
+    """
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        kind = current.type
+        text = node_text(current)
+        if "$(" not in text and "`" not in text:
+            continue
+        if kind == "regex":
+            return "a command substitution in a [[ =~ ]] pattern"
+        if kind in ("expansion", "subscript") and _unparsed_substitution(current):
+            return "a quoted command substitution inside an expansion or subscript"
+        stack.extend(current.children)
+    return None
+
+
+def _quoted_subscript_code(node: Node) -> bool:
+    """A quoted `a[$(cmd)]` somewhere under `node` (`[[ 'a[$(cmd)]' -eq 1 ]]`: the test evaluates it)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type in ("raw_string", "string_content", "ansi_c_string"):
+            if _ARITHMETIC_SUBSCRIPT.search(node_text(current)):
+                return True
+            continue
+        stack.extend(current.children)
+    return False
+
+
+def _unparsed_substitution(node: Node) -> bool:
+    """Whether text under `node` that tree-sitter left unparsed (quoted strings, words) holds `$(` or a backquote."""
+    stack = list(node.children)
+    while stack:
+        current = stack.pop()
+        if current.type == "command_substitution":
+            continue
+        if current.type in ("raw_string", "ansi_c_string", "word", "string_content"):
+            text = node_text(current)
+            if "$(" in text or "`" in text:
+                return True
+            continue
+        stack.extend(current.children)
+    return False
 
 
 def _unparsed_backquotes(node: Node) -> list[str]:
@@ -893,12 +1086,33 @@ def _scope(tree: Tree, source: bytes, inherit: _Scope | None) -> _Scope:
     return scope
 
 
-def _check_node_types(root: Node) -> None:
+def _check_node_types(root: Node, source: bytes) -> None:
+    """Every named node type must be in `_KNOWN`; and the places where tree-sitter is known to read a line
+    differently from bash (across a newline, an assignment bash would run as a command) make it unparseable."""
     stack = [root]
     while stack:
         node = stack.pop()
-        if node.is_named and node.type not in _KNOWN:
-            raise _AnalysisError(f"keycardd does not understand the shell construct `{node.type}`")
+        kind = node.type
+        if node.is_named and kind not in _KNOWN:
+            raise _AnalysisError(f"keycardd does not understand the shell construct `{kind}`")
+        if kind == "word" and b"\n" in source[node.start_byte : node.end_byte]:
+            raise _AnalysisError("tree-sitter reads a newline inside a word, where bash ends the command")
+        if kind == "command":
+            children = node.children
+            for before, after in itertools.pairwise(children):
+                if b"\n" in source[before.end_byte : after.start_byte]:
+                    raise _AnalysisError("tree-sitter reads a command across a newline, where bash ends it")
+                if before.type == "variable_assignment" and before.end_byte == after.start_byte:
+                    raise _AnalysisError("tree-sitter splits an assignment's value from what follows it")
+            first = node.named_children[0] if node.named_children else None
+            if first is not None and first.type == "command_name" and node_text_of(first, source) in _RESERVED:
+                raise _AnalysisError(
+                    f"`{node_text_of(first, source)}` is a reserved word where tree-sitter sees a program"
+                )
+        if kind == "variable_assignment":
+            name = node.child_by_field_name("name")
+            if name is not None and name.type == "variable_name" and not _NAME.match(node_text_of(name, source)):
+                raise _AnalysisError("tree-sitter reads an assignment where bash runs a command")
         stack.extend(node.children)
 
 
@@ -947,7 +1161,7 @@ def _join_continuations(text: str, tree: Tree, source: bytes) -> str | None:
 
 def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
     """`time { ...; }` and `coproc NAME { ...; }` are bash keywords tree-sitter reads as commands: blank them out."""
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, str]] = []
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
@@ -960,6 +1174,8 @@ def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
         keyword = node_text_of(named[0], source)
         if keyword not in _KEYWORD_PREFIXES:
             continue
+        if keyword == "coproc" and _inside_substitution(node):
+            raise _AnalysisError("a coproc inside a substitution: bash reads it differently from tree-sitter")
         parent = node.parent
         if keyword == "time" and parent is not None and parent.type == "pipeline" and parent.named_children[0] != node:
             continue  # `a | time b`: not at a pipeline's start, `time` is the program /usr/bin/time
@@ -971,13 +1187,24 @@ def _drop_keyword_prefixes(text: str, tree: Tree, source: bytes) -> str | None:
                 rest = rest[1:]
         elif len(rest) >= 2 and node_text_of(rest[1], source) in _COMPOUND_STARTS:
             end = rest[0].end_byte  # coproc NAME { ...; }
-        spans.append((named[0].start_byte, end))
+        elif rest and node_text_of(rest[0], source) == "time":
+            spans.append((rest[0].start_byte, rest[0].end_byte, "\\time"))  # `coproc time x` runs /usr/bin/time
+        spans.append((named[0].start_byte, end, ""))
     if not spans:
         return None
     out = bytearray(source)
-    for start, end in spans:
-        out[start:end] = b" " * (end - start)
+    for start, end, replacement in sorted(spans, reverse=True):  # from the end, so earlier offsets stay valid
+        out[start:end] = replacement.encode() if replacement else b" " * (end - start)
     return out.decode("utf-8", "surrogatepass")
+
+
+def _inside_substitution(node: Node) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.type in ("command_substitution", "process_substitution"):
+            return True
+        parent = parent.parent
+    return False
 
 
 def node_text_of(node: Node, source: bytes) -> str:
@@ -1018,7 +1245,9 @@ def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
             escapes = escapes or "e" in args[0]
             args = args[1:]
         text = " ".join(args)
-        return (ansi_c(text) if escapes or "\\" in text else text) + "\n"
+        if "\\" in text and not escapes:
+            return None  # bash's echo keeps `\e`, dash's turns it into ESC: which one runs is not known
+        return (ansi_c(text) if escapes else text) + "\n"
     if program == "printf" and args and "%" not in args[0] and len(args) == 1:
         return ansi_c(args[0])
     if program == "cat" and not args and len(redirects) == 1:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from keycardd.canonical import canonical_path, url_hosts
+from keycardd.canonical import canonical_path, glob_candidates, url_hosts
 from keycardd.shell._words import Word
 
 _SPACE = re.compile(r"\s")
@@ -32,6 +32,11 @@ _COPIES = frozenset({"cp", "install", "ln", "rsync", "scp"})
 _NETWORK = frozenset({"curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "http",
                       "https", "xh", "aria2c", "httpie", "lynx", "links", "w3m", "openssl", "git", "ping",
                       "dig", "nslookup", "host"})  # fmt: skip
+_RUNS_SCRIPT = re.compile(
+    r"^(?:\.|source|(?:ba|da|z|k|mk|a|tc|c|fi|ya|po|rba)?sh|python|pypy|perl|ruby|node|php|lua|Rscript|tclsh|deno|bun)"
+    r"(?:-?\d+(?:\.\d+)*[a-z]?)?$"
+)
+"""Programs whose first operand is a script they run (so the operand's access is "exec")."""
 _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
                    "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",)}  # fmt: skip
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
@@ -60,7 +65,9 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
         if _URL.match(text) or _SCP_TARGET.match(text):
             continue
         kind = access
-        if program == "dd":
+        if index == 0 and _RUNS_SCRIPT.match(program) and not {"-c", "-e", "-E", "-m", "-r", "-p"} & set(facts.flags):
+            kind = "exec"  # `bash x.sh`, `. ./env.sh`, `python3 tool.py`: the file's code runs (not seen)
+        elif program == "dd":
             kind = "write" if text.startswith("of=") else "read" if text.startswith("if=") else "use"
             text = text.partition("=")[2] if "=" in text else text
         elif program in _COPIES and index == last and last > 0:
@@ -77,6 +84,8 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
         if word.glob and kind == "delete" and facts.deletes_recursively:
             facts.accesses.append((_glob_base(path), "delete"))
         facts.accesses.append((path, kind))
+        if word.glob:  # `cat ~/.ss?/id_rsa`: the protected files the pattern could name, without listing directories
+            facts.accesses.extend((candidate, kind) for candidate in glob_candidates(path))
     for word in outputs:
         path = _canonical(word.text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
         if path is not None:
@@ -157,7 +166,7 @@ def _access(program: str, facts: Facts) -> str:
 def _path_like(text: str, program: str, kind: str) -> bool:
     if not text or "\n" in text or len(text) > 4096:
         return False
-    if kind == "use" and _SPACE.search(text):
+    if kind in ("use", "exec") and _SPACE.search(text):
         return False  # text, not a file name (`echo 'a b/c'`)
     if text.startswith(("/", "~", ".")) or "/" in text:
         return True

@@ -26,6 +26,8 @@ class Grammar:
     """Operands before the command: `timeout 5 cmd`, `chroot /srv cmd`, `flock lockfile cmd`."""
     plus: bool = False
     """Whether `+x` words are options too (shells)."""
+    long_flags: frozenset[str] = frozenset()
+    """Long flags that are also prefixes of a value-taking option (`--start` of `--startas`): never abbreviations."""
 
 
 @dataclass(slots=True)
@@ -64,7 +66,7 @@ def parse_options(args: Sequence[Word], grammar: Grammar, start: int = 0) -> Par
             break
         if text.startswith("--"):
             name, equals, value = text.partition("=")
-            canonical = _long_name(name, grammar.long_value)
+            canonical = None if name in grammar.long_flags else _long_name(name, grammar.long_value)
             if canonical is not None and not equals:
                 parsed.options.append((canonical, args[index + 1] if index + 1 < len(args) else None))
                 index += 2

@@ -67,15 +67,44 @@ def resolve(node: Node, env: Env) -> Word:
         return Word(_ansi_c(node_text(node)[2:-1]))
     if kind == "number":
         return Word(node_text(node))
-    if kind in ("string", "translated_string"):  # $"..." behaves like "..."
-        return _join([_string_part(child, env) for child in node.named_children])
+    if kind == "string":
+        return _join(_string_parts(node, env))
+    if kind == "translated_string":  # $"..." is "..." (a `$` token, then a string)
+        return _join([resolve(child, env) for child in node.named_children])
     if kind in ("simple_expansion", "expansion"):
         return _expansion(node, env)
     if kind in _SUBSTITUTIONS:
         env.visit(node)
-        return Word(node_text(node), dynamic=True)
+        text = node_text(node)
+        if text in ("$(pwd)", "`pwd`"):  # the working directory, as `$PWD` is
+            value = env.lookup("PWD", node.start_byte)
+            if value is not None:
+                return Word(value)
+        return Word(text, dynamic=True)
     visit_nested(node, env.visit)
     return Word(node_text(node), dynamic=True)
+
+
+def _string_parts(node: Node, env: Env) -> list[Word]:
+    """A double-quoted string's parts, with the text tree-sitter leaves between its nodes (newlines, a lone `$`)."""
+    source = SOURCE.get()
+    children = node.children
+    opening = next((index for index, child in enumerate(children) if child.type in ('"', '$"')), -1)
+    children = children[opening:] if opening >= 0 else children  # `$"..."`: tree-sitter may give `$` on its own
+    inner = [child for child in children[1:] if child.type not in ('"', '$"')] if opening >= 0 else children
+    start = children[0].end_byte if opening >= 0 else node.start_byte
+    end = children[-1].start_byte if len(children) > 1 and children[-1].type == '"' else node.end_byte
+    parts: list[Word] = []
+    position = start
+    for child in inner:
+        if child.start_byte > position:
+            gap = source[position : child.start_byte].decode("utf-8", "surrogatepass")
+            parts.append(Word(_unescape_double_quoted(gap)))
+        parts.append(_string_part(child, env) if child.is_named else Word(_unescape_double_quoted(node_text(child))))
+        position = max(position, child.end_byte)
+    if end > position:
+        parts.append(Word(_unescape_double_quoted(source[position:end].decode("utf-8", "surrogatepass"))))
+    return parts
 
 
 def _string_part(node: Node, env: Env) -> Word:

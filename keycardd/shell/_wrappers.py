@@ -63,6 +63,12 @@ class Opaque:
 Unwrapped = Inner | Script | Opaque
 
 
+def is_wrapper(program: str) -> bool:
+    """Whether `program` runs a command given in its arguments (so arguments appended by xargs can name one)."""
+    kind = family(program)
+    return kind in SHELLS or kind in INTERPRETERS or program in _GRAMMARS or program in _RUNNERS
+
+
 def family(program: str) -> str:
     """`python3.12` is a python, `bash5` a bash; other names are themselves."""
     match = _VERSIONED.match(program)
@@ -143,10 +149,17 @@ _GRAMMARS: dict[str, Grammar] = {
     "sg": _g(),
     "dotenv": _g("fv", "--file"),
     "with-contenv": _g(),
+    "linux32": _g(),
+    "linux64": _g(),
+    "i386": _g(),
+    "x86_64": _g(),
+    "ssh-agent": _g("aEPt"),
+    "dbus-launch": _g("", "--config-file --binary-syntax --autolaunch"),
 }  # fmt: skip
 _SHELL_GRAMMAR = Grammar("oO", frozenset({"--rcfile", "--init-file"}), plus=True)
 _NO_COMMAND_RUNS_SHELL = frozenset({"chroot", "unshare", "nsenter", "sudo", "doas", "run0", "pkexec", "sg", "su",
-                                    "runuser", "script", "machinectl"})  # fmt: skip
+                                    "runuser", "script", "machinectl", "setarch", "linux32", "linux64", "i386",
+                                    "x86_64"})  # fmt: skip
 """Given no command, these start an interactive shell, which reads its commands from stdin."""
 
 # Per interpreter family: options whose value is inline code (so stdin is data), and options that take a value.
@@ -204,8 +217,9 @@ def _shell(program: str, args: Sequence[Word], stdin: Stdin | None) -> list[Unwr
         why = f"{program} runs a string only known at run time"
         return [Opaque(program, why, args[parsed.index].text)]
     operands = args[parsed.index :]
-    if parsed.has("-c"):
-        return [code(f"{program} -c", operands[0], operands[1:])] if operands else []
+    if parsed.has("-c"):  # `find -exec sh -c '"$0"' {} ;`: a {} operand is a file name only known at run time
+        positional = [Word(w.text, dynamic=True) if "{}" in w.text else w for w in operands[1:]]
+        return [code(f"{program} -c", operands[0], positional)] if operands else []
     if parsed.has("-s") or not operands:
         return from_stdin(f"{program} <stdin>", stdin)
     return _script_file(program, operands[0], stdin)
@@ -227,14 +241,38 @@ def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | N
     )
     if kind in ("pwsh", "powershell"):
         return [Opaque(program, f"{program} runs PowerShell code keycardd's shell analysis does not parse")]
-    parsed = parse_options(args, grammar)
-    if parsed.dynamic:
-        return [Opaque(program, f"{program} has an option only known at run time")]
-    module = parsed.value("-m") if kind == "python" else None
-    if module is not None:  # `python -m twine upload`: the module is the program
-        return [Inner(f"{program} -m", (module, *args[parsed.index :]))]
-    if any(name in inline for name, _ in parsed.options):
-        return []
+    index = 0
+    while index < len(args):  # the interpreter's own options end at its first operand, or at -c/-m/-e CODE
+        word = args[index]
+        if word.dynamic:
+            return [Opaque(program, f"{program} has an option only known at run time")]
+        text = word.text
+        if text == "--":
+            index += 1
+            break
+        if not text.startswith("-") or text == "-":
+            break
+        if text.startswith("--"):
+            name, equals, _ = text.partition("=")
+            if name in inline:
+                return []
+            index += 2 if name in grammar.long_value and not equals else 1
+            continue
+        for position, letter in enumerate(text[1:], 1):
+            option, attached = "-" + letter, text[position + 1 :]
+            if letter not in grammar.short_value:
+                continue
+            if option == "-m" and kind == "python":  # `python -m twine upload`: the module is the program
+                module = Word(attached) if attached else (args[index + 1] if index + 1 < len(args) else None)
+                rest = args[index + (1 if attached else 2) :]
+                return [Inner(f"{program} -m", (module, *rest))] if module is not None else []
+            if option in inline:
+                return []  # inline code: data to the shell analysis (a documented limitation)
+            index += 1 if attached else 2
+            break
+        else:
+            index += 1
+    parsed = Parsed(index)
     operands = args[parsed.index :]
     if not operands or operands[0].text in _STDIN_FILES:
         if stdin is None or stdin.text is not None:
@@ -296,17 +334,19 @@ def _su(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[U
 
 
 def _flock(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`flock [options] FILE -c CMD` or `flock [options] FILE CMD...`: after FILE every word is the command's,
+    `--` included (flock runs a program called `--`)."""
     grammar = _g("wEc", "--timeout --conflict-exit-code --command")
     parsed = parse_options(args, grammar)
     if parsed.dynamic:
         return [Opaque(program, "flock has an option only known at run time")], frozenset()
     command = parsed.value("-c", "--command")
-    if command is None and parsed.index + 1 < len(args):
-        later = parse_options(args, grammar, parsed.index + 1)  # `flock FILE -c CMD`
-        command = later.value("-c", "--command")
-        if command is None:
-            return [Inner(program, tuple(args[later.index :]))] if later.index < len(args) else [], frozenset()
-    return ([code("flock -c", command)] if command is not None else []), frozenset()
+    if command is not None:
+        return [code("flock -c", command)], frozenset()
+    rest = args[parsed.index + 1 :]
+    if rest and rest[0].text in ("-c", "--command"):
+        return ([code("flock -c", rest[1])] if len(rest) > 1 else []), frozenset()
+    return ([Inner(program, tuple(rest))] if rest else []), frozenset()
 
 
 def _watch(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
@@ -337,6 +377,8 @@ def _xargs(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
         replace = Word("{}")
     if replace is not None and replace.text and any(replace.text in word.text for word in rest[:1]):
         return [Opaque(program, "xargs takes the program's name from its input")], frozenset({"targets"})
+    if replace is not None and replace.text:  # `-I%`: every word holding % is filled from the input
+        rest = tuple(Word(w.text, dynamic=True) if replace.text in w.text else w for w in rest)
     inner = family(rest[0].text.rsplit("/", 1)[-1])
     shell = inner in SHELLS or inner in ("eval", "env", "sudo")
     if shell and not any(word.text.startswith("-") and "c" in word.text for word in rest[1:-1]):
@@ -381,9 +423,10 @@ def _env(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         if parsed.dynamic:
             return [Opaque(program, "env has an argument only known at run time")], frozenset()
         if split is not None:  # env's own escapes: `\_` is a space, `\c` ends the string
-            split = Word(split.text.replace("\\_", " ").split("\\c", 1)[0], split.dynamic)
+            split = Word(split.text.replace("\\_", " ").split("\\c", 1)[0].strip(), split.dynamic)
             rest = (split, *args[parsed.index :])
-            text = Word(" ".join(w.text for w in rest), any(w.dynamic for w in rest))
+            # The string's words are env's own arguments (`env -S'-i cmd'`): run them as another env.
+            text = Word("env " + " ".join(w.text for w in rest), any(w.dynamic for w in rest))
             return [code("env -S", text)], frozenset()
         index = parsed.index
         if index < len(args) and "=" in args[index].text and not args[index].text.startswith("="):
@@ -417,6 +460,17 @@ def _busybox(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[l
     return ([Inner(program, tuple(rest))] if rest else []), frozenset()
 
 
+def _tracer(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """strace and ltrace run their command, and `-o '|CMD'` / `-o '!CMD'` pipes the trace into CMD."""
+    grammar = _GRAMMARS[program]
+    found = _after_options(program, args, grammar, stdin)
+    parsed = parse_options(args, grammar)
+    for name, value in parsed.options:
+        if name in ("-o", "--output") and value is not None and value.text.startswith(("|", "!")):
+            found.append(code(f"{program} -o", Word(value.text[1:], value.dynamic)))
+    return found, frozenset()
+
+
 def _ssh(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`ssh HOST CMD...` runs CMD in the remote user's shell; `-o ProxyCommand=CMD` runs CMD here."""
     parsed = parse_options(args, _g("BbcDEeFIiJLlmOoPpQRSWw"))
@@ -448,7 +502,7 @@ def _rsync(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
 
 def _scp(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     parsed = _scan_all(args, _g("cDFiJloPSX"))
-    found: list[Unwrapped] = []
+    found: list[Unwrapped] = [Inner(program, (Word("cp"),))] if program == "scp" else []  # local copies run cp
     for name, value in parsed.options:
         if name == "-S" and value is not None:
             found.append(Inner(f"{program} -S", (value,)))
@@ -619,6 +673,124 @@ def _enable(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[li
     return [], frozenset()
 
 
+_TAR_COMPRESSORS = {"-z": "gzip", "--gzip": "gzip", "--gunzip": "gzip", "--ungzip": "gzip", "-j": "bzip2",
+                    "--bzip2": "bzip2", "-J": "xz", "--xz": "xz", "-Z": "compress", "--compress": "compress",
+                    "--uncompress": "compress", "--zstd": "zstd", "--lzma": "lzma", "--lzip": "lzip",
+                    "--lzop": "lzop"}  # fmt: skip
+_COMPRESSED_SUFFIXES = {".gz": "gzip", ".tgz": "gzip", ".taz": "gzip", ".bz2": "bzip2", ".tbz": "bzip2",
+                        ".tbz2": "bzip2", ".tz2": "bzip2", ".xz": "xz", ".txz": "xz", ".zst": "zstd", ".tzst": "zstd",
+                        ".lz": "lzip", ".lzma": "lzma", ".tlz": "lzma", ".lzo": "lzop", ".Z": "compress",
+                        ".taZ": "compress"}  # fmt: skip
+
+
+def _tar(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """tar runs compressors (`-z`, or by the archive's suffix) and commands: `-I`/`--use-compress-program`,
+    `--to-command`, `--checkpoint-action=exec=`, `-F`/`--info-script`/`--new-volume-script`, `--rsh-command`."""
+    words = list(args)
+    if words and not words[0].text.startswith("-") and words[0].text.isalpha():  # old style: `tar czf x.tgz`
+        words = [Word("-" + words[0].text), *words[1:]]
+    parsed = _scan_all(words, _g("IFfCbHKLMNTVgX", "--use-compress-program --to-command --info-script "
+                                 "--new-volume-script --rsh-command --file --directory"))  # fmt: skip
+    found: list[Unwrapped] = []
+    if parsed.dynamic:
+        found.append(Opaque(program, "tar has an option only known at run time"))
+    for name, value in parsed.options:
+        if name in _TAR_COMPRESSORS:
+            found.append(Inner(f"tar {name}", (Word(_TAR_COMPRESSORS[name]),)))
+        elif name in ("-I", "--use-compress-program", "--to-command", "-F", "--info-script", "--new-volume-script"):
+            if value is not None:
+                found.append(code(f"tar {name}", value))
+        elif name == "--rsh-command" and value is not None:
+            found.append(Inner("tar --rsh-command", (value,)))
+        elif name == "--checkpoint-action" and value is not None and value.text.startswith("exec="):
+            found.append(code("tar --checkpoint-action", Word(value.text[5:], value.dynamic)))
+        elif name == "--checkpoint-action" and value is not None and value.dynamic:
+            found.append(Opaque(program, "tar --checkpoint-action only known at run time"))
+    for word in words:
+        suffix = next((s for s in _COMPRESSED_SUFFIXES if word.text.endswith(s)), None)
+        if suffix is not None:
+            found.append(Inner("tar (by suffix)", (Word(_COMPRESSED_SUFFIXES[suffix]),)))
+    unique: dict[str, Unwrapped] = {}
+    for item in found:  # one gzip for `tar czf x.tgz`, however many ways it is asked for
+        key = item.argv[0].text if isinstance(item, Inner) else repr(item)
+        unique.setdefault(key, item)
+    return list(unique.values()), frozenset()
+
+
+def _sort(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`sort --compress-program=PROG` runs PROG for its temporary files."""
+    parsed = _scan_all(args, _g("kotST", "--compress-program --key --output --field-separator --buffer-size "
+                                "--temporary-directory --files0-from --parallel --random-source --sort"))  # fmt: skip
+    found: list[Unwrapped] = [
+        Inner("sort --compress-program", (value,)) for name, value in parsed.options
+        if name == "--compress-program" and value is not None
+    ]  # fmt: skip
+    return found, frozenset()
+
+
+def _zip(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`zip -T -TT CMD` / `--unzip-command CMD` tests the archive with CMD."""
+    found: list[Unwrapped] = []
+    for index, word in enumerate(args):
+        if word.text in ("-TT", "--unzip-command") and index + 1 < len(args):
+            found.append(code(f"zip {word.text}", args[index + 1]))
+        elif word.text.startswith(("-TT=", "--unzip-command=")):
+            found.append(code("zip -TT", Word(word.text.partition("=")[2], word.dynamic)))
+    return found, frozenset()
+
+
+def _negation(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`! ! cmd`: tree-sitter reads the second `!` as a program; bash negates twice and runs cmd."""
+    return ([Inner("!", tuple(args))] if args else []), frozenset()
+
+
+_START_STOP_VALUES = ("--exec --startas --pidfile --name --user --chuid --group --chroot --chdir --nicelevel "
+                      "--procsched --iosched --umask --retry --signal --output")  # fmt: skip
+
+
+def _start_stop_daemon(
+    program: str, args: Sequence[Word], stdin: Stdin | None
+) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`start-stop-daemon --start --exec PROG -- ARGS` (also -x, --startas/-a) runs PROG."""
+    values = _g("xapnucgrdNPIkRsO", _START_STOP_VALUES)
+    grammar = Grammar(values.short_value, values.long_value, long_flags=frozenset({"--start", "--stop", "--status"}))
+    parsed = _scan_all(args, grammar)
+    if parsed.dynamic:
+        return [Opaque(program, "start-stop-daemon has an option only known at run time")], frozenset()
+    rest = tuple(args[[w.text for w in args].index("--") + 1 :]) if any(w.text == "--" for w in args) else ()
+    found: list[Unwrapped] = [
+        Inner(f"{program} {name}", (value, *rest)) for name, value in parsed.options
+        if name in ("-x", "--exec", "-a", "--startas") and value is not None
+    ]  # fmt: skip
+    return found, frozenset()
+
+
+def _setarch(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`setarch ARCH [options] [CMD]`: the architecture comes first, then its options; no CMD runs a shell."""
+    if not args:
+        return [], frozenset()
+    return _after_options(program, args[1:], Grammar(), stdin), frozenset()
+
+
+def _cmake(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`cmake -E env [NAME=VALUE]... CMD` and `cmake -E time CMD` run CMD."""
+    if len(args) < 3 or args[0].text != "-E" or args[1].text not in ("env", "time"):
+        return [], frozenset()
+    if args[1].text == "time":
+        return [Inner("cmake -E time", tuple(args[2:]))], frozenset()
+    return _env(program, args[2:], stdin)
+
+
+def _split(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`split --filter=CMD` pipes each piece into CMD through $SHELL."""
+    parsed = _scan_all(args, _g("abClnt", "--filter --bytes --line-bytes --lines --number --suffix-length "
+                                "--additional-suffix --separator --numeric-suffixes --hex-suffixes"))  # fmt: skip
+    found = [
+        code("split --filter", value) for name, value in parsed.options if name == "--filter" and value is not None
+    ]
+    return found, frozenset()
+
+
 def _compgen(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`compgen -C CMD` and `complete -C CMD` run CMD to list completions."""
     parsed = _scan_all(args, _g("AGWXPSCFo"))
@@ -678,6 +850,12 @@ def _tmux(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list
     return found, frozenset()
 
 
+_RUNNERS = frozenset({"eval", ".", "source", "command", "su", "runuser", "flock", "watch", "xargs", "env", "script",
+                      "busybox", "toybox", "ssh", "parallel", "npx", "bunx", "uvx", "pipx", "bwrap", "sg", "tmux",
+                      "screen", "setarch", "start-stop-daemon", "!", "jobs", "time", "nohup", "exec", "builtin",
+                      "find"})  # fmt: skip
+"""Handled programs that run a command taken from their arguments."""
+
 _HANDLERS = {
     "eval": _eval,
     ".": _source,
@@ -729,6 +907,17 @@ _HANDLERS = {
     "readarray": _mapfile,
     "enable": _enable,
     "git": _git,
+    "split": _split,
+    "start-stop-daemon": _start_stop_daemon,
+    "cmake": _cmake,
+    "setarch": _setarch,
+    "!": _negation,
+    "tar": _tar,
+    "bsdtar": _tar,
+    "sort": _sort,
+    "zip": _zip,
+    "strace": _tracer,
+    "ltrace": _tracer,
     "compgen": _compgen,
     "complete": _compgen,
     "jobs": _jobs,

@@ -5,8 +5,9 @@
  * with -DEXEC_REAL, replaces itself with the real program of the same name under /.real, so that wrappers (env,
  * xargs, find, sh, ...) really run what they are given and their children resolve through the stubs again.
  *
- * Record: the path the kernel was asked to execute (AT_EXECFN: not argv[0], which `exec -a` and `hash -p` forge),
- * NUL, the real program that started it (/proc/PPID/exe), NUL, then argv, each NUL-terminated. Truncated at 60 KiB.
+ * Record, each field NUL-terminated: the path the kernel was asked to execute (AT_EXECFN: not argv[0], which
+ * `exec -a` and `hash -p` forge), the real program of the parent process (/proc/PPID/exe), the PID and the parent's
+ * PID (so the driver can tell what a wrapper started on its own), then argv. Truncated at 60 KiB.
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -33,25 +34,29 @@ static void append(const char *text) {
     used += length;
 }
 
-static void parent_exe(char *out, size_t size) {
+/* This process's and its parent's PIDs as the sandbox's /proc sees them, and the parent's executable. */
+static void identify(char *pid, char *ppid, char *parent, size_t size) {
     char line[256];
-    long ppid = 0;
     FILE *status = fopen("/proc/self/status", "r");
-    out[0] = '\0';
+    strcpy(pid, "0");
+    strcpy(ppid, "0");
+    parent[0] = '\0';
     if (status == NULL) {
         return;
     }
     while (fgets(line, sizeof line, status) != NULL) {
-        if (strncmp(line, "PPid:", 5) == 0) {
-            ppid = strtol(line + 5, NULL, 10);
+        if (strncmp(line, "Pid:", 4) == 0) {
+            snprintf(pid, 24, "%ld", strtol(line + 4, NULL, 10));
+        } else if (strncmp(line, "PPid:", 5) == 0) {
+            snprintf(ppid, 24, "%ld", strtol(line + 5, NULL, 10));
             break;
         }
     }
     fclose(status);
     char link[64];
-    snprintf(link, sizeof link, "/proc/%ld/exe", ppid);
-    ssize_t length = readlink(link, out, size - 1);
-    out[length > 0 ? length : 0] = '\0';
+    snprintf(link, sizeof link, "/proc/%s/exe", ppid);
+    ssize_t length = readlink(link, parent, size - 1);
+    parent[length > 0 ? length : 0] = '\0';
 }
 
 int main(int argc, char **argv) {
@@ -61,10 +66,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "soundness stub: %s is a script; it cannot be a pass-through program\n", execfn);
         return 126;
     }
-    char parent[4096];
-    parent_exe(parent, sizeof parent);
+    char pid[24], ppid[24], parent[4096];
+    identify(pid, ppid, parent, sizeof parent);
     append(execfn != NULL ? execfn : "");
     append(parent);
+    append(pid);
+    append(ppid);
     for (int i = 0; i < argc && used < RECORD_MAX; i++) {
         append(argv[i]);
     }
