@@ -183,6 +183,8 @@ def test_the_project_directory_reaches_policies_over_http(
 APPROVE_POLICY = """@id("base") permit (principal, action, resource);
 @id("approve-touch") @approve permit (principal, action, resource == Tool::"bash")
 when { context has program && context.program == "touch" };
+@id("approve-writing-the-marker") @approve permit (principal, action, resource == Tool::"write")
+when { context has file_path && context.file_path like "*/ran" };
 """
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from keycardd import engine as engine_module
 from keycardd.adapters import claude
-from keycardd.adapters.decision import shell_requests
+from keycardd.adapters.decision import Settings, shell_requests
 from keycardd.adapters.payload import decode
 from keycardd.engine import (
     TOOL_USE,
@@ -292,7 +292,7 @@ def _corpus_batches() -> list[list[CedarRequest]]:
         call = claude.parse(decode(json.dumps(payload).encode()), {})
         analysis = analyze(line)
         if analysis.error is None:
-            batches.append(shell_requests(call, analysis, USER))
+            batches.append(shell_requests(call, analysis, Settings(principal=USER)))
     return [batch for batch in batches if batch]
 
 

@@ -248,8 +248,9 @@ def test_the_daemon_refuses_to_start_on_a_bad_case_setting(start_daemon: Callabl
         ("PowerShell", {"command": "Set-Content ~/.cursor/hooks.json '{}'"}),
     ],
 )
-def test_changing_the_guard_asks_a_human(tool: str, tool_input: dict[str, Any]) -> None:
-    assert decide(claude(tool, tool_input)) == "ask"
+def test_changing_the_guard_is_never_let_through(tool: str, tool_input: dict[str, Any]) -> None:
+    """The default policy asks; keycardd's own guard (keycardd/guard_policy.cedar) denies what it protects."""
+    assert decide(claude(tool, tool_input)) in {"ask", "deny"}
 
 
 @pytest.mark.parametrize(
@@ -308,5 +309,5 @@ def test_cursor_file_tools_meet_the_same_rules(tool: str) -> None:
 
     assert decide(cursor("~/.ssh/authorized_keys"), "cursor") == "deny"
     assert decide(cursor(".env.production"), "cursor") == "deny"
-    assert decide(cursor("~/.cursor/hooks.json"), "cursor") == "ask"  # rendered as deny: no ask at preToolUse
+    assert decide(cursor("~/.cursor/hooks.json"), "cursor") == "deny"  # the guard's deny
     assert decide(cursor("src/main.ts"), "cursor") == "no_objection"
