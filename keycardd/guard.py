@@ -33,7 +33,7 @@ from keycardd.managed import managed_policy_dir
 
 GUARD_SOURCE = "embedded:guard"
 _READ_TOOLS = frozenset({"read", "grep", "glob", "ls"})
-_WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit"})
+_WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit", "strreplace", "tabwrite"})  # last two: Cursor
 _HARMLESS_ACCESS = frozenset({"read", "exec"})
 _PARENT_ACCESS = frozenset({"write", "delete"})
 """Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
