@@ -175,6 +175,8 @@ BASH_READINGS = [
     "read 'BASH_ALIASES[x]' <<< 'rm -rf ~'\nx",
     "declare 'BASH_ALIASES[x]=rm -rf ~'\nx",
     "read GIT_SSH_COMMAND <<< 'rm -rf ~'; git fetch",
+    "f() { sh; } <<< 'rm -rf ~'; f",
+    "set -o history; history -s 'rm -rf ~'\nfc -s",
     'git log \n--format="`rm -rf ~`"',
     "e\n\\val 'rm -rf ~'",
     'find . -exe$""c rm -rf ~ \\;',

@@ -397,15 +397,19 @@ class _Walker:
         name_node = node.child_by_field_name("name")
         name = node_text(name_node) if name_node is not None else ""
         body = node.child_by_field_name("body")
+        stdin = ctx.stdin
         for child in node.named_children:
-            if child != body and child.type not in ("word",):
+            if child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+                stdin, _ = self._redirect(child, replace(ctx, stdin=stdin))  # `f() { sh; } <<< CMD`: every call's
+            elif child != body and child.type not in ("word",):
                 self._child(child, ctx)
         if body is None:
             return
         self.functions[name] = body
         self.walking_functions.add(name)
         try:  # defined inline to be called: its commands count as run
-            self._walk(body, replace(ctx, depth=ctx.depth + 1, function=name, top=False, spawned=False))
+            inner = replace(ctx, depth=ctx.depth + 1, function=name, top=False, spawned=False, stdin=stdin)
+            self._walk(body, inner)
         finally:
             self.walking_functions.discard(name)
 
