@@ -270,7 +270,10 @@ class _Walker:
         for _ in range(8):
             source = text.encode("utf-8", "surrogatepass")
             tree = _parser().parse(ascii_shadow(text))
-            rewritten = _join_continuations(text, tree, source)  # first: an unjoined `a&\<newline>&b` is an error
+            # First: an unjoined `a&\<newline>&b` is an error. But not when a here-document failed to parse: where
+            # its body ends is unknown, and a joined `E\<newline>OF` would end it where bash does not.
+            broken_heredoc = tree.root_node.has_error and b"<<" in source
+            rewritten = None if broken_heredoc else _join_continuations(text, tree, source)
             if rewritten is not None:
                 text = rewritten
                 continue
@@ -1113,11 +1116,25 @@ def _check_node_types(root: Node, source: bytes) -> None:
                 raise _AnalysisError(
                     f"`{node_text_of(first, source)}` is a reserved word where tree-sitter sees a program"
                 )
+        if kind == "heredoc_redirect":
+            _check_heredoc_end(node, source)
         if kind == "variable_assignment":
             name = node.child_by_field_name("name")
             if name is not None and name.type == "variable_name" and not _NAME.match(node_text_of(name, source)):
                 raise _AnalysisError("tree-sitter reads an assignment where bash runs a command")
         stack.extend(node.children)
+
+
+def _check_heredoc_end(node: Node, source: bytes) -> None:
+    """The line tree-sitter ends a here-document at must be its delimiter exactly (bash reads `E\\<newline>OF` as
+    body text when the delimiter is quoted, and runs on to the end of the input)."""
+    start = next((c for c in node.named_children if c.type == "heredoc_start"), None)
+    end = next((c for c in node.named_children if c.type == "heredoc_end"), None)
+    if start is None or end is None:
+        return
+    delimiter = re.sub(r"[\\'\"]", "", node_text_of(start, source))
+    if node_text_of(end, source).lstrip("\t") != delimiter:
+        raise _AnalysisError("tree-sitter ends a here-document where bash does not")
 
 
 def _join_continuations(text: str, tree: Tree, source: bytes) -> str | None:
