@@ -138,6 +138,7 @@ ARGUMENTS = [
     "rm -rf /*",
     "find ~ -delete",
     "find ~ -exec rm -rf {} +",
+    "find -L ~ -delete",
     "find $X -delete",
     "echo ~ | xargs rm -rf",
     "rm -rf /bin/../",
