@@ -881,6 +881,12 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "PS0='$({cmd})' bash -i <<< :",
         "PS2='$({cmd})' bash -i <<< $'echo \\\\\\nx'",
         "bash -i <<< 'PS1=\"\\$({cmd})\"'",
+        "set -k; bash -c : BASH_ENV=/dev/stdin <<< '{cmd}'",
+        "set -k; tar cf /tmp/a.tar notes.txt TAR_OPTIONS=-I{prog}",
+        "set -o keyword; git ls-remote ssh://h/r GIT_SSH_COMMAND={prog}",
+        "set -k; env -S'bash -c :' BASH_ENV=/dev/stdin <<< '{cmd}'",
+        "set -k\ngit -c alias.x=y ls-remote ssh://h/r GIT_SSH_COMMAND='{cmd}'",
+        "set -k; bash -xc : PS4='$({cmd})'",
     ),
     "history-expansion": (
         "set -o history -H\necho {prog}\n!!:1 {args}",
