@@ -227,6 +227,8 @@ class _Walker:
     walking_functions: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
     expanding_aliases: set[str] = field(default_factory=set)
+    pending_reads: list[Word] = field(default_factory=list)
+    """Files `<` redirects read, waiting for the command they belong to (the next one emitted)."""
     written: dict[str, str | None] = field(default_factory=dict)
     """Canonical paths the line writes, with their text when the line shows it (`cat <<'X' > f.sh`)."""
     default_stdin: Stdin | None = None
@@ -498,7 +500,9 @@ class _Walker:
             self._pipeline(body, ctx, last_stdin=stdin if stdin is not ctx.stdin else None)
         elif body is not None:
             self._child(body, replace(ctx, stdin=stdin))
-        if writes:  # `{ ...; } > f`, `a | b > f`: the statement's output goes to f
+        if writes and body is None:  # `> f` alone truncates f like `: > f`
+            self._emit([Word(":")], ctx, assignments=(), redirect_writes=writes)
+        elif writes:  # `{ ...; } > f`, `a | b > f`: the statement's output goes to f
             last = body.named_children[-1] if body is not None and body.type == "pipeline" else None
             self._record_writes(writes, first, _static_output(last) if last is not None else None)
         self._walk_deferred(deferred, node, ctx, first)
@@ -596,6 +600,8 @@ class _Walker:
         if destination is None:
             return None, []
         word = self._word(destination, ctx)
+        if operator in ("<", "<>") and destination.type != "process_substitution":
+            self.pending_reads.append(word)  # `cat < ~/.ssh/id_rsa` reads the file: a path of the next command
         if operator in ("<", "<&", "<>") and descriptor in (None, "0"):
             if operator == "<&" and word.text == "-":
                 return None, []
@@ -653,6 +659,8 @@ class _Walker:
             last_end = child.end_byte
         first = len(self.commands)
         if name_node is None:
+            if writes:  # `X=1 > f` truncates f like `: > f`
+                self._emit([Word(":")], ctx, assignments=tuple(assignments), redirect_writes=writes)
             self._walk_deferred(deferred, statement or node, ctx, first)
             return  # only assignments: nothing runs
         if words[0].text == "exec" and len(words) == 1 and stdin is not ctx.stdin and stdin is not None:
@@ -773,6 +781,9 @@ class _Walker:
         accesses = list(facts.accesses)
         for word in redirect_writes:
             accesses.extend(self._paths(word, "write", unknowns))
+        reads, self.pending_reads = self.pending_reads, []
+        for word in reads:
+            accesses.extend(self._paths(word, "read", unknowns))
         if "/" in program_word.text and not dynamic:
             accesses.extend(self._paths(program_word, "exec", unknowns))
         if ctx.targets and "{}" in program_word.text:  # `find -exec nice {} ;`: the program is a found file
