@@ -560,6 +560,12 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "case x in x) sh;; esac <<< '{cmd}'",
         "echo '{cmd}' | if true; then sh; fi",
         "exec 4<<<'{cmd}'; sh 0<&4",
+        "echo -e '{echo_octal}' | sh",
+        "echo -e '{prog_hex}' | sh",
+        "shopt -s xpg_echo; echo '{prog_hex}' | sh",
+        "printf '{prog_hex}' | sh",
+        "printf '%b' '{echo_octal}' | sh",
+        "echo -en '{prog_hex}\\n' | bash",
     ),
     "shell-c": (
         "bash -c '{cmd}'",
@@ -887,6 +893,10 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "set -k; env -S'bash -c :' BASH_ENV=/dev/stdin <<< '{cmd}'",
         "set -k\ngit -c alias.x=y ls-remote ssh://h/r GIT_SSH_COMMAND='{cmd}'",
         "set -k; bash -xc : PS4='$({cmd})'",
+        "set -a; BASH_ENV=/dev/stdin; bash -c : <<< '{cmd}'",
+        "set -o allexport; GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "f() {{ local -x GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r; }}; f",
+        "readonly -x GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
     ),
     "history-expansion": (
         "set -o history -H\necho {prog}\n!!:1 {args}",
@@ -973,6 +983,7 @@ def _payload_fields(cmd: str, rng: random.Random) -> dict[str, str]:
         "prog_brace": "{" + ",".join([prog, *args.split()] if args else [prog, ""]) + "}",
         "prog_split_only": f"{prog[:cut]}\\\n{prog[cut:]}",
         "prog_octal": "".join(f"\\{ord(c):03o}" for c in prog),
+        "echo_octal": "".join(f"\\0{ord(c):03o}" for c in prog),
         "prog_q": f"{prog[:-1]}?",
     }
 
