@@ -1129,11 +1129,32 @@ def _check_node_types(root: Node, source: bytes) -> None:
                 )
         if kind == "heredoc_redirect":
             _check_heredoc_end(node, source)
+        if kind == "test_command" and node.children and node.children[0].type == "[" and _newline_between(node, source):
+            raise _AnalysisError("tree-sitter reads a `[` test across a newline, where bash ends the command")
         if kind == "variable_assignment":
             name = node.child_by_field_name("name")
             if name is not None and name.type == "variable_name" and not _NAME.match(node_text_of(name, source)):
                 raise _AnalysisError("tree-sitter reads an assignment where bash runs a command")
         stack.extend(node.children)
+
+
+def _newline_between(node: Node, source: bytes) -> bool:
+    """Whether a newline separates two of `node`'s descendants (not one inside a quoted string)."""
+    leaves: list[Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.child_count == 0 or current.type in (
+            "string",
+            "raw_string",
+            "ansi_c_string",
+            "command_substitution",
+        ):
+            leaves.append(current)
+        else:
+            stack.extend(current.children)
+    leaves.sort(key=lambda leaf: leaf.start_byte)
+    return any(b"\n" in source[a.end_byte : b.start_byte] for a, b in itertools.pairwise(leaves))
 
 
 def _check_heredoc_end(node: Node, source: bytes) -> None:
