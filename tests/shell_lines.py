@@ -1086,7 +1086,7 @@ def mutated_lines(seeds: list[str], rng: random.Random, count: int) -> Iterator[
         yield "mutation", line
 
 
-def soundness_corpus(seed: int = SEED, *, per_template: int = 2, mutations: int = 700) -> list[tuple[str, str]]:
+def soundness_corpus(seed: int = SEED, *, per_template: int = 2, mutations: int = 600) -> list[tuple[str, str]]:
     """Every (class, line) of the test, de-duplicated, in a fixed order for a given seed."""
     rng = random.Random(seed)
     lines = [*corpus_lines(), *attack_lines(rng, per_template)]
