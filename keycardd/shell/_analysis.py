@@ -476,7 +476,7 @@ class _Walker:
             if child.type == "variable_assignment":
                 words.append(Word(self._assignment(child, ctx)))
                 continue
-            word = self._word(child, ctx)
+            word = Word(node_text(child)) if child.type == "variable_name" else self._word(child, ctx)
             words.append(word)
             name, equals, value = word.text.partition("=")
             if equals and not word.text.startswith("-"):  # `declare 'BASH_ALIASES[x]=CMD'`: an assignment too
@@ -923,7 +923,10 @@ class _Walker:
             return program in ("declare", "typeset", "local")  # `declare "$x"`: any name at all
         if program in ("declare", "typeset", "local") and text.startswith("-") and "n" in text[1:]:
             return True
-        name = text.partition("=")[0].split("[", 1)[0].lstrip("-")
+        declares = program in ("export", "declare", "typeset", "local", "readonly")
+        if declares:  # a NAME=VALUE here is checked as an assignment; a bare NAME keeps the value it has
+            return ("BASH_ALIASES" in text or "BASH_CMDS" in text) and "=" not in text
+        name = text.split("[", 1)[0]  # read, mapfile, printf -v, getopts, let: a value only known at run time
         return (
             "BASH_ALIASES" in text
             or "BASH_CMDS" in text
@@ -931,7 +934,7 @@ class _Walker:
             or name in _COMMAND_VARIABLES
             or name in _CODE_VARIABLES
             or name in _PROMPT_VARIABLES
-        ) and not (program in ("export", "declare", "typeset", "local", "readonly") and "=" in text)
+        )
 
     def _record_aliases(self, args: Sequence[Word]) -> None:
         for word in args:
