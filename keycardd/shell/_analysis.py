@@ -850,10 +850,12 @@ class _Walker:
                 if equals and _NAME.match(name.rstrip("+")):
                     self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
         if program == "set" and any(
-            word.dynamic or (word.text.startswith(("-", "+")) and "H" in word.text) or word.text == "histexpand"
+            word.dynamic
+            or (word.text.startswith("-") and not word.text.startswith("--") and ("H" in word.text or "k" in word.text))
+            or word.text in ("histexpand", "keyword")
             for word in args
-        ):
-            raise _AnalysisError("the line turns on history expansion: later words depend on earlier lines")
+        ):  # history expansion, or `set -k` (every NAME=VALUE argument becomes the command's environment)
+            raise _AnalysisError("the line turns on a shell option that changes how later words are read")
         alias = self.aliases.get(program)
         if alias is not None and program not in self.expanding_aliases:  # `alias e=eval; e 'CMD'`
             self.expanding_aliases.add(program)
