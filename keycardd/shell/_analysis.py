@@ -27,7 +27,7 @@ from tree_sitter import Language, Node, Parser, Tree
 from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
 from keycardd.shell._options import Grammar, parse_options
-from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, ansi_c, node_text, resolve, unescape_backquoted
+from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, node_text, resolve, unescape_backquoted
 from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, is_wrapper, unwrap
 
 MAX_LINE = 64 * 1024
@@ -1269,6 +1269,14 @@ def node_text_of(node: Node, source: bytes) -> str:
     return source[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
 
 
+def _simple_escapes(text: str) -> str | None:
+    """Backslash-n, backslash-t and a doubled backslash as echo -e and printf read them; any other escape (octal,
+    backslash-c, ...) differs between echo, printf and $'...' in ways not worth modelling: unknown."""
+    if re.search(r"\\[^nt\\]", text):
+        return None
+    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\\\", "\\")
+
+
 def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
     """What a pipeline element writes, when the line shows it: `echo 'CMD'`, `printf 'CMD'`, `cat <<X ... X`."""
     redirects: list[Node] = []
@@ -1303,11 +1311,11 @@ def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
             escapes = escapes or "e" in args[0]
             args = args[1:]
         text = " ".join(args)
-        if "\\" in text and not escapes:
-            return None  # bash's echo keeps `\e`, dash's turns it into ESC: which one runs is not known
-        return (ansi_c(text) if escapes else text) + "\n"
+        if "\\" in text:
+            return _simple_escapes(text) if escapes else None  # bash's echo keeps `\e`, dash's makes it ESC
+        return text + "\n"
     if program == "printf" and args and "%" not in args[0] and len(args) == 1:
-        return ansi_c(args[0])
+        return _simple_escapes(args[0])
     if program == "cat" and not args and len(redirects) == 1:
         redirect = redirects[0]
         if redirect.type == "heredoc_redirect":
