@@ -907,6 +907,12 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "set -o allexport; GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
         "f() {{ local -x GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r; }}; f",
         "readonly -x GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export GIT_$\"\"SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export 'GIT_SSH_COMMAND={cmd}'; git ls-remote ssh://h/r",
+        "export \"GIT_SSH_\"COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export GIT_SSH_COMMAND\\='{cmd}'; git ls-remote ssh://h/r",
+        "declare -x 'BASH_ENV=/dev/stdin'; bash -c : <<< '{cmd}'",
+        "export GIT_SSH_$''COMMAND='{cmd}'; git ls-remote ssh://h/r",
     ),
     "history-expansion": (
         "set -o history -H\necho {prog}\n!!:1 {args}",
