@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from keycardd import __version__
 from keycardd.cli import agent, auth, credential, dev, policy, run, service, setup, status
 from keycardd.cli._common import CliError
+from keycardd.config import ConfigError
 from keycardd.paths import UnsafePathError
 
 _GROUPS = (status, policy, agent, auth, credential, run, setup, service, dev)
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"keycardctl: {exc}", file=sys.stderr)
         return exc.exit_code
-    except UnsafePathError as exc:  # a state directory keycardd will not use (writable by others, not yours)
+    except (UnsafePathError, ConfigError) as exc:  # a directory keycardd will not use; a bad setting in the environment
         print(f"keycardctl: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
