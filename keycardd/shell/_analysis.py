@@ -472,11 +472,15 @@ class _Walker:
         """`declare`, `local`, `export`, `readonly`, `typeset`: assignments with code in their values."""
         keyword = next((child.type for child in node.children if not child.is_named), "declare")
         words: list[Word] = []
-        for child in node.named_children:
-            if child.type == "variable_assignment":
-                words.append(Word(self._assignment(child, ctx)))
+        for group in _adjacent_groups(node.named_children):
+            if len(group) == 1 and group[0].type == "variable_assignment":
+                words.append(Word(self._assignment(group[0], ctx)))
                 continue
-            word = Word(node_text(child)) if child.type == "variable_name" else self._word(child, ctx)
+            # `export GIT_$""SSH_COMMAND=CMD`: tree-sitter splits what bash reads as one word at the `$""`
+            parts = [
+                Word(node_text(child)) if child.type == "variable_name" else self._word(child, ctx) for child in group
+            ]
+            word = Word("".join(part.text for part in parts), any(part.dynamic for part in parts))
             words.append(word)
             name, equals, value = word.text.partition("=")
             if equals and not word.text.startswith("-"):  # `declare 'BASH_ALIASES[x]=CMD'`: an assignment too
@@ -1347,3 +1351,14 @@ def _error_excerpt(root: Node, source: bytes) -> str:
             return node_text_of(node, source)[:40] or node.type
         stack.extend(reversed(node.children))
     return "?"
+
+
+def _adjacent_groups(nodes: Sequence[Node]) -> list[list[Node]]:
+    """Nodes with no blank between them, grouped: bash reads each group as one word."""
+    groups: list[list[Node]] = []
+    for node in nodes:
+        if groups and groups[-1][-1].end_byte == node.start_byte:
+            groups[-1].append(node)
+        else:
+            groups.append([node])
+    return groups

@@ -76,6 +76,10 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             kind = "write" if index == last and last > 0 else "delete"
         elif "=" in text and not text.startswith(("/", "~", ".")):
             text = text.partition("=")[2]  # key=value: the value may be a path
+        if text.startswith(("@", "<")) and len(text) > 1:
+            text, kind = text[1:], "read"  # `curl -d @.env`, `curl -F f=@key.pem`, `-F f=<file`: the file is sent
+        elif program == "curl" and "@" in text and not _URL.match(text):
+            text, kind = text.partition("@")[2], "read"  # `--data-urlencode name@.env` sends the file
         if not _path_like(text, program, kind):
             continue
         path = _canonical(text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)

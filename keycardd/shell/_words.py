@@ -50,9 +50,12 @@ def resolve(node: Node, env: Env) -> Word:
         return _plain_word(node_text(node), env, first=True)
     if kind == "concatenation":
         parts = []
-        for index, child in enumerate(node.children):
+        children = node.children
+        for index, child in enumerate(children):
             if child.type == "word":
                 parts.append(_plain_word(node_text(child), env, first=index == 0))
+            elif child.type == "$" and index + 1 < len(children) and children[index + 1].type == "string":
+                continue  # `en$""v`: the `$` of a `$"..."` translated string, which the next node is; bash drops it
             else:
                 parts.append(resolve(child, env))
         word = _join(parts)

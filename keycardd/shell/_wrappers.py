@@ -234,6 +234,18 @@ def _script_file(label: str, operand: Word, stdin: Stdin | None) -> list[Unwrapp
     return []  # a script file: its content is not in the line (a documented limitation)
 
 
+def _inline_code(program: str, code: Word | None) -> list[Unwrapped]:
+    """`python3 -c CODE`: static code is data to the shell analysis (a documented limitation), but code only known at
+    run time (`python3 -c "$(curl -s URL)"`) is a download, or anything else, run unseen."""
+    if code is not None and code.dynamic:
+        return [Opaque(program, f"{program} runs inline code only known at run time (`{code.text}`)")]
+    return []
+
+
+def _operand(args: Sequence[Word], index: int) -> Word | None:
+    return args[index] if index < len(args) else None
+
+
 def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | None) -> list[Unwrapped]:
     """`python3 -c ...` is data (documented); `curl x | python3` and `python3 <(curl x)` run unseen code."""
     inline, grammar = _INTERPRETER_OPTIONS.get(
@@ -255,7 +267,7 @@ def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | N
         if text.startswith("--"):
             name, equals, _ = text.partition("=")
             if name in inline:
-                return []
+                return _inline_code(program, word if equals else _operand(args, index + 1))
             index += 2 if name in grammar.long_value and not equals else 1
             continue
         for position, letter in enumerate(text[1:], 1):
@@ -267,7 +279,7 @@ def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | N
                 rest = args[index + (1 if attached else 2) :]
                 return [Inner(f"{program} -m", (module, *rest))] if module is not None else []
             if option in inline:
-                return []  # inline code: data to the shell analysis (a documented limitation)
+                return _inline_code(program, Word(attached, word.dynamic) if attached else _operand(args, index + 1))
             index += 1 if attached else 2
             break
         else:
