@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from keycardd import __version__
 from keycardd.cli import agent, auth, credential, dev, policy, run, service, setup, status
 from keycardd.cli._common import CliError
-from keycardd.paths import UnsafePathError
 
 _GROUPS = (status, policy, agent, auth, credential, run, setup, service, dev)
 
@@ -37,9 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"keycardctl: {exc}", file=sys.stderr)
         return exc.exit_code
-    except UnsafePathError as exc:  # a state directory keycardd will not use (writable by others, not yours)
-        print(f"keycardctl: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
