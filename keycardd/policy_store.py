@@ -148,8 +148,10 @@ class PolicyStore:
     async def watch(self) -> None:
         """Reload whenever a local source changes; runs until cancelled (a task in the daemon's task group).
 
-        When the directories to watch change (policy.d created, a symlink pointed elsewhere) the watcher starts
-        again on the new ones, and reloads once more for whatever changed in between."""
+        The watcher sees nothing until it runs, and it starts after the daemon has loaded the policy and taken
+        the socket: once it runs (its first event or idle tick), whatever changed in between is caught up on. When
+        the directories to watch change (policy.d created, a symlink pointed elsewhere) it starts again on the new
+        ones, catching up the same way."""
         while True:
             roots = self.local.watch_roots()
             if not roots:
@@ -164,16 +166,31 @@ class PolicyStore:
                 debounce=RELOAD_DEBOUNCE_MS,
                 step=RELOAD_DEBOUNCE_MS,
                 rust_timeout=WATCH_POLL_MS,
+                yield_on_timeout=True,
                 recursive=False,
                 ignore_permission_denied=True,
             )
+            caught_up = False
             async with contextlib.aclosing(watcher):
-                async for _ in watcher:
-                    await self.reload()
+                async for changes in watcher:
+                    if changes:
+                        await self.reload()
+                    elif not caught_up:
+                        await self._catch_up()
+                    caught_up = True
                     if self.local.watch_roots() != roots:
                         break
                 else:
                     return
+
+    async def _catch_up(self) -> None:
+        """Reload if the local sources differ from the active policy's (changed before the watcher ran)."""
+        try:
+            local: list[PolicySource] | None = await anyio.to_thread.run_sync(self.local.read)
+        except PolicyError:
+            local = None
+        engine = self.engine
+        if local is None or engine is None or engine.sources != (*local, *self.zone_active):
             await self.reload()
 
     def status(self) -> dict[str, object]:

@@ -782,3 +782,12 @@ async def test_accept_out_of_descriptors_backs_off_instead_of_stopping(
 def test_the_service_unit_sets_the_descriptor_limit_once() -> None:
     units = service.render_systemd("/opt/keycard/bin/keycardd")
     assert units["keycardd.service"].count("\nLimitNOFILE=65536\n") == 1
+
+
+def test_a_change_made_just_after_start_is_picked_up(start_daemon: Callable[..., DaemonProcess]) -> None:
+    """The socket is up before the watcher runs: a change in that window was missed until the next one."""
+    for attempt in range(10):  # the window is milliseconds wide: several starts make missing it unlikely
+        daemon = start_daemon(policy=PERMIT_ALL, socket_name=f"early{attempt}.sock")
+        Path(daemon.env["KEYCARD_POLICY_FILE"]).write_text(PERMIT_ALL + FORBID_LS)  # at once, as a setup script would
+        wait_until(lambda daemon=daemon: policy_count(daemon) == 2, timeout_s=10)
+        daemon.stop()

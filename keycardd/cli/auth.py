@@ -15,6 +15,7 @@ from keycardd.credentials.errors import NotSignedInError, OAuthError
 from keycardd.credentials.oauth import ZoneOAuth
 from keycardd.credentials.signin import remember_email, signin
 from keycardd.credentials.store import TokenStore
+from keycardd.paths import UnsafePathError
 
 
 def register(commands: Subcommands) -> None:
@@ -41,7 +42,7 @@ def _signin(args: argparse.Namespace) -> int:
     config = zone_config(args)
     try:
         tokens = anyio.run(lambda: signin(config, open_browser=not args.no_browser, timeout_s=args.timeout))
-    except (OAuthError, NotSignedInError) as exc:
+    except (OAuthError, NotSignedInError, UnsafePathError) as exc:  # a state directory keycardd will not use
         raise CliError(f"sign-in failed: {exc}") from None
     print(f"signed in to zone {config.zone_id} as {tokens.email or tokens.subject or 'unknown user'}")
     return 0
