@@ -57,6 +57,11 @@ log = logging.getLogger("keycardd")
 SOCKET_CHECK_S = 1.0
 EX_TEMPFAIL = 75
 MAX_PROCESSES = 64
+LARGE_HOOK_PAYLOAD = 16 * 1024
+"""Hook payloads larger than this (a shell line of many KiB: up to ~300 ms of CPU) are decided in a worker thread,
+one at a time, so ordinary calls are answered meanwhile: the Python analysis gives up the GIL every 5 ms (the parser
+and Cedar keep it for their one call, tens of ms at 64 KiB). Smaller payloads are decided inline, where a thread
+hop would cost more than the decision."""
 
 
 class Daemon:
@@ -82,6 +87,8 @@ class Daemon:
         self.replicas: Replicas | None = None
         """Set in a primary started with `--processes N` (N > 1)."""
         self.decider = Decider(settings)
+        self._large_hooks: anyio.CapacityLimiter | None = None
+        """One worker thread for payloads over LARGE_HOOK_PAYLOAD (created in the event loop, on first use)."""
         self.decision_log = decision_log
         self.stats = DecisionStats()
         self.shadow = ShadowEvaluator(store, settings)
@@ -91,7 +98,7 @@ class Daemon:
 
     async def handle(self, request: Request) -> Reply:
         if isinstance(request, HookRequest):
-            return self._hook(request)
+            return await self._hook(request)
         if isinstance(request, ExplainRequest):
             return self._explain(request)
         if self.primary is not None:
@@ -139,11 +146,19 @@ class Daemon:
         self.exit_code = EX_TEMPFAIL
         self.server.shutdown()
 
-    def _hook(self, request: HookRequest) -> Reply:
+    async def _hook(self, request: HookRequest) -> Reply:
         started = time.perf_counter()
         store = self.store
+        decide = functools.partial(
+            self.decider.decide_hook, store.engine, store.error, request.agent, request.payload, request.env
+        )
         try:
-            answer = self.decider.decide_hook(store.engine, store.error, request.agent, request.payload, request.env)
+            if len(request.payload) <= LARGE_HOOK_PAYLOAD:
+                answer = decide()
+            else:  # a long shell line: decided off the event loop, so other agents' calls are answered meanwhile
+                if self._large_hooks is None:
+                    self._large_hooks = anyio.CapacityLimiter(1)
+                answer = await anyio.to_thread.run_sync(decide, limiter=self._large_hooks)
         except UnknownAgentError as exc:
             return ErrorReply(message=str(exc))
         latency_us = (time.perf_counter() - started) * 1e6

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from keycardd.adapters import claude, cursor
 from keycardd.adapters.decision import Call, Decision, Kind, Settings, decide
+from keycardd.adapters.facts import with_facts
 from keycardd.adapters.payload import Payload, decode
 from keycardd.engine import Engine
 
@@ -56,7 +57,7 @@ class Decider:
         except KeyError:
             raise UnknownAgentError(f"unknown agent {agent!r} (expected claude or cursor)") from None
         payload = decode(raw)
-        call = parse(payload, env)
+        call = with_facts(parse(payload, env), self.settings)
         if call.kind is not Kind.GATE:
             stdout, code = render(call, None)
             return HookAnswer(stdout, code, call, None)

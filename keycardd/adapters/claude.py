@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from keycardd.adapters.decision import Call, Decision, Kind
-from keycardd.adapters.payload import Payload, absolute_path, optional_str, required_str
+from keycardd.adapters.payload import Payload, optional_str, required_str
 from keycardd.engine import PROMPT_SUBMIT, Outcome
 
 AGENT = "claude-code"
@@ -72,6 +72,7 @@ def parse(payload: Payload, env: dict[str, str]) -> Call:
         context=context,
         shell_line=shell_line,
         content=content if isinstance(content, str) else None,
+        arguments=tool_input if tool.startswith("mcp__") or tool == "grep" else None,
     )
 
 
@@ -100,8 +101,10 @@ def _common_context(context: dict[str, Any], data: dict[str, Any], env: dict[str
 
 
 def _tool_context(tool: str, tool_input: dict[str, Any], context: dict[str, Any]) -> str | None:
-    """Copy what policies need from `tool_input` into the context; returns the shell line for shell tools."""
-    cwd = context.get("cwd", "")
+    """Copy what policies need from `tool_input` into the context; returns the shell line for shell tools.
+
+    Paths and URLs are copied as sent: `keycardd.adapters.facts` makes them canonical with the daemon's settings.
+    """
     if tool in SHELL_TOOLS:
         command = required_str(tool_input, "command")
         context["command"] = command
@@ -110,12 +113,12 @@ def _tool_context(tool: str, tool_input: dict[str, Any], context: dict[str, Any]
             context["description"] = description
         return command
     if tool in _FILE_TOOLS:
-        context["file_path"] = absolute_path(required_str(tool_input, "file_path"), cwd)
+        context["file_path"] = required_str(tool_input, "file_path")
         content = tool_input.get("content")
         if isinstance(content, str):
             context["content_size"] = len(content.encode("utf-8", "surrogatepass"))
     elif tool == "notebookedit":
-        context["file_path"] = absolute_path(required_str(tool_input, "notebook_path"), cwd)
+        context["file_path"] = required_str(tool_input, "notebook_path")
     elif tool.startswith("mcp__"):
         server, _, name = tool[len("mcp__") :].partition("__")
         context["mcp_server"] = server
@@ -123,7 +126,7 @@ def _tool_context(tool: str, tool_input: dict[str, Any], context: dict[str, Any]
     for key in ("path", "pattern", "url", "query", "prompt", "description", "subagent_type"):
         value = optional_str(tool_input, key)
         if value is not None:
-            context[key] = absolute_path(value, cwd) if key == "path" else value
+            context[key] = value
     return None
 
 

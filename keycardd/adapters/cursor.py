@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from keycardd.adapters.decision import Call, Decision, Kind
-from keycardd.adapters.payload import Payload, absolute_path, optional_str
+from keycardd.adapters.payload import Payload, optional_str
 from keycardd.engine import PROMPT_SUBMIT, Outcome
 
 AGENT = "cursor"
@@ -107,7 +107,6 @@ def _common_context(event: str, data: dict[str, Any], env: dict[str, str]) -> di
 
 
 def _gate_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Call:
-    cwd = str(context.get("cwd", ""))
     if event == "beforeSubmitPrompt":
         context["prompt"] = _required(data, "prompt")
         return Call(agent=AGENT, event=event, kind=Kind.GATE, action=PROMPT_SUBMIT, tool="prompt", context=context)
@@ -119,7 +118,7 @@ def _gate_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
         path = optional_str(data, "file_path") or optional_str(data, "filePath")
         if path is None:
             raise ValueError("`file_path` is missing or not a string")
-        context.update(tool_name="Read", file_path=absolute_path(path, cwd))
+        context.update(tool_name="Read", file_path=path)
         return Call(agent=AGENT, event=event, kind=Kind.GATE, tool="read", context=context)
     if event == "beforeMCPExecution":
         return _mcp_call(event, data, context)
@@ -143,19 +142,21 @@ def _tool_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
         context["mcp_tool"] = tool_name[len("MCP:") :]
     else:
         tool = TOOL_NAMES.get(tool_name.lower(), tool_name.lower())
-    cwd = optional_str(tool_input, "working_directory") or str(context.get("cwd", ""))
+    working_directory = optional_str(tool_input, "working_directory")
+    if working_directory:
+        context["cwd"] = working_directory
     if tool == "bash":
         command = optional_str(tool_input, "command")
         if command is None:
             raise ValueError("`tool_input.command` is missing or not a string")
-        context.update(command=command, cwd=cwd)
+        context["command"] = command
         return Call(agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, shell_line=command)
     path = next(
         (optional_str(tool_input, key) for key in ("file_path", "target_file", "path") if key in tool_input),
         None,
     )
     if path is not None:
-        context["file_path"] = absolute_path(path, cwd)
+        context["file_path"] = path
     for key in ("pattern", "url", "query", "prompt", "description", "subagent_type"):
         value = optional_str(tool_input, key)
         if value is not None:
@@ -163,7 +164,10 @@ def _tool_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
     content = optional_str(tool_input, "content")
     if content is not None:
         context["content_size"] = len(content.encode("utf-8", "surrogatepass"))
-    return Call(agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, content=content)
+    arguments = tool_input if tool.startswith("mcp__") else None
+    return Call(
+        agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, content=content, arguments=arguments
+    )
 
 
 def _mcp_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Call:
@@ -177,8 +181,8 @@ def _mcp_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Call
         value = optional_str(data, source)
         if value is not None:
             context[target] = value
-    _object(data.get("tool_input", {}))  # validated: a gate must not run on input it cannot read
-    return Call(agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context)
+    arguments = _object(data.get("tool_input", {}))  # validated: a gate must not run on input it cannot read
+    return Call(agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, arguments=arguments)
 
 
 def _required(data: dict[str, Any], key: str) -> str:

@@ -7,13 +7,16 @@ allow), and the reason names the part and the policy that decided it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from keycardd import powershell
 from keycardd.adapters.payload import absolute_path
-from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome, Verdict
+from keycardd.canonical import canonical_path, case_insensitive_paths
+from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome
 from keycardd.guard import Guard
 from keycardd.redact import mask
 from keycardd.shell import ShellAnalysis, analyze
@@ -44,6 +47,12 @@ class Call:
     """Set when a gate's payload cannot be understood; the decision is then a deny saying so."""
     content: str | None = None
     """File content the call would write: never given to policies, logged only as size and sha256."""
+    arguments: Mapping[str, Any] | None = None
+    """An MCP tool's arguments (and Grep's input, for its `glob`), searched for paths and URLs by
+    `keycardd.adapters.facts`; never given to policies as they are."""
+    more_facts: tuple[Mapping[str, Any], ...] = ()
+    """Further requests for this call, each its context with these attributes replaced: one per further path or
+    host, because Cedar cannot `like`-match the members of a set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,10 @@ class Settings:
     principal: EntityUid
     unparseable: Outcome = Outcome.DENY
     """What a shell line that cannot be analysed (or hides its program) gets: deny, or ask if configured."""
+    home: str = field(default_factory=lambda: os.path.expanduser("~"))
+    """The user's home directory, resolved once: `~` and `$HOME` in paths mean this."""
+    fold_case: bool = field(default_factory=lambda: case_insensitive_paths(os.environ))
+    """Whether file paths are case-folded for policies (the file system ignores case: macOS's and Windows' default)."""
     guard: Guard = field(default_factory=Guard.from_environment)
     """keycardd's self-protection, applied on top of every policy: it can only make an answer stricter."""
 
@@ -71,62 +84,148 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     if engine is None:
         problem = engine_error or "no policy is loaded"
         return Decision(Outcome.DENY, f"keycardd has no valid policy ({problem}); fix the policy file", ())
+    if call.shell_line is not None and call.tool == "powershell":
+        return _decide_powershell(call, engine, settings)
     if call.shell_line is not None:
         return _decide_shell(call, engine, settings)
-    request = settings.guard.mark(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
-    verdict = settings.guard.review(engine.decide_many([request]))[0]
-    return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
+    guard = settings.guard
+    request = guard.mark(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
+    if not call.more_facts:
+        verdict = guard.review(engine.decide_many([request]))[0]
+        return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
+    more = [
+        CedarRequest(request.principal, request.action, request.resource, {**call.context, **facts})
+        for facts in call.more_facts
+    ]
+    verdicts = guard.review(engine.decide_many([request, *(guard.mark(each) for each in more)]))
+    strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
+    policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
+    part = strictest.request.context.get("file_path") or strictest.request.context.get("host")
+    reason = f"{strictest.reason} (for `{mask(str(part))}`)" if part else strictest.reason  # which of several
+    return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
 
 
 def _tool(name: str) -> EntityUid:
     return EntityUid("Tool", name)
 
 
+SHELL_ANALYSIS_TIME_LIMIT_S = 1.0
+"""A line whose analysis takes longer (64 KiB of words on a loaded machine) is unparseable: within the hook's 2 s."""
+MAX_SHELL_REQUESTS = 2000
+"""More Cedar requests than this for one line (commands plus their paths) make it unparseable: bounded cost."""
+
+
 def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     line = call.shell_line or ""
-    analysis = analyze(line)
+    cwd = str(call.context.get("cwd") or "")
+    analysis = analyze(
+        line, cwd=cwd, home=settings.home, fold_case=settings.fold_case, time_limit_s=SHELL_ANALYSIS_TIME_LIMIT_S
+    )
     if analysis.error is not None:
         return Decision(settings.unparseable, f"keycardd could not analyse this shell command: {analysis.error}", ())
-    hidden = next((command for command in analysis.commands if command.dynamic), None)
+    hidden = next((c for c in analysis.commands if c.dynamic and "script" not in c.unknowns), None)
     if hidden is not None:
-        reason = f"keycardd cannot tell which program `{hidden.program}` runs before the line runs"
+        reason = f"keycardd cannot tell which program `{mask(hidden.program)}` runs before the line runs"
         return Decision(settings.unparseable, reason, ())
-    guard = settings.guard
-    requests = [guard.mark(request) for request in shell_requests(call, analysis, settings.principal)]
-    verdicts = guard.review(engine.decide_many(requests))
+    parts = _shell_parts(call, analysis, settings)
+    requests = [settings.guard.mark(request) for request, _ in parts]
+    if len(requests) > MAX_SHELL_REQUESTS:
+        reason = f"keycardd could not analyse this shell command: it names more than {MAX_SHELL_REQUESTS} paths"
+        return Decision(settings.unparseable, reason, ())
+    verdicts = settings.guard.review(engine.decide_many(requests))
     if not verdicts:  # an empty line, or only comments and assignments: nothing runs
         empty = CedarRequest(settings.principal, call.action, _tool(call.tool), {**call.context, "command": line})
         verdict = engine.decide_many([empty])[0]
         return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
-    strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
+    index = max(range(len(verdicts)), key=lambda i: verdicts[i].outcome.strictness)
+    strictest = verdicts[index]
     policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
-    return Decision(strictest.outcome, _part_reason(strictest), policies, tuple(v.request for v in verdicts))
+    reason = f"{strictest.reason} (in `{mask(parts[index][1])}`)"  # the reason reaches logs and the agent: no tokens
+    return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
 
 
-def shell_requests(call: Call, analysis: ShellAnalysis, principal: EntityUid) -> list[CedarRequest]:
-    """One request per simple command (resource: the shell tool) and one `Tool::"write"` per file written."""
+def _decide_powershell(call: Call, engine: Engine, settings: Settings) -> Decision:
+    """A PowerShell line, judged like a bash line: every command it runs, each path it names (keycardd.powershell)."""
     line = call.shell_line or ""
+    analysis = powershell.analyze(line)
+    if analysis.error is not None:
+        return Decision(
+            settings.unparseable, f"keycardd could not analyse this PowerShell command: {analysis.error}", ()
+        )
+    if analysis.hidden is not None:
+        reason = f"keycardd cannot see the code this PowerShell command runs: {mask(analysis.hidden)}"
+        return Decision(settings.unparseable, reason, ())
+    contexts = powershell.request_contexts(
+        analysis, call.context, line, home=settings.home, fold_case=settings.fold_case
+    )
+    if len(contexts) > MAX_SHELL_REQUESTS:
+        reason = f"keycardd could not analyse this PowerShell command: it names more than {MAX_SHELL_REQUESTS} paths"
+        return Decision(settings.unparseable, reason, ())
+    if not contexts:  # only comments, assignments or expressions: no command runs
+        contexts = [("powershell", {**call.context, "command": line}, line)]
+    requests = [
+        settings.guard.mark(CedarRequest(settings.principal, call.action, _tool(tool), context))
+        for tool, context, _ in contexts
+    ]
+    verdicts = settings.guard.review(engine.decide_many(requests))
+    index = max(range(len(verdicts)), key=lambda i: verdicts[i].outcome.strictness)
+    strictest = verdicts[index]
+    policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
+    reason = f"{strictest.reason} (in `{mask(contexts[index][2])}`)"
+    return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
+
+
+def shell_requests(call: Call, analysis: ShellAnalysis, settings: Settings) -> list[CedarRequest]:
+    """The Cedar requests for an analysed line (the attributes are described in keycardd/schema.cedarschema).
+
+    One request per simple command (resource: the shell tool); one more per distinct path it names, with
+    `file_path` and `access` (Cedar cannot `like`-match the members of a set); one `Tool::"write"` per file the
+    line writes. The whole `line` is on the first request only, so the requests' size stays linear in the line.
+    """
+    return [request for request, _ in _shell_parts(call, analysis, settings)]
+
+
+def _shell_parts(call: Call, analysis: ShellAnalysis, settings: Settings) -> list[tuple[CedarRequest, str]]:
+    """`shell_requests`, each with the part of the line a reason names (the command, or the file written)."""
+    principal, resource = settings.principal, _tool(call.tool)
+    base = {key: value for key, value in call.context.items() if key != "command"}  # the line: one copy, below
     cwd = str(call.context.get("cwd") or "")
-    requests = []
-    for command in analysis.commands:
-        context = {
-            **call.context,
-            "command": command.text,
+    home = canonical_path(settings.home, cwd="/", home=settings.home, fold_case=settings.fold_case)
+    requests: list[tuple[CedarRequest, str]] = []
+    written: dict[str, None] = {}
+    for index, command in enumerate(analysis.commands):
+        facts: dict[str, Any] = {
             "program": command.program,
+            "via": list(command.via),
+            "unknowns": sorted(command.unknowns),
+            "flags": list(command.flags),
+            "home": home,
+            "stdin_from": list(command.stdin_from),
+            "deletes_recursively": command.deletes_recursively,
+            "spawns_itself": command.spawns_itself,
+            "hosts": list(command.hosts),
+        }
+        if command.subcommand is not None:
+            facts["subcommand"] = command.subcommand
+        context = {
+            **base,
+            **facts,
+            "command": command.text,
             "args": list(command.args),
-            "line": line,
             "writes": [absolute_path(path, cwd) for path in command.writes],
             "assignments": list(command.assignments),
-            "via": list(command.via),
+            "paths": list(command.paths),
         }
-        requests.append(CedarRequest(principal, call.action, _tool(call.tool), context))
-    for path in analysis.writes:
-        context = {**call.context, "file_path": absolute_path(path, cwd), "line": line}
-        requests.append(CedarRequest(principal, call.action, _tool("write"), context))
+        if index == 0:
+            context["line"] = call.shell_line or ""
+        requests.append((CedarRequest(principal, call.action, resource, context), command.text))
+        for path, access in command.accesses:
+            covers_home = path in ("/", home) or home.startswith(path.rstrip("/") + "/")
+            per_path = {**base, **facts, "file_path": path, "access": access, "covers_home": covers_home}
+            requests.append((CedarRequest(principal, call.action, resource, per_path), command.text))
+            if access == "write":
+                written[path] = None
+    for path in written:
+        request = CedarRequest(principal, call.action, _tool("write"), {**base, "file_path": path})
+        requests.append((request, f"write to {path}"))
     return requests
-
-
-def _part_reason(verdict: Verdict) -> str:
-    context = verdict.request.context
-    part = context.get("command") if "command" in context else f"write to {context.get('file_path')}"
-    return f"{verdict.reason} (in `{mask(str(part))}`)"  # the reason reaches logs and the agent: no tokens

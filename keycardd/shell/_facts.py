@@ -1,0 +1,238 @@
+"""Facts about one simple command that policies can match without re-parsing its words.
+
+Spellings are resolved before they reach a policy: `-fdx`, `-xf` and `-d -f` all carry the flag `-f`; `~//`,
+`${HOME}/`, `/home/u/.` are one canonical path; `dd`'s last `of=` is the file it writes. What a word cannot tell
+(`$X`, a relative path after `cd "$(...)"`) is an unknown, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from keycardd.canonical import canonical_path, glob_candidates, url_hosts
+from keycardd.shell._words import Word
+
+_SPACE = re.compile(r"\s")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_SCP_TARGET = re.compile(r"^[^/:]+@[^/:]+:")
+_FILE_NAME = re.compile(r"^[^/=:]*\.[A-Za-z0-9_-]+$")
+_DELETES = frozenset({"rm", "rmdir", "unlink", "shred", "srm", "trash", "trash-put", "gio"})
+_READS = frozenset({"cat", "tac", "head", "tail", "less", "more", "most", "bat", "batcat", "nl", "strings", "xxd",
+                    "hexdump", "od", "base64", "base32", "grep", "egrep", "fgrep", "rg", "ag", "ack", "awk", "gawk",
+                    "jq", "yq", "diff", "cmp", "wc", "sort", "uniq", "cut", "file", "stat", "md5sum", "sha1sum",
+                    "sha256sum", "sha512sum", "cksum", "openssl", "gpg", "source", ".", "view", "zcat", "bzcat",
+                    "xzcat", "zless", "column", "paste", "join", "comm", "fold", "fmt", "pr", "tr", "iconv",
+                    "scp", "rsync", "curl"})  # fmt: skip
+_WRITES = frozenset({"tee", "touch", "truncate", "mkdir", "chmod", "chown", "chgrp", "chattr", "setfacl", "mkfifo",
+                     "mknod", "tar", "unzip", "patch"})  # fmt: skip
+_COPIES = frozenset({"cp", "install", "ln", "rsync", "scp"})
+"""The last operand is written; the others are read (mv's sources are removed, so they count as deleted)."""
+_NETWORK = frozenset({"curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp", "ftp", "http",
+                      "https", "xh", "aria2c", "httpie", "lynx", "links", "w3m", "openssl", "git", "ping",
+                      "dig", "nslookup", "host"})  # fmt: skip
+_RUNS_SCRIPT = re.compile(
+    r"^(?:\.|source|(?:ba|da|z|k|mk|a|tc|c|fi|ya|po|rba)?sh|python|pypy|perl|ruby|node|php|lua|Rscript|tclsh|deno|bun)"
+    r"(?:-?\d+(?:\.\d+)*[a-z]?)?$"
+)
+"""Programs whose first operand is a script they run (so the operand's access is "exec")."""
+_OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
+                   "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",)}  # fmt: skip
+"""Options whose value is a file the program writes (`curl -o x.sh URL`)."""
+_GIT_GLOBAL_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
+
+
+@dataclass(slots=True)
+class Facts:
+    flags: list[str] = field(default_factory=list)
+    accesses: list[tuple[str, str]] = field(default_factory=list)
+    hosts: set[str] = field(default_factory=set)
+    unknowns: set[str] = field(default_factory=set)
+    subcommand: str | None = None
+    deletes_recursively: bool = False
+
+
+def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: str | None, fold_case: bool) -> Facts:
+    """Flags, canonical path accesses, hosts and unknowns of `program args...`."""
+    facts = Facts()
+    operands, outputs = _split(program, args, facts)
+    facts.subcommand = _subcommand(program, args)
+    access = _access(program, facts)
+    last = len(operands) - 1
+    for index, word in enumerate(operands):
+        text = word.text
+        if _URL.match(text) or _SCP_TARGET.match(text):
+            continue
+        kind = access
+        if index == 0 and _RUNS_SCRIPT.match(program) and not {"-c", "-e", "-E", "-m", "-r", "-p"} & set(facts.flags):
+            kind = "exec"  # `bash x.sh`, `. ./env.sh`, `python3 tool.py`: the file's code runs (not seen)
+        elif program == "dd":
+            kind = "write" if text.startswith("of=") else "read" if text.startswith("if=") else "use"
+            text = text.partition("=")[2] if "=" in text else text
+        elif program in _COPIES and index == last and last > 0:
+            kind = "delete" if facts.deletes_recursively else "write"  # rsync --delete empties its target
+        elif program == "mv":
+            kind = "write" if index == last and last > 0 else "delete"
+        elif "=" in text and not text.startswith(("/", "~", ".")):
+            text = text.partition("=")[2]  # key=value: the value may be a path
+        if not _path_like(text, program, kind):
+            continue
+        path = _canonical(text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
+        if path is None:
+            continue
+        if word.glob and kind == "delete" and facts.deletes_recursively:
+            facts.accesses.append((_glob_base(path), "delete"))
+        facts.accesses.append((path, kind))
+        if word.glob:  # `cat ~/.ss?/id_rsa`: the protected files the pattern could name, without listing directories
+            facts.accesses.extend((candidate, kind) for candidate in glob_candidates(path))
+    for word in outputs:
+        path = _canonical(word.text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
+        if path is not None:
+            facts.accesses.append((path, "write"))
+    if program == "dd":  # only the last of= counts: dd of=/dev/null of=/dev/sda writes /dev/sda
+        writes = [index for index, (_, kind) in enumerate(facts.accesses) if kind == "write"]
+        for index in writes[:-1]:
+            facts.accesses[index] = (facts.accesses[index][0], "use")
+    if program == "find":
+        _find_starts(args, facts, cwd=cwd, home=home, fold_case=fold_case)
+    return facts
+
+
+def _split(program: str, args: Sequence[Word], facts: Facts) -> tuple[list[Word], list[Word]]:
+    """Options into `facts.flags`; returns the operands (and `key=value` values) and the files output options name."""
+    operands: list[Word] = []
+    outputs: list[Word] = []
+    output_options = _OUTPUT_OPTIONS.get(program, ())
+    options_done = False
+    for position, word in enumerate(args):
+        if word.dynamic:
+            facts.unknowns.add("args")
+            continue
+        text = word.text
+        if output_options and position and _takes_output(args[position - 1].text, output_options):
+            outputs.append(word)
+            continue
+        if not options_done and text == "--":
+            options_done = True
+        elif not options_done and len(text) > 1 and text.startswith("-"):
+            _flags(text, facts.flags)
+            name, equals, value = text.partition("=")
+            if equals and value:
+                (outputs if name in output_options else operands).append(Word(value, glob=word.glob))
+        else:
+            operands.append(word)
+        if (program in _NETWORK or _URL.match(text) or text.startswith("//")) and len(text) < 2048:
+            facts.hosts.update(url_hosts(text))
+    return operands, outputs
+
+
+def _takes_output(previous: str, output_options: tuple[str, ...]) -> bool:
+    """`-o FILE`, `--output FILE`, and a cluster ending in the option: `curl -sSfo FILE`."""
+    if previous in output_options:
+        return True
+    short = [option[1] for option in output_options if len(option) == 2]
+    return (
+        previous.startswith("-") and not previous.startswith("--") and previous[1:].isalpha() and previous[-1] in short
+    )
+
+
+def _flags(text: str, flags: list[str]) -> None:
+    """`--force=x` is `--force`; `-fdx` is itself and `-f`, `-d`, `-x` (getopt's clusters)."""
+    if text.startswith("--"):
+        flags.append(text.partition("=")[0])
+        return
+    flags.append(text.partition("=")[0])
+    if text[1:].isalpha() and len(text) > 2:
+        flags.extend(f"-{letter}" for letter in text[1:])
+
+
+def _access(program: str, facts: Facts) -> str:
+    flags = set(facts.flags)
+    if program in _DELETES:
+        facts.deletes_recursively = bool(flags & {"-r", "-R", "--recursive"}) or program == "gio"
+        return "delete"
+    if program == "rsync" and any(flag.startswith("--delete") or flag == "--remove-source-files" for flag in flags):
+        facts.deletes_recursively = True
+    if program == "sed" and ("-i" in flags or "--in-place" in flags or any(f.startswith("-i") for f in flags)):
+        return "write"
+    if program in _READS:
+        return "read"
+    if program in _WRITES:
+        return "write"
+    return "use"
+
+
+def _path_like(text: str, program: str, kind: str) -> bool:
+    if not text or "\n" in text or len(text) > 4096:
+        return False
+    if kind in ("use", "exec") and _SPACE.search(text):
+        return False  # text, not a file name (`echo 'a b/c'`)
+    if text.startswith(("/", "~", ".")) or "/" in text:
+        return True
+    return kind in ("delete", "read", "write") or bool(_FILE_NAME.match(text))
+
+
+def _canonical(text: str, *, cwd: str | None, home: str | None, fold_case: bool, facts: Facts) -> str | None:
+    if text.startswith("~") and home is None:
+        facts.unknowns.add("args")
+        return None
+    absolute = text.startswith(("/", "~"))
+    if not absolute and cwd is None:
+        facts.unknowns.add("cwd")
+        return None
+    return canonical_path(text, cwd=cwd or "/", home=home or "/", fold_case=fold_case)
+
+
+def _glob_base(path: str) -> str:
+    """The deepest directory of a glob with no pattern in it: `rm -rf ~/*` empties the home directory."""
+    parts = path.split("/")
+    for index, part in enumerate(parts):
+        if re.search(r"[*?\[]", part):
+            return "/".join(parts[:index]) or "/"
+    return path
+
+
+def _find_starts(args: Sequence[Word], facts: Facts, *, cwd: str | None, home: str | None, fold_case: bool) -> None:
+    """find's start points (before the first test): deleted when it runs -delete or -exec rm."""
+    texts = [word.text for word in args]
+    deleting = "-delete" in texts or any(
+        texts[index] in ("-exec", "-execdir", "-ok", "-okdir")
+        and index + 1 < len(texts)
+        and texts[index + 1].rsplit("/", 1)[-1] in _DELETES | {"mv"}
+        for index in range(len(texts))
+    )
+    if not deleting:
+        return
+    facts.deletes_recursively = True
+    facts.accesses = [(path, kind) for path, kind in facts.accesses if kind != "use"]
+    starts = []
+    for word in args:
+        if word.text.startswith(("-", "(", "!")) and not word.dynamic:
+            break
+        starts.append(word)
+    if not starts:
+        starts = [Word(".")]
+    for word in starts:
+        if word.dynamic:
+            facts.unknowns.add("args")
+            continue
+        path = _canonical(word.text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
+        if path is not None:
+            facts.accesses.append((_glob_base(path) if word.glob else path, "delete"))
+
+
+def _subcommand(program: str, args: Sequence[Word]) -> str | None:
+    """The first operand (git's after its global options): `push` in `git -C repo push`, `release` in `gh release`."""
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word.dynamic:
+            return None
+        if program == "git" and word.text in _GIT_GLOBAL_WITH_VALUE:
+            index += 2
+            continue
+        if not word.text.startswith("-"):
+            return word.text
+        index += 1
+    return None
