@@ -33,7 +33,8 @@ from keycardd.managed import managed_policy_dir
 
 GUARD_SOURCE = "embedded:guard"
 _READ_TOOLS = frozenset({"read", "grep", "glob", "ls"})
-_WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit"})
+_WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit", "strreplace", "tabwrite", "editnotebook"})
+"""Claude Code's and Cursor's file-changing tools (Cursor's `StrReplace`, `TabWrite`, `EditNotebook` included)."""
 _HARMLESS_ACCESS = frozenset({"read", "exec"})
 _PARENT_ACCESS = frozenset({"write", "delete"})
 """Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
@@ -202,13 +203,17 @@ class Guard:
 
 
 def _access(tool: str, context: Any) -> str:
-    """How a request touches its path: the shell analysis says so; file tools by what they are; else `use`."""
+    """How a request touches its path: the shell analysis says so; file tools by what they are; else `use`.
+
+    Linking to a file (`ln`, `link`, `cp -l`, `cp -s`) counts as writing it: through a hard link the same file is
+    changed under another name, where no path says it is protected.
+    """
     access = context.get("access")
     if isinstance(access, str) and access:
-        return access
+        return "write" if access in ("read", "use") and _links(context) else access
     if tool in _READ_TOOLS:
         return "read"
-    if tool in _WRITE_TOOLS:
+    if tool in _WRITE_TOOLS or "content_size" in context:  # a tool that carries file content writes it
         return "write"
     if tool == "delete":
         return "delete"
@@ -218,6 +223,17 @@ def _access(tool: str, context: Any) -> str:
 def _deciding(policies: tuple[str, ...]) -> tuple[str, ...]:
     """The guard policies that decided, without the baseline permit every guard answer also matches."""
     return tuple(policy for policy in policies if policy != "guard-baseline")
+
+
+def _links(context: Any) -> bool:
+    program = context.get("program")
+    if program in ("ln", "link"):
+        return True
+    options = [str(option) for option in (*(context.get("flags") or ()), *(context.get("args") or ()))]
+    return program == "cp" and any(_CP_LINK.fullmatch(option) for option in options)
+
+
+_CP_LINK = re.compile(r"--link|--symbolic-link|-[A-Za-z]*[ls][A-Za-z]*")
 
 
 def _reason(verdict: Verdict) -> str:
