@@ -73,6 +73,16 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "echo ok; {cmd_split}",
         "{prog}\\\n {args}",
         "echo \\\n$({cmd})",
+        "echo x # a \\\n{cmd}",
+        "echo x \\\n# {cmd}",
+        "echo x;# \\\n{cmd}",
+        "echo `# x\n{cmd}`",
+        "echo $( # (\n{cmd} )",
+        "case x in \\#) ;; *) {cmd};; esac",
+        "x=#; {cmd}",
+        "echo x#\\\n$({cmd})",
+        "{{ # }}\n{cmd}; }}",
+        "echo x #\n{cmd}",
     ),
     "eval": (
         "eval '{cmd}'",
@@ -548,6 +558,24 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "echo '{cmd}' | script -q /dev/null",
         "echo '{cmd}' | env -i sh",
         "echo '{cmd}' | nice bash",
+        "f() {{ sh; }} <<< '{cmd}'; f",
+        "f() {{ bash; }} <<EOF\n{cmd}\nEOF\nf",
+        "f() ( sh ) <<< '{cmd}'; f",
+        "function f {{ sh; }} < <(echo '{cmd}'); f",
+        "f() {{ cat | sh; }} <<< '{cmd}'; f",
+        "f() {{ . /dev/stdin; }} <<< '{cmd}'; f",
+        "bash -c 'source /dev/stdin' <<< '{cmd}'",
+        "bash -c 'cat | sh' <<< '{cmd}'",
+        "{{ sh; }} <<< '{cmd}'",
+        "case x in x) sh;; esac <<< '{cmd}'",
+        "echo '{cmd}' | if true; then sh; fi",
+        "exec 4<<<'{cmd}'; sh 0<&4",
+        "echo -e '{echo_octal}' | sh",
+        "echo -e '{prog_hex}' | sh",
+        "shopt -s xpg_echo; echo '{prog_hex}' | sh",
+        "printf '{prog_hex}' | sh",
+        "printf '%b' '{echo_octal}' | sh",
+        "echo -en '{prog_hex}\\n' | bash",
     ),
     "shell-c": (
         "bash -c '{cmd}'",
@@ -869,6 +897,30 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "PS0='$({cmd})' bash -i <<< :",
         "PS2='$({cmd})' bash -i <<< $'echo \\\\\\nx'",
         "bash -i <<< 'PS1=\"\\$({cmd})\"'",
+        "set -k; bash -c : BASH_ENV=/dev/stdin <<< '{cmd}'",
+        "set -k; tar cf /tmp/a.tar notes.txt TAR_OPTIONS=-I{prog}",
+        "set -o keyword; git ls-remote ssh://h/r GIT_SSH_COMMAND={prog}",
+        "set -k; env -S'bash -c :' BASH_ENV=/dev/stdin <<< '{cmd}'",
+        "set -k\ngit -c alias.x=y ls-remote ssh://h/r GIT_SSH_COMMAND='{cmd}'",
+        "set -k; bash -xc : PS4='$({cmd})'",
+        "set -a; BASH_ENV=/dev/stdin; bash -c : <<< '{cmd}'",
+        "set -o allexport; GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "f() {{ local -x GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r; }}; f",
+        "readonly -x GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export GIT_$\"\"SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export 'GIT_SSH_COMMAND={cmd}'; git ls-remote ssh://h/r",
+        "export \"GIT_SSH_\"COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export GIT_SSH_COMMAND\\='{cmd}'; git ls-remote ssh://h/r",
+        "declare -x 'BASH_ENV=/dev/stdin'; bash -c : <<< '{cmd}'",
+        "export GIT_SSH_$''COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export -- GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "command export GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "GIT_SSH_COMMAND='{cmd}'; export GIT_SSH_COMMAND; git ls-remote ssh://h/r",
+        "export GIT_SSH_COMMAND; GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r",
+        "export BASH_ENV; BASH_ENV=/dev/stdin; bash -c : <<< '{cmd}'",
+        "x=GIT_SSH_COMMAND; export $x='{cmd}'; git ls-remote ssh://h/r",
+        "declare -n r=GIT_SSH_COMMAND; export r='{cmd}'; git ls-remote ssh://h/r",
+        "read GIT_SSH_COMMAND <<< '{cmd}'; export GIT_SSH_COMMAND; git ls-remote ssh://h/r",
     ),
     "history-expansion": (
         "set -o history -H\necho {prog}\n!!:1 {args}",
@@ -955,6 +1007,7 @@ def _payload_fields(cmd: str, rng: random.Random) -> dict[str, str]:
         "prog_brace": "{" + ",".join([prog, *args.split()] if args else [prog, ""]) + "}",
         "prog_split_only": f"{prog[:cut]}\\\n{prog[cut:]}",
         "prog_octal": "".join(f"\\{ord(c):03o}" for c in prog),
+        "echo_octal": "".join(f"\\0{ord(c):03o}" for c in prog),
         "prog_q": f"{prog[:-1]}?",
     }
 
@@ -1057,7 +1110,7 @@ def mutated_lines(seeds: list[str], rng: random.Random, count: int) -> Iterator[
         yield "mutation", line
 
 
-def soundness_corpus(seed: int = SEED, *, per_template: int = 2, mutations: int = 700) -> list[tuple[str, str]]:
+def soundness_corpus(seed: int = SEED, *, per_template: int = 2, mutations: int = 600) -> list[tuple[str, str]]:
     """Every (class, line) of the test, de-duplicated, in a fixed order for a given seed."""
     rng = random.Random(seed)
     lines = [*corpus_lines(), *attack_lines(rng, per_template)]

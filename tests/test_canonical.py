@@ -395,3 +395,18 @@ def test_case_insensitivity_is_a_setting_with_a_platform_default(
 def test_a_case_setting_that_is_not_1_or_0_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0"):
         case_insensitive_paths({"KEYCARDD_CASE_INSENSITIVE_PATHS": "maybe"}, "linux")
+
+
+_PATH_PARTS = st.sampled_from(["a", "B", ".", "..", "", "~", "~u", "$HOME", "${HOME}", "$PWD", ".ssh", "id_rsa", "proc",
+                               "self", "root", "cwd", "x y", "\u00e9"])  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PATH_PARTS, max_size=8), st.booleans(), st.booleans())
+def test_posix_canonical_paths_are_absolute_normal_and_stable(parts: list[str], rooted: bool, fold: bool) -> None:
+    path = ("/" if rooted else "") + "/".join(parts)
+    result = canonical_path(path, cwd=CWD, home=HOME, fold_case=fold)
+    assert result.startswith("/")
+    assert result == "/" or not result.endswith("/")
+    assert "//" not in result and "/./" not in result and "/../" not in result and not result.endswith(("/.", "/.."))
+    assert canonical_path(result, cwd="/elsewhere", home="/other", fold_case=fold) == result  # a fixed point

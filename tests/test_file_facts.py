@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -313,3 +315,19 @@ def test_cursor_file_tools_meet_the_same_rules(tool: str) -> None:
     assert decide(cursor(".env.production"), "cursor") == "deny"
     assert decide(cursor("~/.cursor/hooks.json"), "cursor") == "deny"  # keycardd's guard (issue 13)
     assert decide(cursor("src/main.ts"), "cursor") == "no_objection"
+
+
+def test_keycardctl_says_what_is_wrong_with_a_bad_case_setting(tmp_path: Path) -> None:
+    request = tmp_path / "read.json"
+    request.write_text(json.dumps(claude("Read", {"file_path": "~/.SSH/ID_RSA"})))
+    env = {**os.environ, "KEYCARDD_CASE_INSENSITIVE_PATHS": "maybe"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "explain", "--agent", "claude", str(request)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "keycardctl: KEYCARDD_CASE_INSENSITIVE_PATHS must be 1 or 0, got 'maybe'"

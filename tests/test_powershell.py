@@ -239,6 +239,7 @@ BENIGN = [
     "iwr example.com -OutFile page.html",
     "git checkout 1.2; npm install left-pad@1.3.0",
     "Get-Content (Join-Path src 'main.py')",
+    "$hash = @{}; $hash['a'] = 1; $hash.Keys",
 ]
 
 

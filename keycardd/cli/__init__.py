@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from keycardd import __version__
 from keycardd.cli import agent, auth, credential, dev, policy, run, service, setup, status
 from keycardd.cli._common import CliError
+from keycardd.config import ConfigError
 
 _GROUPS = (status, policy, agent, auth, credential, run, setup, service, dev)
 
@@ -36,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"keycardctl: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ConfigError as exc:  # a bad setting in the environment (KEYCARDD_CASE_INSENSITIVE_PATHS, ...)
+        print(f"keycardctl: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -835,7 +835,13 @@ class Reader:
             else:
                 self.variable_key()
             return None, True
-        if char in "({@" + SINGLE_QUOTES + DOUBLE_QUOTES:
+        if char in SINGLE_QUOTES:  # a string token ends at its quote (in argument mode it would run on: `'a']`)
+            self.single_quoted()
+            return None, True
+        if char in DOUBLE_QUOTES:
+            self.double_quoted()
+            return None, True
+        if char in "({@":
             self.argument()
             return None, True
         if char.isdigit() or (char == "." and self.peek(1).isdigit()):

@@ -27,7 +27,7 @@ from tree_sitter import Language, Node, Parser, Tree
 from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
 from keycardd.shell._options import Grammar, parse_options
-from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, ansi_c, node_text, resolve, unescape_backquoted
+from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, node_text, resolve, unescape_backquoted
 from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, is_wrapper, unwrap
 
 MAX_LINE = 64 * 1024
@@ -60,6 +60,9 @@ _COMPOUND_STARTS = frozenset({"{", "(", "((", "[[", "if", "while", "until", "for
 _ARITHMETIC_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(?:\$\(|`)")
 """`a[$(cmd)]` in a string: bash runs `cmd` wherever the text is evaluated as arithmetic (`$((x))`, `let`, `read`,
 `declare`, `printf -v`, `test -v`, `[[ x -eq y ]]`), so such text is treated as code the line hides."""
+_SETS_VARIABLES = frozenset({"declare", "typeset", "local", "readonly", "export", "read", "mapfile", "readarray",
+                             "printf", "getopts", "let", "unset"})  # fmt: skip
+"""Builtins that assign to variables named in their arguments (so the name decides whether the value is code)."""
 _APPENDED_SUBSCRIPT = re.compile(r"^\[[^\]]*(?:\$\(|`)")
 _COMMAND_VARIABLES = frozenset({"GIT_SSH_COMMAND", "GIT_PAGER", "PAGER", "GIT_EDITOR", "EDITOR", "VISUAL",
                                 "GIT_SEQUENCE_EDITOR", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_SSH",
@@ -224,6 +227,8 @@ class _Walker:
     walking_functions: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
     expanding_aliases: set[str] = field(default_factory=set)
+    pending_reads: list[Word] = field(default_factory=list)
+    """Files `<` redirects read, waiting for the command they belong to (the next one emitted)."""
     written: dict[str, str | None] = field(default_factory=dict)
     """Canonical paths the line writes, with their text when the line shows it (`cat <<'X' > f.sh`)."""
     default_stdin: Stdin | None = None
@@ -267,7 +272,10 @@ class _Walker:
         for _ in range(8):
             source = text.encode("utf-8", "surrogatepass")
             tree = _parser().parse(ascii_shadow(text))
-            rewritten = _join_continuations(text, tree, source)  # first: an unjoined `a&\<newline>&b` is an error
+            # First: an unjoined `a&\<newline>&b` is an error. But not when a here-document failed to parse: where
+            # its body ends is unknown, and a joined `E\<newline>OF` would end it where bash does not.
+            broken_heredoc = tree.root_node.has_error and b"<<" in source
+            rewritten = None if broken_heredoc else _join_continuations(text, tree, source)
             if rewritten is not None:
                 text = rewritten
                 continue
@@ -394,15 +402,19 @@ class _Walker:
         name_node = node.child_by_field_name("name")
         name = node_text(name_node) if name_node is not None else ""
         body = node.child_by_field_name("body")
+        stdin = ctx.stdin
         for child in node.named_children:
-            if child != body and child.type not in ("word",):
+            if child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+                stdin, _ = self._redirect(child, replace(ctx, stdin=stdin))  # `f() { sh; } <<< CMD`: every call's
+            elif child != body and child.type not in ("word",):
                 self._child(child, ctx)
         if body is None:
             return
         self.functions[name] = body
         self.walking_functions.add(name)
         try:  # defined inline to be called: its commands count as run
-            self._walk(body, replace(ctx, depth=ctx.depth + 1, function=name, top=False, spawned=False))
+            inner = replace(ctx, depth=ctx.depth + 1, function=name, top=False, spawned=False, stdin=stdin)
+            self._walk(body, inner)
         finally:
             self.walking_functions.discard(name)
 
@@ -463,8 +475,12 @@ class _Walker:
         for child in node.named_children:
             if child.type == "variable_assignment":
                 words.append(Word(self._assignment(child, ctx)))
-            else:
-                words.append(self._word(child, ctx))
+                continue
+            word = Word(node_text(child)) if child.type == "variable_name" else self._word(child, ctx)
+            words.append(word)
+            name, equals, value = word.text.partition("=")
+            if equals and not word.text.startswith("-"):  # `declare 'BASH_ALIASES[x]=CMD'`: an assignment too
+                self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
         self._emit([Word(keyword), *words], ctx, assignments=(), redirect_writes=[], declared=True)
 
     # ---- redirects -------------------------------------------------------------------------------------------
@@ -484,7 +500,9 @@ class _Walker:
             self._pipeline(body, ctx, last_stdin=stdin if stdin is not ctx.stdin else None)
         elif body is not None:
             self._child(body, replace(ctx, stdin=stdin))
-        if writes:  # `{ ...; } > f`, `a | b > f`: the statement's output goes to f
+        if writes and body is None:  # `> f` alone truncates f like `: > f`
+            self._emit([Word(":")], ctx, assignments=(), redirect_writes=writes)
+        elif writes:  # `{ ...; } > f`, `a | b > f`: the statement's output goes to f
             last = body.named_children[-1] if body is not None and body.type == "pipeline" else None
             self._record_writes(writes, first, _static_output(last) if last is not None else None)
         self._walk_deferred(deferred, node, ctx, first)
@@ -582,6 +600,8 @@ class _Walker:
         if destination is None:
             return None, []
         word = self._word(destination, ctx)
+        if operator in ("<", "<>") and destination.type != "process_substitution":
+            self.pending_reads.append(word)  # `cat < ~/.ssh/id_rsa` reads the file: a path of the next command
         if operator in ("<", "<&", "<>") and descriptor in (None, "0"):
             if operator == "<&" and word.text == "-":
                 return None, []
@@ -639,6 +659,8 @@ class _Walker:
             last_end = child.end_byte
         first = len(self.commands)
         if name_node is None:
+            if writes:  # `X=1 > f` truncates f like `: > f`
+                self._emit([Word(":")], ctx, assignments=tuple(assignments), redirect_writes=writes)
             self._walk_deferred(deferred, statement or node, ctx, first)
             return  # only assignments: nothing runs
         if words[0].text == "exec" and len(words) == 1 and stdin is not ctx.stdin and stdin is not None:
@@ -759,6 +781,9 @@ class _Walker:
         accesses = list(facts.accesses)
         for word in redirect_writes:
             accesses.extend(self._paths(word, "write", unknowns))
+        reads, self.pending_reads = self.pending_reads, []
+        for word in reads:
+            accesses.extend(self._paths(word, "read", unknowns))
         if "/" in program_word.text and not dynamic:
             accesses.extend(self._paths(program_word, "exec", unknowns))
         if ctx.targets and "{}" in program_word.text:  # `find -exec nice {} ;`: the program is a found file
@@ -815,6 +840,8 @@ class _Walker:
             self.self_spawning.add(program)
         if program == "hash":
             self._hash(args, ctx)
+        if program in _SETS_VARIABLES and any(self._sets_special(program, word) for word in args):
+            self._opaque(f"{program} ...", f"{program} sets a variable bash or other programs run as code", ctx)
         if program == "printf" and any(w.text.startswith("-v") for w in args) and any("[" in w.text for w in args):
             self._opaque("printf -v", "printf -v builds a value that arithmetic may evaluate as code", ctx)
         if program in ("export", "declare", "typeset", "local", "readonly") and not declared:
@@ -823,10 +850,12 @@ class _Walker:
                 if equals and _NAME.match(name.rstrip("+")):
                     self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
         if program == "set" and any(
-            word.dynamic or (word.text.startswith(("-", "+")) and "H" in word.text) or word.text == "histexpand"
+            word.dynamic
+            or (word.text.startswith("-") and not word.text.startswith("--") and ("H" in word.text or "k" in word.text))
+            or word.text in ("histexpand", "keyword")
             for word in args
-        ):
-            raise _AnalysisError("the line turns on history expansion: later words depend on earlier lines")
+        ):  # history expansion, or `set -k` (every NAME=VALUE argument becomes the command's environment)
+            raise _AnalysisError("the line turns on a shell option that changes how later words are read")
         alias = self.aliases.get(program)
         if alias is not None and program not in self.expanding_aliases:  # `alias e=eval; e 'CMD'`
             self.expanding_aliases.add(program)
@@ -888,6 +917,26 @@ class _Walker:
         facts = command_facts("", [Word("--"), word], cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case)
         unknowns |= facts.unknowns
         return [(path, access) for path, _ in facts.accesses]
+
+    def _sets_special(self, program: str, word: Word) -> bool:
+        """A nameref (`declare -n`), or a name whose value runs as code (`read GIT_SSH_COMMAND`, BASH_ALIASES[x])."""
+        text = word.text
+        if word.dynamic and program != "export":
+            return program in ("declare", "typeset", "local")  # `declare "$x"`: any name at all
+        if program in ("declare", "typeset", "local") and text.startswith("-") and "n" in text[1:]:
+            return True
+        declares = program in ("export", "declare", "typeset", "local", "readonly")
+        if declares:  # a NAME=VALUE here is checked as an assignment; a bare NAME keeps the value it has
+            return ("BASH_ALIASES" in text or "BASH_CMDS" in text) and "=" not in text
+        name = text.split("[", 1)[0]  # read, mapfile, printf -v, getopts, let: a value only known at run time
+        return (
+            "BASH_ALIASES" in text
+            or "BASH_CMDS" in text
+            or name.startswith("BASH_FUNC_")
+            or name in _COMMAND_VARIABLES
+            or name in _CODE_VARIABLES
+            or name in _PROMPT_VARIABLES
+        )
 
     def _record_aliases(self, args: Sequence[Word]) -> None:
         for word in args:
@@ -1083,11 +1132,46 @@ def _check_node_types(root: Node, source: bytes) -> None:
                 raise _AnalysisError(
                     f"`{node_text_of(first, source)}` is a reserved word where tree-sitter sees a program"
                 )
+        if kind == "heredoc_redirect":
+            _check_heredoc_end(node, source)
+        if kind == "test_command" and node.children and node.children[0].type == "[" and _newline_between(node, source):
+            raise _AnalysisError("tree-sitter reads a `[` test across a newline, where bash ends the command")
         if kind == "variable_assignment":
             name = node.child_by_field_name("name")
             if name is not None and name.type == "variable_name" and not _NAME.match(node_text_of(name, source)):
                 raise _AnalysisError("tree-sitter reads an assignment where bash runs a command")
         stack.extend(node.children)
+
+
+def _newline_between(node: Node, source: bytes) -> bool:
+    """Whether a newline separates two of `node`'s descendants (not one inside a quoted string)."""
+    leaves: list[Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.child_count == 0 or current.type in (
+            "string",
+            "raw_string",
+            "ansi_c_string",
+            "command_substitution",
+        ):
+            leaves.append(current)
+        else:
+            stack.extend(current.children)
+    leaves.sort(key=lambda leaf: leaf.start_byte)
+    return any(b"\n" in source[a.end_byte : b.start_byte] for a, b in itertools.pairwise(leaves))
+
+
+def _check_heredoc_end(node: Node, source: bytes) -> None:
+    """The line tree-sitter ends a here-document at must be its delimiter exactly (bash reads `E\\<newline>OF` as
+    body text when the delimiter is quoted, and runs on to the end of the input)."""
+    start = next((c for c in node.named_children if c.type == "heredoc_start"), None)
+    end = next((c for c in node.named_children if c.type == "heredoc_end"), None)
+    if start is None or end is None:
+        return
+    delimiter = re.sub(r"[\\'\"]", "", node_text_of(start, source))
+    if node_text_of(end, source).lstrip("\t") != delimiter:
+        raise _AnalysisError("tree-sitter ends a here-document where bash does not")
 
 
 def _join_continuations(text: str, tree: Tree, source: bytes) -> str | None:
@@ -1185,6 +1269,14 @@ def node_text_of(node: Node, source: bytes) -> str:
     return source[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
 
 
+def _simple_escapes(text: str) -> str | None:
+    """Backslash-n, backslash-t and a doubled backslash as echo -e and printf read them; any other escape (octal,
+    backslash-c, ...) differs between echo, printf and $'...' in ways not worth modelling: unknown."""
+    if re.search(r"\\[^nt\\]", text):
+        return None
+    return text.replace("\\n", "\n").replace("\\t", "\t").replace("\\\\", "\\")
+
+
 def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
     """What a pipeline element writes, when the line shows it: `echo 'CMD'`, `printf 'CMD'`, `cat <<X ... X`."""
     redirects: list[Node] = []
@@ -1219,11 +1311,11 @@ def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
             escapes = escapes or "e" in args[0]
             args = args[1:]
         text = " ".join(args)
-        if "\\" in text and not escapes:
-            return None  # bash's echo keeps `\e`, dash's turns it into ESC: which one runs is not known
-        return (ansi_c(text) if escapes else text) + "\n"
+        if "\\" in text:
+            return _simple_escapes(text) if escapes else None  # bash's echo keeps `\e`, dash's makes it ESC
+        return text + "\n"
     if program == "printf" and args and "%" not in args[0] and len(args) == 1:
-        return ansi_c(args[0])
+        return _simple_escapes(args[0])
     if program == "cat" and not args and len(redirects) == 1:
         redirect = redirects[0]
         if redirect.type == "heredoc_redirect":

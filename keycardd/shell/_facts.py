@@ -207,7 +207,10 @@ def _find_starts(args: Sequence[Word], facts: Facts, *, cwd: str | None, home: s
     facts.deletes_recursively = True
     facts.accesses = [(path, kind) for path, kind in facts.accesses if kind != "use"]
     starts = []
-    for word in args:
+    words = list(args)
+    while words and (words[0].text in ("-H", "-L", "-P") or words[0].text.startswith(("-D", "-O"))):
+        words = words[2:] if words[0].text in ("-D", "-O") else words[1:]  # find's own options come first
+    for word in words:
         if word.text.startswith(("-", "(", "!")) and not word.dynamic:
             break
         starts.append(word)

@@ -791,6 +791,13 @@ def _split(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[lis
     return found, frozenset()
 
 
+def _fc(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`fc -s` / `fc -e -` run commands from the history list, which the line can fill with `history -s`."""
+    if any(word.text.startswith("-") and "l" in word.text for word in args if not word.dynamic):
+        return [], frozenset()  # `fc -l` only lists
+    return [Opaque(program, "fc runs commands from the shell's history")], frozenset()
+
+
 def _compgen(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`compgen -C CMD` and `complete -C CMD` run CMD to list completions."""
     parsed = _scan_all(args, _g("AGWXPSCFo"))
@@ -907,6 +914,7 @@ _HANDLERS = {
     "readarray": _mapfile,
     "enable": _enable,
     "git": _git,
+    "fc": _fc,
     "split": _split,
     "start-stop-daemon": _start_stop_daemon,
     "cmake": _cmake,
