@@ -16,6 +16,7 @@ guard has two halves:
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import os
 import re
@@ -77,6 +78,21 @@ _PROTECTED_NAMES = re.compile(
     r"\.claude|\.cursor)/?$"
 )
 """Basenames of protected files, for paths whose directory is only known at run time (`cd $X && rm settings.json`)."""
+_CANDIDATE_NAMES = (
+    "settings.json",
+    "settings.local.json",
+    "hooks.json",
+    "managed-settings.json",
+    "policy.cedar",
+    "policy.d",
+    "keycard.toml",
+    "keycard-hook",
+    ".claude",
+    ".cursor",
+    "keycard",
+)
+"""Names a wildcard in a directory is tried against (`rm ~/.claude/*` reaches `~/.claude/settings.json`)."""
+_GLOB = re.compile(r"[*?\[]")
 _DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
 """keycardd's runtime libraries: a replaced cedarpy decides every later call."""
 
@@ -140,6 +156,8 @@ class Guard:
 
     def _protects(self, path: str, access: str) -> str | None:
         key = self._key(path.rstrip("/") or "/")
+        if _GLOB.search(key):
+            return self._glob_protects(key)
         for location, what in self._keys:
             if key == location or key.startswith(location + "/"):
                 return what
@@ -155,7 +173,33 @@ class Guard:
                 return "a directory holding an agent's hook settings"
         return None
 
-    def mark(self, request: CedarRequest) -> CedarRequest:
+    def _glob_protects(self, pattern: str) -> str | None:
+        """What a wildcard path (`rm ~/.claude/*`, `settings.js*`) could match: a protected location, or a protected
+        name in the wildcard's own directory."""
+        for location, what in self._keys:
+            if fnmatch.fnmatchcase(location, pattern):
+                return what
+        directory, _, last = pattern.rpartition("/")
+        if _GLOB.search(directory):
+            return None
+        for name in _CANDIDATE_NAMES:
+            if name.startswith(".") and not last.startswith("."):
+                continue  # a shell wildcard does not match a leading dot
+            candidate = f"{directory}/{name}"
+            if fnmatch.fnmatchcase(candidate, pattern):
+                found = self._protects(candidate, "write")
+                if found is not None:
+                    return found
+        return None
+
+    def mark_all(self, requests: Sequence[CedarRequest]) -> list[CedarRequest]:
+        """`mark` for a line's requests: a kill whose targets come from elsewhere (`pgrep keycardd | xargs kill`)
+        counts as aimed at keycardd when the line names it."""
+        line = next((str(r.context["line"]) for r in requests if "line" in r.context), "")
+        named = "keycard" in line.lower()
+        return [self.mark(request, line_names_keycardd=named) for request in requests]
+
+    def mark(self, request: CedarRequest, *, line_names_keycardd: bool = False) -> CedarRequest:
         """The request with `guard` (and `guard_access`) facts if it touches the guard; unchanged otherwise."""
         context = request.context
         for key in ("file_path", "path"):
@@ -168,12 +212,14 @@ class Guard:
         program = context.get("program")
         if not isinstance(program, str):
             return request
-        if "cwd" in (context.get("unknowns") or ()) and self._names_a_protected_file(context):
+        unknowns = context.get("unknowns") or ()
+        if ("cwd" in unknowns or "args" in unknowns) and self._names_a_protected_file(context):
             what = "a file named like keycard's or an agent's hook settings, in a directory known only at run time"
             return replace(request, context={**context, "guard": what, "guard_access": "use"})
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
+            own = own or (line_names_keycardd and program in ("kill", "pkill", "killall"))
             what = "keycardd's own process" if own else "keycardd's process and service"
             return replace(request, context={**context, "guard": what})
         command = context.get("command")

@@ -213,6 +213,10 @@ STOPPING = [
     "vim ~/.claude/settings.json",
     'cd "$(dirname ~/.claude/settings.json)" && rm settings.json',
     "git clone https://example.com/x ~/.local/state/keycard/policy.d/x",
+    "pgrep keycardd | xargs kill",  # the pids come from elsewhere; the line names keycardd
+    "HOME=/tmp; rm ~/.claude/settings.json",  # the path is only known at run time; the name is protected
+    "rm ~/.claude/settings.js*",  # a wildcard that can match a protected file
+    "rm ~/.claude/*",
     "pip uninstall -y keycardd",
     "pipx uninstall keycardd",
     "uv tool uninstall keycardd",
@@ -250,6 +254,9 @@ def test_killing_the_daemon_by_its_pid_asks() -> None:
         "pkill -f 'node server.js'",
         "pip install requests",
         "npm install",
+        "rm -rf build/*",
+        "rm *.pyc",
+        "lsof -ti:3000 | xargs kill",
     ],
 )
 def test_looking_at_keycardd_is_fine(line: str) -> None:

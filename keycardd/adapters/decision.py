@@ -128,7 +128,7 @@ def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
         reason = f"keycardd cannot tell which program `{mask(hidden.program)}` runs before the line runs"
         return Decision(settings.unparseable, reason, ())
     parts = _shell_parts(call, analysis, settings)
-    requests = [settings.guard.mark(request) for request, _ in parts]
+    requests = settings.guard.mark_all([request for request, _ in parts])
     if len(requests) > MAX_SHELL_REQUESTS:
         reason = f"keycardd could not analyse this shell command: it names more than {MAX_SHELL_REQUESTS} paths"
         return Decision(settings.unparseable, reason, ())
@@ -163,10 +163,9 @@ def _decide_powershell(call: Call, engine: Engine, settings: Settings) -> Decisi
         return Decision(settings.unparseable, reason, ())
     if not contexts:  # only comments, assignments or expressions: no command runs
         contexts = [("powershell", {**call.context, "command": line}, line)]
-    requests = [
-        settings.guard.mark(CedarRequest(settings.principal, call.action, _tool(tool), context))
-        for tool, context, _ in contexts
-    ]
+    requests = settings.guard.mark_all(
+        [CedarRequest(settings.principal, call.action, _tool(tool), context) for tool, context, _ in contexts]
+    )
     verdicts = settings.guard.review(engine.decide_many(requests))
     index = max(range(len(verdicts)), key=lambda i: verdicts[i].outcome.strictness)
     strictest = verdicts[index]
