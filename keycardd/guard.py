@@ -40,9 +40,11 @@ _HARMLESS_ACCESS = frozenset({"read", "exec"})
 _PARENT_ACCESS = frozenset({"write", "delete"})
 """Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
 _CONTROL_PROGRAMS = frozenset(
-    {"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"}
+    {"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall", "stop-process", "spps", "taskkill"}
     | {"pip", "pip3", "pipx", "uv", "brew", "apt", "apt-get", "dnf", "npm"}
 )
+_KILLERS = frozenset({"kill", "pkill", "killall", "stop-process", "spps", "taskkill"})
+"""Programs that end processes (PowerShell's `Stop-Process` and its alias, Windows' `taskkill` included)."""
 _SCRIPT_PROGRAMS = re.compile(
     r"(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|osascript|"
     r"pwsh|powershell|sh|bash|zsh|dash|ksh|mksh|fish|csh|tcsh|awk|gawk|mawk|nawk|tclsh|Rscript|julia)"
@@ -219,7 +221,7 @@ class Guard:
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
-            own = own or (line_names_keycardd and program in ("kill", "pkill", "killall"))
+            own = own or (line_names_keycardd and program in _KILLERS)
             what = "keycardd's own process" if own else "keycardd's process and service"
             return replace(request, context={**context, "guard": what})
         command = context.get("command")

@@ -234,6 +234,11 @@ def test_stopping_or_removing_keycardd_asks(line: str) -> None:
     assert decision == "ask" or "guard" in reason
 
 
+@pytest.mark.parametrize("line", ["Stop-Process -Name keycardd", "spps -Name python3", "taskkill /IM keycardd.exe /F"])
+def test_powershell_stopping_keycardd_asks(line: str) -> None:
+    assert decide("PowerShell", {"command": line})[0] == "ask"
+
+
 def test_killing_the_daemon_by_its_pid_asks() -> None:
     guard = Guard([], pids=[4242])
     decider = Decider(Settings(principal=EntityUid("User", "dev@example.com"), guard=guard))
