@@ -16,6 +16,7 @@ guard has two halves:
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import os
 import re
@@ -33,14 +34,17 @@ from keycardd.managed import managed_policy_dir
 
 GUARD_SOURCE = "embedded:guard"
 _READ_TOOLS = frozenset({"read", "grep", "glob", "ls"})
-_WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit", "strreplace", "tabwrite"})  # last two: Cursor
+_WRITE_TOOLS = frozenset({"write", "edit", "multiedit", "notebookedit", "strreplace", "tabwrite", "editnotebook"})
+"""Claude Code's and Cursor's file-changing tools (Cursor's `StrReplace`, `TabWrite`, `EditNotebook` included)."""
 _HARMLESS_ACCESS = frozenset({"read", "exec"})
 _PARENT_ACCESS = frozenset({"write", "delete"})
 """Writing or deleting a parent (`rm -rf ~/.local/state`, `mv ~/.claude x`, `cp -r evil/.claude ~`) reaches inside."""
 _CONTROL_PROGRAMS = frozenset(
-    {"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall"}
+    {"keycardctl", "systemctl", "launchctl", "kill", "pkill", "killall", "stop-process", "spps", "taskkill"}
     | {"pip", "pip3", "pipx", "uv", "brew", "apt", "apt-get", "dnf", "npm"}
 )
+_KILLERS = frozenset({"kill", "pkill", "killall", "stop-process", "spps", "taskkill"})
+"""Programs that end processes (PowerShell's `Stop-Process` and its alias, Windows' `taskkill` included)."""
 _SCRIPT_PROGRAMS = re.compile(
     r"(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|osascript|"
     r"pwsh|powershell|sh|bash|zsh|dash|ksh|mksh|fish|csh|tcsh|awk|gawk|mawk|nawk|tclsh|Rscript|julia)"
@@ -76,6 +80,21 @@ _PROTECTED_NAMES = re.compile(
     r"\.claude|\.cursor)/?$"
 )
 """Basenames of protected files, for paths whose directory is only known at run time (`cd $X && rm settings.json`)."""
+_CANDIDATE_NAMES = (
+    "settings.json",
+    "settings.local.json",
+    "hooks.json",
+    "managed-settings.json",
+    "policy.cedar",
+    "policy.d",
+    "keycard.toml",
+    "keycard-hook",
+    ".claude",
+    ".cursor",
+    "keycard",
+)
+"""Names a wildcard in a directory is tried against (`rm ~/.claude/*` reaches `~/.claude/settings.json`)."""
+_GLOB = re.compile(r"[*?\[]")
 _DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
 """keycardd's runtime libraries: a replaced cedarpy decides every later call."""
 
@@ -139,6 +158,8 @@ class Guard:
 
     def _protects(self, path: str, access: str) -> str | None:
         key = self._key(path.rstrip("/") or "/")
+        if _GLOB.search(key):
+            return self._glob_protects(key)
         for location, what in self._keys:
             if key == location or key.startswith(location + "/"):
                 return what
@@ -154,7 +175,33 @@ class Guard:
                 return "a directory holding an agent's hook settings"
         return None
 
-    def mark(self, request: CedarRequest) -> CedarRequest:
+    def _glob_protects(self, pattern: str) -> str | None:
+        """What a wildcard path (`rm ~/.claude/*`, `settings.js*`) could match: a protected location, or a protected
+        name in the wildcard's own directory."""
+        for location, what in self._keys:
+            if fnmatch.fnmatchcase(location, pattern):
+                return what
+        directory, _, last = pattern.rpartition("/")
+        if _GLOB.search(directory):
+            return None
+        for name in _CANDIDATE_NAMES:
+            if name.startswith(".") and not last.startswith("."):
+                continue  # a shell wildcard does not match a leading dot
+            candidate = f"{directory}/{name}"
+            if fnmatch.fnmatchcase(candidate, pattern):
+                found = self._protects(candidate, "write")
+                if found is not None:
+                    return found
+        return None
+
+    def mark_all(self, requests: Sequence[CedarRequest]) -> list[CedarRequest]:
+        """`mark` for a line's requests: a kill whose targets come from elsewhere (`pgrep keycardd | xargs kill`)
+        counts as aimed at keycardd when the line names it."""
+        line = next((str(r.context["line"]) for r in requests if "line" in r.context), "")
+        named = "keycard" in line.lower()
+        return [self.mark(request, line_names_keycardd=named) for request in requests]
+
+    def mark(self, request: CedarRequest, *, line_names_keycardd: bool = False) -> CedarRequest:
         """The request with `guard` (and `guard_access`) facts if it touches the guard; unchanged otherwise."""
         context = request.context
         for key in ("file_path", "path"):
@@ -167,12 +214,14 @@ class Guard:
         program = context.get("program")
         if not isinstance(program, str):
             return request
-        if "cwd" in (context.get("unknowns") or ()) and self._names_a_protected_file(context):
+        unknowns = context.get("unknowns") or ()
+        if ("cwd" in unknowns or "args" in unknowns) and self._names_a_protected_file(context):
             what = "a file named like keycard's or an agent's hook settings, in a directory known only at run time"
             return replace(request, context={**context, "guard": what, "guard_access": "use"})
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
+            own = own or (line_names_keycardd and program in _KILLERS)
             what = "keycardd's own process" if own else "keycardd's process and service"
             return replace(request, context={**context, "guard": what})
         command = context.get("command")
@@ -202,13 +251,17 @@ class Guard:
 
 
 def _access(tool: str, context: Any) -> str:
-    """How a request touches its path: the shell analysis says so; file tools by what they are; else `use`."""
+    """How a request touches its path: the shell analysis says so; file tools by what they are; else `use`.
+
+    Linking to a file (`ln`, `link`, `cp -l`, `cp -s`) counts as writing it: through a hard link the same file is
+    changed under another name, where no path says it is protected.
+    """
     access = context.get("access")
     if isinstance(access, str) and access:
-        return access
+        return "write" if access in ("read", "use") and _links(context) else access
     if tool in _READ_TOOLS:
         return "read"
-    if tool in _WRITE_TOOLS:
+    if tool in _WRITE_TOOLS or "content_size" in context:  # a tool that carries file content writes it
         return "write"
     if tool == "delete":
         return "delete"
@@ -218,6 +271,17 @@ def _access(tool: str, context: Any) -> str:
 def _deciding(policies: tuple[str, ...]) -> tuple[str, ...]:
     """The guard policies that decided, without the baseline permit every guard answer also matches."""
     return tuple(policy for policy in policies if policy != "guard-baseline")
+
+
+def _links(context: Any) -> bool:
+    program = context.get("program")
+    if program in ("ln", "link"):
+        return True
+    options = [str(option) for option in (*(context.get("flags") or ()), *(context.get("args") or ()))]
+    return program == "cp" and any(_CP_LINK.fullmatch(option) for option in options)
+
+
+_CP_LINK = re.compile(r"--link|--symbolic-link|-[A-Za-z]*[ls][A-Za-z]*")
 
 
 def _reason(verdict: Verdict) -> str:

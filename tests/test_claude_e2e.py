@@ -381,7 +381,7 @@ def test_managed_settings_from_keycardctl_are_honoured_over_the_projects_own(
     marker = project_root / "ran"
     script, _ = project.claude(claude, ("Bash", {"command": f"touch {marker} && cat ~/.netrc", "description": "x"}))
     assert not marker.exists()  # the project's disableAllHooks does not reach managed hooks
-    assert "deny-shell-access-to-keys-and-credentials" in script.tool_result_text()
+    assert "keycardd policy 'deny-" in script.tool_result_text()  # the credential rule, through the managed hook
     (project_root / ".claude" / "settings.local.json").unlink()  # now the project's own hook would be live
     project.claude(claude, ("Bash", {"command": f"touch {marker}", "description": "x"}))
     assert marker.exists()  # ordinary work goes on through the managed hook (keycardd has no objection) ...

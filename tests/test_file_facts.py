@@ -236,23 +236,25 @@ def test_the_daemon_refuses_to_start_on_a_bad_case_setting(start_daemon: Callabl
 
 
 @pytest.mark.parametrize(
-    ("tool", "tool_input"),
+    ("tool", "tool_input", "expected"),
     [
         (
             "Write",
             {"file_path": "~/.local/state/keycard/policy.cedar", "content": "permit (principal, action, resource);"},
+            "deny",
         ),
-        ("Edit", {"file_path": "~/.claude/settings.json", "old_string": '"hooks"', "new_string": '"x"'}),
-        ("Write", {"file_path": ".claude/settings.local.json", "content": "{}"}),
-        ("Edit", {"file_path": "keycard.toml", "old_string": "zone", "new_string": "zone"}),
-        ("Bash", {"command": "echo '{}' > ~/.claude/settings.json"}),
-        ("Bash", {"command": "rm -f ~/.local/state/keycard/policy.d/team.cedar"}),
-        ("PowerShell", {"command": "Set-Content ~/.cursor/hooks.json '{}'"}),
+        ("Edit", {"file_path": "~/.claude/settings.json", "old_string": '"hooks"', "new_string": '"x"'}, "deny"),
+        ("Write", {"file_path": ".claude/settings.local.json", "content": "{}"}, "deny"),
+        ("Edit", {"file_path": "keycard.toml", "old_string": "zone", "new_string": "zone"}, "ask"),
+        ("Bash", {"command": "echo '{}' > ~/.claude/settings.json"}, "deny"),
+        ("Bash", {"command": "rm -f ~/.local/state/keycard/policy.d/team.cedar"}, "deny"),
+        ("PowerShell", {"command": "Set-Content ~/.cursor/hooks.json '{}'"}, "deny"),
     ],
 )
-def test_changing_the_guard_is_never_let_through(tool: str, tool_input: dict[str, Any]) -> None:
-    """The default policy asks; keycardd's own guard (keycardd/guard_policy.cedar) denies what it protects."""
-    assert decide(claude(tool, tool_input)) in {"ask", "deny"}
+def test_changing_the_guard_asks_a_human(tool: str, tool_input: dict[str, Any], expected: str) -> None:
+    """The default policy asks; where keycardd's guard (issue 13, keycardd/guard_policy.cedar) protects the file, the
+    stricter answer, deny, wins."""
+    assert decide(claude(tool, tool_input)) == expected
 
 
 @pytest.mark.parametrize(
@@ -311,7 +313,7 @@ def test_cursor_file_tools_meet_the_same_rules(tool: str) -> None:
 
     assert decide(cursor("~/.ssh/authorized_keys"), "cursor") == "deny"
     assert decide(cursor(".env.production"), "cursor") == "deny"
-    assert decide(cursor("~/.cursor/hooks.json"), "cursor") == "deny"  # the guard's deny
+    assert decide(cursor("~/.cursor/hooks.json"), "cursor") == "deny"  # keycardd's guard (issue 13)
     assert decide(cursor("src/main.ts"), "cursor") == "no_objection"
 
 

@@ -131,7 +131,7 @@ SHELL_WRITES = [
     "echo '{}' > ~/.cursor/hooks.json",
     "cat /tmp/evil.json | tee ~/.claude/settings.json",
     "echo x > $HOME/.claude/settings.json",
-    "true && echo x > ${HOME}/.config/keycard/keycard.toml",
+    "echo x > ${HOME}/.config/keycard/keycard.toml",
 ]
 
 
@@ -156,6 +156,14 @@ SHELL_SPELLINGS = [
     "rm -rf .cursor",
     "cp /tmp/evil.json ./.claude/settings.local.json",
     "find ~/.local/state/keycard -name '*.cedar' -delete",
+    "ln -s ~/.local/state/keycard/policy.cedar p.cedar",  # then Write p.cedar: through the link
+    "ln ~/.local/state/keycard/policy.cedar p.cedar",  # a hard link: the same file under another name
+    "tar xf /tmp/evil.tar -C ~",
+    "unzip -o /tmp/evil.zip -d ~",
+    "rsync -a /tmp/evil/ ~/",
+    "cp -r /tmp/evil/.claude ~",
+    "cp -al ~/.claude /tmp/linked",  # hard links to every file in it
+    "cp --link ~/.claude/settings.json x.json",
 ]
 
 
@@ -165,11 +173,18 @@ def test_shell_writes_to_protected_files_are_denied(line: str) -> None:
     assert decision == "deny", reason
 
 
-@pytest.mark.xfail(reason="per-path shell requests arrive with the shell branch (SHELL_FACTS.md)", strict=False)
 @pytest.mark.parametrize("line", SHELL_SPELLINGS)
 def test_every_shell_spelling_of_a_change_is_refused(line: str) -> None:
+    """Per-path shell requests (SHELL_FACTS.md): each path a command names, with how it touches it."""
     decision, reason = decide("Bash", {"command": line})
-    assert decision in ("deny", "ask"), reason
+    assert decision == "deny", reason
+    assert "guard-protected-files" in reason
+
+
+@pytest.mark.parametrize("line", ["true && echo x > ~/.claude/settings.json", "true || echo x > ~/.cursor/hooks.json"])
+def test_a_redirect_after_a_list_is_seen(line: str) -> None:
+    """tree-sitter puts `> f` on the whole list in `a && b > f`; the write must still be seen."""
+    assert decide("Bash", {"command": line})[0] == "deny"
 
 
 # ---- stopping keycardd asks ------------------------------------------------------------------------------------
@@ -195,6 +210,13 @@ STOPPING = [
     "kill -9 -1",
     "kill $(pgrep keycardd)",
     "sudo pkill -9 keycardd",
+    "vim ~/.claude/settings.json",
+    'cd "$(dirname ~/.claude/settings.json)" && rm settings.json',
+    "git clone https://example.com/x ~/.local/state/keycard/policy.d/x",
+    "pgrep keycardd | xargs kill",  # the pids come from elsewhere; the line names keycardd
+    "HOME=/tmp; rm ~/.claude/settings.json",  # the path is only known at run time; the name is protected
+    "rm ~/.claude/settings.js*",  # a wildcard that can match a protected file
+    "rm ~/.claude/*",
     "pip uninstall -y keycardd",
     "pipx uninstall keycardd",
     "uv tool uninstall keycardd",
@@ -210,6 +232,11 @@ def test_stopping_or_removing_keycardd_asks(line: str) -> None:
     decision, reason = decide("Bash", {"command": line})
     assert decision in ("ask", "deny"), reason
     assert decision == "ask" or "guard" in reason
+
+
+@pytest.mark.parametrize("line", ["Stop-Process -Name keycardd", "spps -Name python3", "taskkill /IM keycardd.exe /F"])
+def test_powershell_stopping_keycardd_asks(line: str) -> None:
+    assert decide("PowerShell", {"command": line})[0] == "ask"
 
 
 def test_killing_the_daemon_by_its_pid_asks() -> None:
@@ -232,6 +259,9 @@ def test_killing_the_daemon_by_its_pid_asks() -> None:
         "pkill -f 'node server.js'",
         "pip install requests",
         "npm install",
+        "rm -rf build/*",
+        "rm *.pyc",
+        "lsof -ti:3000 | xargs kill",
     ],
 )
 def test_looking_at_keycardd_is_fine(line: str) -> None:
@@ -362,6 +392,10 @@ def test_live_self_disabling_calls_are_refused_and_the_policy_stays(
             "deny",
         ),
         ("Bash", {"command": "echo '{\"disableAllHooks\":true}' > .claude/settings.local.json"}, "deny"),
+        ("Bash", {"command": f"cp /bin/true {paths.state_dir()}/policy.d/a.cedar"}, "deny"),
+        ("Bash", {"command": f"ln -sf /dev/null {policy_file}"}, "deny"),
+        ("Bash", {"command": f"sed -i 's/forbid/permit/' {policy_file}"}, "deny"),
+        ("Bash", {"command": "rm -rf ~/.local/state/keycard"}, "deny"),
         ("Bash", {"command": "keycardctl uninstall claude"}, "ask"),
         ("Bash", {"command": "systemctl --user stop keycardd"}, "ask"),
         ("Bash", {"command": "pkill keycardd"}, "ask"),

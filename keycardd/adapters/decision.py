@@ -70,12 +70,12 @@ class Settings:
     principal: EntityUid
     unparseable: Outcome = Outcome.DENY
     """What a shell line that cannot be analysed (or hides its program) gets: deny, or ask if configured."""
-    guard: Guard = field(default_factory=Guard.from_environment)
-    """keycardd's self-protection, applied on top of every policy: it can only make an answer stricter."""
     home: str = field(default_factory=lambda: os.path.expanduser("~"))
     """The user's home directory, resolved once: `~` and `$HOME` in paths mean this."""
     fold_case: bool = field(default_factory=lambda: case_insensitive_paths(os.environ))
     """Whether file paths are case-folded for policies (the file system ignores case: macOS's and Windows' default)."""
+    guard: Guard = field(default_factory=Guard.from_environment)
+    """keycardd's self-protection, applied on top of every policy: it can only make an answer stricter."""
 
 
 def decide(call: Call, engine: Engine | None, engine_error: str | None, settings: Settings) -> Decision:
@@ -127,13 +127,12 @@ def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     if hidden is not None:
         reason = f"keycardd cannot tell which program `{mask(hidden.program)}` runs before the line runs"
         return Decision(settings.unparseable, reason, ())
-    guard = settings.guard
     parts = _shell_parts(call, analysis, settings)
-    requests = [guard.mark(request) for request, _ in parts]
+    requests = settings.guard.mark_all([request for request, _ in parts])
     if len(requests) > MAX_SHELL_REQUESTS:
         reason = f"keycardd could not analyse this shell command: it names more than {MAX_SHELL_REQUESTS} paths"
         return Decision(settings.unparseable, reason, ())
-    verdicts = guard.review(engine.decide_many(requests))
+    verdicts = settings.guard.review(engine.decide_many(requests))
     if not verdicts:  # an empty line, or only comments and assignments: nothing runs
         empty = CedarRequest(settings.principal, call.action, _tool(call.tool), {**call.context, "command": line})
         verdict = engine.decide_many([empty])[0]
@@ -164,11 +163,10 @@ def _decide_powershell(call: Call, engine: Engine, settings: Settings) -> Decisi
         return Decision(settings.unparseable, reason, ())
     if not contexts:  # only comments, assignments or expressions: no command runs
         contexts = [("powershell", {**call.context, "command": line}, line)]
-    guard = settings.guard
-    requests = [
-        guard.mark(CedarRequest(settings.principal, call.action, _tool(tool), context)) for tool, context, _ in contexts
-    ]
-    verdicts = guard.review(engine.decide_many(requests))
+    requests = settings.guard.mark_all(
+        [CedarRequest(settings.principal, call.action, _tool(tool), context) for tool, context, _ in contexts]
+    )
+    verdicts = settings.guard.review(engine.decide_many(requests))
     index = max(range(len(verdicts)), key=lambda i: verdicts[i].outcome.strictness)
     strictest = verdicts[index]
     policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
