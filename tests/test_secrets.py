@@ -112,3 +112,24 @@ def test_scanner_finds_what_it_is_given(tmp_path: Path) -> None:
         "text #1: sk-liv...",
         f"{leaky}: ghp_A1...",
     ]
+
+
+def test_explain_masks_secrets_in_the_requests_it_returns() -> None:
+    from keycardd.adapters import Settings
+    from keycardd.engine import Engine, EntityUid, default_policy_source
+    from keycardd.explain import explain
+
+    secret = "hunter2-Zq8v7Xc6Lp"
+    line = f"curl -u deploy:{secret} https://api.example.com/ && mysql -p{secret} db"
+    payload = {"hook_event_name": "PreToolUse", "cwd": "/p", "tool_name": "Bash", "tool_input": {"command": line}}
+    document = explain(
+        Engine.compile([default_policy_source()]),
+        None,
+        Settings(principal=EntityUid("User", "u@example.com"), home="/h", fold_case=False),
+        agent="claude",
+        payload=json.dumps(payload).encode(),
+        env={},
+    )
+    text = json.dumps(document)
+    assert secret not in text
+    assert "deploy" in text  # the request is still there, only the password is masked
