@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from keycardd.adapters import claude, cursor
+from keycardd.adapters import claude, codex, cursor, gemini
 from keycardd.adapters.decision import Call, Decision, Kind, Settings, decide
 from keycardd.adapters.payload import Payload, decode
 from keycardd.engine import Engine
@@ -23,6 +23,8 @@ AGENTS: dict[str, tuple[_Parser, _Renderer]] = {
     "claude": (claude.parse, claude.render),
     "claude-code": (claude.parse, claude.render),
     "cursor": (cursor.parse, cursor.render),
+    "codex": (codex.parse, codex.render),
+    "gemini": (gemini.parse, gemini.render),
 }
 
 
@@ -54,7 +56,7 @@ class Decider:
         try:
             parse, render = AGENTS[agent]
         except KeyError:
-            raise UnknownAgentError(f"unknown agent {agent!r} (expected claude or cursor)") from None
+            raise UnknownAgentError(f"unknown agent {agent!r} (expected claude, cursor, codex or gemini)") from None
         payload = decode(raw)
         call = parse(payload, env)
         if call.kind is not Kind.GATE:

@@ -43,6 +43,9 @@ class Call:
     """Set when a gate's payload cannot be understood; the decision is then a deny saying so."""
     content: str | None = None
     """File content the call would write: never given to policies, logged only as size and sha256."""
+    parts: tuple[Call, ...] = ()
+    """Set when one tool call touches several resources (a Codex patch edits several files): each part is decided
+    and the call gets the strictest answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,12 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     if engine is None:
         problem = engine_error or "no policy is loaded"
         return Decision(Outcome.DENY, f"keycardd has no valid policy ({problem}); fix the policy file", ())
+    if call.parts:
+        decisions = [decide(part, engine, engine_error, settings) for part in call.parts]
+        strictest = max(decisions, key=lambda decision: decision.outcome.strictness)
+        policies = tuple(dict.fromkeys(pid for decision in decisions for pid in decision.policies))
+        requests = tuple(request for decision in decisions for request in decision.requests)
+        return Decision(strictest.outcome, strictest.reason, policies, requests)
     if call.shell_line is not None:
         return _decide_shell(call, engine, settings)
     verdict = engine.evaluate(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
