@@ -1,0 +1,139 @@
+"""`keycard-hook codex|gemini` through both real shims: the daemon's answer byte for byte, and, when the daemon
+cannot answer, a deny in the shape that agent honours (a Claude-shaped deny is ignored by Gemini: it fails open)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+from conftest import DaemonProcess
+from shims import Shim, shims
+from test_conformance import FakeDaemon, _stall
+
+from keycardd import paths
+
+SHIMS = shims()
+SHIM_IDS = [shim.name for shim in SHIMS]
+POLICY = """
+@id("base") permit (principal, action, resource);
+@id("no-rm") @reason("no recursive rm") forbid (principal, action, resource == Tool::"bash")
+when { context has program && context.program == "rm" };
+"""
+
+
+def codex(event: str = "PreToolUse", **fields: Any) -> bytes:
+    base = {"session_id": "s", "turn_id": "t", "cwd": "/w", "hook_event_name": event, "model": "m"}
+    return json.dumps({**base, "permission_mode": "default", "tool_use_id": "u", **fields}).encode()
+
+
+def gemini(event: str = "BeforeTool", **fields: Any) -> bytes:
+    return json.dumps({"session_id": "s", "cwd": "/w", "hook_event_name": event, "timestamp": "t", **fields}).encode()
+
+
+CODEX_RM = codex(tool_name="Bash", tool_input={"command": "rm -rf x"})
+GEMINI_RM = gemini(tool_name="run_shell_command", tool_input={"command": "rm -rf x"})
+
+
+@pytest.mark.parametrize("shim", SHIMS, ids=SHIM_IDS)
+def test_daemon_answers_through_the_shim(shim: Shim, start_daemon: Any) -> None:
+    daemon: DaemonProcess = start_daemon(policy=POLICY)
+    reason = "keycardd policy 'no-rm': no recursive rm (in `rm -rf x`)"
+    result = shim.run("codex", CODEX_RM, "--no-autostart", env=daemon.env)
+    assert (result.returncode, json.loads(result.stdout)["hookSpecificOutput"]["permissionDecisionReason"]) == (
+        0,
+        reason,
+    )
+    result = shim.run("gemini", GEMINI_RM, "--no-autostart", env=daemon.env)
+    assert (result.returncode, result.stdout) == (
+        0,
+        json.dumps({"decision": "deny", "reason": reason}, separators=(",", ":")).encode(),
+    )
+    ls = gemini(tool_name="run_shell_command", tool_input={"command": "ls"})
+    assert shim.run("gemini", ls, "--no-autostart", env=daemon.env).stdout == b""
+
+
+@pytest.mark.parametrize("shim", SHIMS, ids=SHIM_IDS)
+@pytest.mark.parametrize(
+    ("payload", "event"),
+    [
+        (CODEX_RM, "PreToolUse"),
+        (codex("UserPromptSubmit", prompt="hi"), "UserPromptSubmit"),
+        (codex("PermissionRequest", tool_name="Bash", tool_input={"command": "ls"}), "PermissionRequest"),
+        (b"garbage", "PreToolUse"),
+    ],
+    ids=["pretooluse", "prompt", "permission-request", "garbage"],
+)
+def test_codex_no_daemon_denies_in_the_blocking_shape(shim: Shim, payload: bytes, event: str) -> None:
+    result = shim.run("codex", payload, "--no-autostart")
+    document = json.loads(result.stdout)
+    assert result.returncode == 0
+    if event == "UserPromptSubmit":
+        reason = document["reason"]
+        assert document["decision"] == "block"
+    elif event == "PermissionRequest":
+        reason = document["hookSpecificOutput"]["decision"]["message"]
+        assert document["hookSpecificOutput"]["decision"]["behavior"] == "deny"
+    else:
+        specific = document["hookSpecificOutput"]
+        assert (specific["hookEventName"], specific["permissionDecision"]) == ("PreToolUse", "deny")
+        reason = specific["permissionDecisionReason"]
+    assert reason.startswith("keycardd is not running") and str(paths.socket_path()) in reason
+
+
+@pytest.mark.parametrize("shim", SHIMS, ids=SHIM_IDS)
+@pytest.mark.parametrize(
+    "payload",
+    [GEMINI_RM, gemini("BeforeAgent", prompt="hi"), b"garbage", b""],
+    ids=["before-tool", "before-agent", "garbage", "empty"],
+)
+def test_gemini_no_daemon_denies_in_gemini_shape(shim: Shim, payload: bytes) -> None:
+    """Before: the shim refused `gemini` as unknown and printed a Claude-shaped deny, which Gemini runs through."""
+    result = shim.run("gemini", payload, "--no-autostart")
+    document = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert set(document) == {"decision", "reason"}
+    assert document["decision"] == "deny"
+    assert document["reason"].startswith("keycardd is not running")
+
+
+@pytest.mark.parametrize("shim", SHIMS, ids=SHIM_IDS)
+@pytest.mark.parametrize(
+    ("agent", "payload"),
+    [
+        ("gemini", gemini("AfterTool", tool_name="run_shell_command", tool_input={}, tool_response={})),
+        ("gemini", gemini("SessionStart", source="startup")),
+        ("codex", codex("PostToolUse", tool_name="Bash", tool_input={})),
+    ],
+)
+def test_no_daemon_observed_events_stay_silent(shim: Shim, agent: str, payload: bytes) -> None:
+    result = shim.run(agent, payload, "--no-autostart")
+    assert (result.returncode, result.stdout) == (0, b"")
+
+
+@pytest.mark.parametrize("shim", SHIMS, ids=SHIM_IDS)
+def test_gemini_fail_open_is_opt_in_per_event(shim: Shim) -> None:
+    result = shim.run("gemini", GEMINI_RM, "--no-autostart", "--fail-open", "BeforeAgent")
+    assert json.loads(result.stdout)["decision"] == "deny"
+    result = shim.run("gemini", GEMINI_RM, "--no-autostart", "--fail-open", "BeforeTool")
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize("shim", SHIMS, ids=SHIM_IDS)
+def test_stalled_daemon_the_shim_ends_itself_with_a_gemini_deny(shim: Shim) -> None:
+    """A timed-out Gemini hook keeps the tool waiting until its child exits: the shim must end on its own budget
+    (the subprocess timeout here is only a generous liveness bound, not a speed assertion)."""
+    fake = FakeDaemon(paths.socket_path(), _stall)
+    try:
+        result = shim.run("gemini", GEMINI_RM, "--timeout-ms", "300", timeout=4.5)
+    finally:
+        fake.close()
+    document = json.loads(result.stdout)
+    assert document == {"decision": "deny", "reason": document["reason"]}
+    assert "did not answer within 300 ms" in document["reason"]
+
+
+def test_unknown_agent_still_fails_closed(shim: Shim = SHIMS[0]) -> None:
+    result = shim.run("vim", CODEX_RM, "--no-autostart", env={**os.environ})
+    assert "unknown agent" in json.loads(result.stdout)["hookSpecificOutput"]["permissionDecisionReason"]
