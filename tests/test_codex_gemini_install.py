@@ -142,3 +142,31 @@ def test_gemini_install_and_exact_uninstall(isolated_home: Path) -> None:
     assert "already up to date" in keycardctl("install", "gemini").stdout
     assert keycardctl("uninstall", "gemini").returncode == 0
     assert json.loads(settings.read_text()) == existing
+
+
+def test_doctor_runs_canaries_through_both_hooks_and_catches_an_untrusted_codex_hook(
+    codex_home: Path, start_daemon: Any
+) -> None:
+    start_daemon()
+    assert keycardctl("install", "codex").returncode == 0
+    assert keycardctl("install", "gemini").returncode == 0
+    report = keycardctl("doctor", "--json")
+    checks = json.loads(report.stdout)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for check in checks:
+        by_name.setdefault(check["check"], []).append(check)
+    for agent in ("codex", "gemini"):
+        canaries = by_name[f"{agent} hook (C shim)"]
+        assert [check["ok"] for check in canaries] == [True, True], canaries
+        assert {check["detail"].split(":")[0] for check in canaries} == {"forbidden canary", "permitted canary"}
+    assert [check["ok"] for check in by_name["codex trust"]] == [True]
+    assert report.returncode == 0, report.stdout
+
+    hooks = codex_home / "hooks.json"
+    document = json.loads(hooks.read_text())
+    document["hooks"]["PreToolUse"][0]["hooks"][0]["command"] += " --timeout-ms 1500"  # edited after install
+    hooks.write_text(json.dumps(document))
+    report = keycardctl("doctor", "--json")
+    trust = [check for check in json.loads(report.stdout) if check["check"] == "codex trust"]
+    assert trust[0]["ok"] is False and "untrusted" in trust[0]["detail"] and "unguarded" in trust[0]["detail"]
+    assert report.returncode == 1

@@ -19,7 +19,7 @@ from typing import Any
 
 from keycardd import paths
 from keycardd.client import Client, DaemonUnavailableError
-from keycardd.install import claude, cursor
+from keycardd.install import agent_checks, claude, cursor
 from keycardd.install.config_file import ConfigFileError, read_json
 from keycardd.protocol import DocumentReply, ExplainRequest, StatusRequest
 
@@ -66,6 +66,7 @@ CANARIES: dict[str, list[tuple[str, dict[str, Any]]]] = {
             },
         ),
     ],
+    **agent_checks.CANARIES,
 }
 
 
@@ -87,6 +88,7 @@ def run_checks(project: Path | None = None) -> list[Check]:
         for argv in {tuple(argv) for argv in commands}:
             if daemon_up:
                 checks.extend(_canary_checks(agent, list(argv)))
+    checks.extend(Check(*problem) for problem in agent_checks.trust_problems(project))
     if not any(check.name.endswith("config") for check in checks):
         checks.append(
             Check(
@@ -144,6 +146,7 @@ def _installed(project: Path | None) -> Iterator[tuple[str, Path, list[list[str]
         except ConfigFileError:
             continue
         yield "cursor", path, cursor.installed_commands(document)
+        yield from agent_checks.installed(scope, directory)
 
 
 def _canary_checks(agent: str, argv: list[str]) -> Iterator[Check]:
