@@ -105,6 +105,12 @@ def test_codex_apply_patch_decides_every_file_it_touches() -> None:
     assert answer("codex", codex(tool_name="apply_patch", tool_input={"command": fine})) == (b"", 0)
 
 
+def test_codex_view_image_is_a_read_of_its_path() -> None:
+    denied = codex(tool_name="view_image", tool_input={"path": "deny.png"})
+    assert answer("codex", denied) == (codex_deny("keycardd policy 'deny-it': not that file"), 0)
+    assert answer("codex", codex(tool_name="view_image", tool_input={"path": "ok.png"})) == (b"", 0)
+
+
 def test_codex_patch_without_files_is_denied_as_malformed() -> None:
     stdout, _ = answer("codex", codex(tool_name="apply_patch", tool_input={"command": "rm everything"}))
     assert b"the patch names no file" in stdout

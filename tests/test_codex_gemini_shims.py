@@ -13,6 +13,9 @@ from shims import Shim, shims
 from test_conformance import FakeDaemon, _stall
 
 from keycardd import paths
+from keycardd.engine import Outcome
+from keycardd.protocol import DocumentReply, StatusRequest
+from keycardd.stats import DecisionStats
 
 SHIMS = shims()
 SHIM_IDS = [shim.name for shim in SHIMS]
@@ -137,3 +140,30 @@ def test_stalled_daemon_the_shim_ends_itself_with_a_gemini_deny(shim: Shim) -> N
 def test_unknown_agent_still_fails_closed(shim: Shim = SHIMS[0]) -> None:
     result = shim.run("vim", CODEX_RM, "--no-autostart", env={**os.environ})
     assert "unknown agent" in json.loads(result.stdout)["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_status_counts_decisions_per_agent(start_daemon: Any) -> None:
+    daemon: DaemonProcess = start_daemon(policy=POLICY)
+    shim = SHIMS[0]
+    for agent, payload in (
+        ("codex", CODEX_RM),
+        ("gemini", GEMINI_RM),
+        ("gemini", gemini(tool_name="run_shell_command", tool_input={"command": "ls"})),
+    ):
+        assert shim.run(agent, payload, "--no-autostart", env=daemon.env).returncode == 0
+    with daemon.client() as client:
+        reply = client.request(StatusRequest())
+    assert isinstance(reply, DocumentReply)
+    assert reply.body["decisions_by_agent"] == {"codex": {"deny": 1}, "gemini": {"deny": 1, "no_objection": 1}}
+    assert reply.body["decisions"]["deny"] == 2
+
+
+def test_per_agent_counts_survive_a_replica_report() -> None:
+    replica, primary = DecisionStats(), DecisionStats()
+    replica.record(Outcome.DENY, 10.0, "gemini")
+    replica.record(Outcome.ALLOW, 10.0, "codex")
+    primary.record(Outcome.DENY, 10.0, "gemini")
+    primary.merge(*replica.drain())
+    assert primary.by_agent == {"gemini": {"deny": 2}, "codex": {"allow": 1}}
+    assert primary.counts["deny"] == 2 and primary.counts["allow"] == 1
+    assert replica.by_agent == {}

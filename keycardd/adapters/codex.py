@@ -46,6 +46,8 @@ def parse(payload: Payload, env: dict[str, str]) -> Call:
             if not all(isinstance(arg, str) for arg in argv):
                 return Call(agent=AGENT, event="PreToolUse", kind=Kind.GATE, malformed="`command` is not strings")
             tool_input = {**tool_input, "command": _shell_line(argv)}
+        if lowered == "view_image" and isinstance(tool_input, dict) and "file_path" not in tool_input:
+            tool_input = {**tool_input, "file_path": tool_input.get("path")}  # a read of that path
         data = {**data, "tool_name": mapped, "tool_input": tool_input}
         payload = dataclasses.replace(payload, data=data)
     call = claude.parse(payload, env)
