@@ -105,6 +105,21 @@ def test_codex_apply_patch_decides_every_file_it_touches() -> None:
     assert answer("codex", codex(tool_name="apply_patch", tool_input={"command": fine})) == (b"", 0)
 
 
+def test_codex_apply_patch_through_the_shell_tool_decides_its_files() -> None:
+    """Codex 0.171 runs a model's `apply_patch` heredoc through exec_command: the hook sees tool `Bash` and the patch
+    in the command line. Before, that was just a shell line running `apply_patch`, so a forbidden file got through."""
+    patch = "*** Begin Patch\n*** Update File: ok.txt\n@@\n-a\n+b\n*** Add File: deny.txt\n+x\n*** End Patch"
+    command = f"apply_patch <<'EOF'\n{patch}\nEOF\n"
+    assert answer("codex", codex(tool_name="Bash", tool_input={"command": command})) == (
+        codex_deny("keycardd policy 'deny-it': not that file"),
+        0,
+    )
+    fine = "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: ok.txt\n+x\n*** End Patch\nEOF\n"
+    assert answer("codex", codex(tool_name="Bash", tool_input={"command": fine})) == (b"", 0)
+    rm_too = fine + "rm -rf x\n"
+    assert answer("codex", codex(tool_name="Bash", tool_input={"command": rm_too})) == (codex_deny(DENY_RM), 0)
+
+
 def test_codex_view_image_is_a_read_of_its_path() -> None:
     denied = codex(tool_name="view_image", tool_input={"path": "deny.png"})
     assert answer("codex", denied) == (codex_deny("keycardd policy 'deny-it': not that file"), 0)

@@ -24,6 +24,8 @@ POLICY = """
 @id("base") permit (principal, action, resource);
 @id("no-rm") @reason("keycardd e2e: rm is not allowed here")
 forbid (principal, action, resource == Tool::"bash") when { context has program && context.program == "rm" };
+@id("no-secrets") @reason("keycardd e2e: secret files stay untouched")
+forbid (principal, action, resource) when { context has file_path && context.file_path like "*secret*" };
 @id("ask-touch") @itl("Creating files with touch needs a human")
 permit (principal, action, resource == Tool::"bash") when { context has program && context.program == "touch" };
 """
@@ -63,6 +65,8 @@ def run_codex(codex_bin: Path, home: Path, project: Path, command: str) -> tuple
             "request_max_retries = 0\nstream_max_retries = 0\n"
         )
         installed = config.read_text() if config.exists() else ""  # keycardctl's trust tables: no top-level keys
+        if installed.startswith(provider[:20]):  # a second run in one test: drop the previous run's provider
+            installed = installed[installed.index("[hooks") :]
         config.write_text(provider + "\n" + installed)
         result = subprocess.run(
             [
@@ -174,3 +178,16 @@ def test_ask_becomes_a_deny_that_explains_itself(
     told = script.told()
     assert "Creating files with touch needs a human" in told
     assert "hooks cannot ask" in told
+
+
+def test_codex_apply_patch_to_a_forbidden_file_is_blocked(
+    request: pytest.FixtureRequest, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """Codex applies a model's `apply_patch` heredoc itself (hook tool `Bash`): the file is decided as a write."""
+    start_daemon(policy=POLICY)
+    patch = "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: secret.txt\n+leaked\n*** End Patch\nEOF\n"
+    script, project = run("codex", request, patch)
+    assert not (project / "secret.txt").exists()
+    assert "keycardd e2e: secret files stay untouched" in script.told()
+    script, project = run("codex", request, patch.replace("secret.txt", "notes.txt"))
+    assert (project / "notes.txt").read_text() == "leaked\n"

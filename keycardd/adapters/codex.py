@@ -27,6 +27,7 @@ SHELL_TOOLS = frozenset({"bash", "shell", "exec_command", "local_shell", "unifie
 TOOL_NAMES = {"web_search": "websearch", "web_fetch": "webfetch", "view_image": "read"}
 PATCH_TOOLS = frozenset({"apply_patch", "applypatch"})
 _PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^\*\*\* Move to: (.+?)\s*$", re.MULTILINE)
+_SHELL_PATCH = re.compile(r"\bapply_?patch\b[^\n]*\n\s*\*\*\* Begin Patch", re.IGNORECASE)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -56,7 +57,14 @@ def parse(payload: Payload, env: dict[str, str]) -> Call:
         context["agent"] = AGENT
         if tool_name:
             context["tool_name"] = tool_name
-    return dataclasses.replace(call, agent=AGENT, context=context)
+    call = dataclasses.replace(call, agent=AGENT, context=context)
+    if call.shell_line is not None and _SHELL_PATCH.search(call.shell_line):
+        # Codex runs a model's `apply_patch <<'EOF'` through its shell tool and applies the patch itself: the shell
+        # line is decided as a line, and every file the patch touches as the write or edit it is.
+        files = _patch_parts(call.shell_line, context, call.event)
+        if files:
+            call = dataclasses.replace(call, parts=(dataclasses.replace(call, parts=()), *files))
+    return call
 
 
 def _shell_line(argv: list[str]) -> str:
@@ -81,16 +89,24 @@ def _patch_call(data: dict[str, Any], env: dict[str, str], tool_name: str) -> Ca
         patch = tool_input
     if patch is None:
         return Call(agent=AGENT, event=event, kind=Kind.GATE, tool="edit", malformed="the patch text is missing")
+    parts = _patch_parts(patch, context, event)
+    if not parts:
+        return Call(agent=AGENT, event=event, kind=Kind.GATE, tool="edit", malformed="the patch names no file")
+    return Call(agent=AGENT, event=event, kind=Kind.GATE, tool="edit", context=parts[0].context, parts=parts)
+
+
+def _patch_parts(patch: str, context: dict[str, Any], event: str) -> tuple[Call, ...]:
+    """One `write` (added file) or `edit` (updated, deleted, moved-to file) call per file the patch names."""
     cwd = str(context.get("cwd", ""))
     parts = []
     for match in _PATCH_FILE.finditer(patch):
         verb, path = (match[1], match[2]) if match[1] else ("Move", match[3])
         tool = "write" if verb == "Add" else "edit"
-        part_context = {**context, "file_path": absolute_path(path, cwd)}
+        part_context = {**context, "tool_name": "apply_patch", "file_path": absolute_path(path, cwd)}
+        for key in ("command", "description"):
+            part_context.pop(key, None)
         parts.append(Call(agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=part_context))
-    if not parts:
-        return Call(agent=AGENT, event=event, kind=Kind.GATE, tool="edit", malformed="the patch names no file")
-    return Call(agent=AGENT, event=event, kind=Kind.GATE, tool="edit", context=parts[0].context, parts=tuple(parts))
+    return tuple(parts)
 
 
 def render(call: Call, decision: Decision | None) -> tuple[bytes, int]:
