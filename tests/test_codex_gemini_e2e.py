@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DaemonProcess
@@ -87,8 +88,10 @@ def run_codex(codex_bin: Path, home: Path, project: Path, command: str) -> tuple
     return script, result.stdout + result.stderr
 
 
-def run_gemini(gemini_bin: Path, home: Path, project: Path, command: str) -> tuple[Script, str]:
-    script = Script([("run_shell_command", {"command": command})])
+def run_gemini(
+    gemini_bin: Path, home: Path, project: Path, command: str, call: tuple[str, dict[str, Any]] | None = None
+) -> tuple[Script, str]:
+    script = Script([call or ("run_shell_command", {"command": command})])
     with fake_model(script, "gemini") as url:
         env = agent_env(home, GEMINI_API_KEY="dummy", GOOGLE_GEMINI_BASE_URL=url, GEMINI_CLI_TRUST_WORKSPACE="true")
         result = subprocess.run(
@@ -191,3 +194,19 @@ def test_codex_apply_patch_to_a_forbidden_file_is_blocked(
     assert "keycardd e2e: secret files stay untouched" in script.told()
     script, project = run("codex", request, patch.replace("secret.txt", "notes.txt"))
     assert (project / "notes.txt").read_text() == "leaked\n"
+
+
+def test_gemini_write_file_to_a_forbidden_file_is_blocked(
+    gemini_setup: tuple[Path, Path], gemini_bin: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """Gemini's file tools reach the same `Tool::"write"` resource and `file_path` as Claude Code's Write."""
+    start_daemon(policy=POLICY)
+    home, project = gemini_setup
+    call = ("write_file", {"file_path": "secret.txt", "content": "leaked"})
+    script, output = run_gemini(gemini_bin, home, project, "", call)
+    assert script.turns == 1, output[-2000:]
+    assert not (project / "secret.txt").exists()
+    assert "keycardd e2e: secret files stay untouched" in script.told()
+    call = ("write_file", {"file_path": "notes.txt", "content": "fine"})
+    script, output = run_gemini(gemini_bin, home, project, "", call)
+    assert (project / "notes.txt").read_text() == "fine"
