@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import DaemonProcess
-from shims import Shim, shims
+from shims import REPO, Shim, shims
 from test_conformance import FakeDaemon, _stall
 
 from keycardd import paths
@@ -167,3 +170,25 @@ def test_per_agent_counts_survive_a_replica_report() -> None:
     assert primary.by_agent == {"gemini": {"deny": 2}, "codex": {"allow": 1}}
     assert primary.counts["deny"] == 2 and primary.counts["allow"] == 1
     assert replica.by_agent == {}
+
+
+@pytest.mark.parametrize(
+    "payload", [GEMINI_RM, gemini("BeforeAgent", prompt="hi"), b""], ids=["tool", "prompt", "empty"]
+)
+def test_plugin_launcher_without_keycardd_denies_in_gemini_shape(tmp_path: Path, payload: bytes) -> None:
+    """Before: `sh keycard-hook.sh gemini` printed a Claude-shaped deny, which Gemini ignores."""
+    root = tmp_path / "plugin"
+    root.mkdir()
+    shutil.copy(REPO / "hooks" / "keycard-hook.sh", root / "keycard-hook.sh")
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(tmp_path / "none")}
+    result = subprocess.run(
+        ["sh", str(root / "keycard-hook.sh"), "gemini"], input=payload, capture_output=True, env=env
+    )
+    document = json.loads(result.stdout)
+    assert (result.returncode, document["decision"]) == (0, "deny")
+    assert "keycardd is not installed" in document["reason"]
+    observed = gemini("AfterTool", tool_name="x", tool_input={})
+    result = subprocess.run(
+        ["sh", str(root / "keycard-hook.sh"), "gemini"], input=observed, capture_output=True, env=env
+    )
+    assert (result.returncode, result.stdout) == (0, b"")
