@@ -252,3 +252,43 @@ def test_explain_knows_both_agents() -> None:
     assert (document["agent"], document["tool"], document["decision"]) == ("gemini", "bash", "deny")
     payload = json.dumps(codex(tool_name="Bash", tool_input={"command": "ls"})).encode()
     assert explain(ENGINE, None, SETTINGS, agent="codex", payload=payload, env={})["agent"] == "codex"
+
+
+# ---- Cursor running Claude Code's hooks too -------------------------------------------------------------------
+
+
+def _hook(decider: Decider, agent: str, payload: dict[str, Any], env: dict[str, str]) -> Any:
+    return decider.decide_hook(ENGINE, None, agent, json.dumps(payload).encode(), env)
+
+
+CURSOR_SHELL = {"conversation_id": "c", "generation_id": "g", "hook_event_name": "beforeShellExecution",
+                "command": "rm -rf x", "cwd": "/w"}  # fmt: skip
+CLAUDE_SHELL = {"session_id": "c", "cwd": "/w", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                "tool_input": {"command": "rm -rf x"}}  # fmt: skip
+CURSOR_ENV = {"CURSOR_VERSION": "2.1.46"}
+
+
+def test_a_call_cursor_reports_through_both_hooks_is_decided_once() -> None:
+    decider = Decider(SETTINGS)
+    first = _hook(decider, "cursor", CURSOR_SHELL, {})
+    second = _hook(decider, "claude", CLAUDE_SHELL, CURSOR_ENV)
+    assert (first.repeated, second.repeated) == (False, True)
+    assert second.decision == first.decision
+    assert json.loads(second.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"  # still Claude's shape
+    third = _hook(decider, "claude", CLAUDE_SHELL, CURSOR_ENV)
+    assert third.repeated is False  # a pair is two calls: a later one is decided afresh
+
+
+def test_claude_first_then_cursors_two_events_count_once() -> None:
+    decider = Decider(SETTINGS)
+    claude_answer = _hook(decider, "claude", CLAUDE_SHELL, CURSOR_ENV)
+    pre_tool = {**CURSOR_SHELL, "hook_event_name": "preToolUse", "tool_name": "Shell",
+                "tool_input": {"command": "rm -rf x", "working_directory": "/w"}}  # fmt: skip
+    answers = [_hook(decider, "cursor", pre_tool, {}), _hook(decider, "cursor", CURSOR_SHELL, {})]
+    assert [claude_answer.repeated, *(a.repeated for a in answers)] == [False, True, True]
+
+
+def test_claude_code_itself_is_never_deduplicated_against_cursor() -> None:
+    decider = Decider(SETTINGS)
+    _hook(decider, "cursor", CURSOR_SHELL, {})
+    assert _hook(decider, "claude", CLAUDE_SHELL, {}).repeated is False  # no CURSOR_VERSION: real Claude Code

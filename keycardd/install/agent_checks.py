@@ -1,6 +1,6 @@
 """doctor's view of the Codex CLI and Gemini CLI installs: where their hooks are, canaries to run through them, and the
 traps peculiar to each (Codex skips an untrusted hook silently; Gemini ignores a project's hooks in an untrusted
-folder; Cursor also runs Claude Code's hooks, so with both installs one Cursor call is decided twice)."""
+folder; Cursor also runs Claude Code's hooks, so with both installs one Cursor call reaches keycardd twice)."""
 
 from __future__ import annotations
 
@@ -89,8 +89,9 @@ def _cursor_overlap(scopes: list[tuple[str, Path | None]]) -> Iterator[tuple[str
             continue
     if has_cursor and has_claude:
         detail = (
-            "Cursor runs its own keycardd hooks and also Claude Code's from .claude/settings*.json: both enforce the "
-            "same policy, but each Cursor call is decided (and counted) twice"
+            "Cursor runs its own keycardd hooks and also Claude Code's from .claude/settings*.json; keycardd decides a "
+            "call Cursor reports through both once (the Claude-shaped twin carries CURSOR_VERSION) and the Cursor "
+            "hook's answer is the one Cursor uses"
         )
-        fix = "turn off Cursor's third-party (Claude Code) hooks in Cursor's settings to have only the Cursor hook fire"
+        fix = "to have only the Cursor hook run, turn off third-party hooks in Cursor's settings"
         yield "cursor and claude hooks", True, detail, fix
