@@ -170,3 +170,14 @@ def test_doctor_runs_canaries_through_both_hooks_and_catches_an_untrusted_codex_
     trust = [check for check in json.loads(report.stdout) if check["check"] == "codex trust"]
     assert trust[0]["ok"] is False and "untrusted" in trust[0]["detail"] and "unguarded" in trust[0]["detail"]
     assert report.returncode == 1
+
+
+def test_doctor_says_which_hook_decides_when_cursor_also_runs_claude_hooks(isolated_home: Path) -> None:
+    assert keycardctl("install", "claude").returncode == 0
+    assert keycardctl("install", "cursor").returncode == 0
+    checks = json.loads(keycardctl("doctor", "--json").stdout)
+    overlap = [check for check in checks if check["check"] == "cursor and claude hooks"]
+    assert len(overlap) == 1 and "decides a call Cursor reports through both once" in overlap[0]["detail"]
+    assert keycardctl("uninstall", "cursor").returncode == 0
+    checks = json.loads(keycardctl("doctor", "--json").stdout)
+    assert not [check for check in checks if check["check"] == "cursor and claude hooks"]
