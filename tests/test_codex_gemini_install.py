@@ -113,15 +113,26 @@ def test_codex_trust_goes_stale_when_the_hook_changes(codex_bin: Path, codex_hom
 
 
 def test_codex_project_install(codex_bin: Path, codex_home: Path, tmp_path: Path) -> None:
+    """Codex loads a project's hooks only in a project trusted in config.toml: install says so and doctor fails."""
     project = tmp_path / "repo"
     project.mkdir()
-    assert keycardctl("install", "codex", "--project", str(project)).returncode == 0
+    result = keycardctl("install", "codex", "--project", str(project))
+    assert result.returncode == 0 and "only once you trust" in result.stdout
+    assert codex_hooks(codex_bin, project) == []  # what Codex does with an untrusted project's hooks
+    trust = [check for check in json.loads(keycardctl("doctor", "--json", "--project", str(project)).stdout)
+             if check["check"] == "codex trust"]  # fmt: skip
+    assert [check["ok"] for check in trust] == [False] and "not trusted" in trust[0]["detail"]
+
+    config_path = codex_home / "config.toml"
+    config_path.write_text(f'[projects."{project.resolve()}"]\ntrust_level = "trusted"\n\n' + config_path.read_text())
+    hooks = codex_hooks(codex_bin, project)
+    assert sorted(hook["trustStatus"] for hook in hooks) == ["trusted"] * 3
     document = json.loads((project / ".codex" / "hooks.json").read_text())
-    assert codex.installed_commands(document)[0][-1] == "codex"
-    config = tomlkit.parse((codex_home / "config.toml").read_text())
+    config = tomlkit.parse(config_path.read_text())
     assert codex.untrusted(document, (project / ".codex" / "hooks.json").resolve(), config) == []
     assert keycardctl("uninstall", "codex", "--project", str(project)).returncode == 0
-    assert not (codex_home / "config.toml").read_text().strip()
+    assert config_path.read_text() == f'[projects."{project.resolve()}"]\ntrust_level = "trusted"\n'
+    assert codex_hooks(codex_bin, project) == []
 
 
 def test_gemini_install_and_exact_uninstall(isolated_home: Path) -> None:

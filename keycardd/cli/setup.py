@@ -71,11 +71,11 @@ def _apply(args: argparse.Namespace, change: Any) -> int:
         backup = write_json(path, after)
         print(f"wrote {path}" + (f" (previous version in {backup})" if backup else ""))
     if args.agent == "codex":
-        _codex_trust(path, before, after)
+        _codex_trust(path, before, after, args.project)
     return 0
 
 
-def _codex_trust(path: Path, before: dict[str, Any], after: dict[str, Any]) -> None:
+def _codex_trust(path: Path, before: dict[str, Any], after: dict[str, Any], project: Path | None) -> None:
     """Record Codex's trust in exactly keycardd's handlers (and drop it for the ones just removed)."""
     config_path = codex.config_path()
     try:
@@ -87,6 +87,8 @@ def _codex_trust(path: Path, before: dict[str, Any], after: dict[str, Any]) -> N
     if updated.as_string() != config.as_string():
         codex.write_config(config_path, updated)
         print(f"wrote {config_path} (Codex's trust in keycardd's hooks)")
+    if project is not None and codex.trust_entries(after, source) and not codex.project_trusted(updated, project):
+        print(f"note: Codex loads {path} only once you trust {project.resolve()} in Codex")
 
 
 def _install(args: argparse.Namespace) -> int:

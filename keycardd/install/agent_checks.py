@@ -69,6 +69,10 @@ def trust_problems(project: Path | None) -> Iterator[tuple[str, bool, str, str]]
             continue
         if not codex.installed_commands(document):
             continue
+        if directory is not None and not codex.project_trusted(config, directory):
+            detail = f"Codex does not load {path}: the project is not trusted in {codex.config_path()}"
+            yield "codex trust", False, detail, "trust the project in Codex, or use `keycardctl install codex` (user)"
+            continue
         stale = codex.untrusted(document, path.resolve(), config)
         if stale:
             detail = f"Codex skips {len(stale)} keycardd hook(s) in {path} as untrusted, so those calls go unguarded"

@@ -178,6 +178,19 @@ def untrusted(document: dict[str, Any], source: Path, config: tomlkit.TOMLDocume
     ]
 
 
+def project_trusted(config: tomlkit.TOMLDocument, project: Path) -> bool:
+    """Does Codex load `project`'s `.codex` layer? Only for a project (or a parent) marked trusted in config.toml."""
+    projects = config.get("projects")
+    if not isinstance(projects, dict):
+        return False
+    resolved = project.resolve()
+    for directory in (resolved, *resolved.parents):
+        entry = projects.get(str(directory))
+        if isinstance(entry, dict) and entry.get("trust_level") == "trusted":
+            return True
+    return False
+
+
 def installed_commands(document: dict[str, Any]) -> list[list[str]]:
     return [
         shlex.split(str(hook["command"]))
