@@ -7,6 +7,7 @@ on one Cedar policy, and the test checks what happened on disk and what the mode
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -89,11 +90,18 @@ def run_codex(codex_bin: Path, home: Path, project: Path, command: str) -> tuple
 
 
 def run_gemini(
-    gemini_bin: Path, home: Path, project: Path, command: str, call: tuple[str, dict[str, Any]] | None = None
+    gemini_bin: Path,
+    home: Path,
+    project: Path,
+    command: str,
+    call: tuple[str, dict[str, Any]] | None = None,
+    trust_by_env: bool = True,
 ) -> tuple[Script, str]:
     script = Script([call or ("run_shell_command", {"command": command})])
     with fake_model(script, "gemini") as url:
-        env = agent_env(home, GEMINI_API_KEY="dummy", GOOGLE_GEMINI_BASE_URL=url, GEMINI_CLI_TRUST_WORKSPACE="true")
+        env = agent_env(home, GEMINI_API_KEY="dummy", GOOGLE_GEMINI_BASE_URL=url)
+        if trust_by_env:
+            env["GEMINI_CLI_TRUST_WORKSPACE"] = "true"
         result = subprocess.run(
             [str(gemini_bin), "-p", "go", "--yolo", "--output-format", "json", "-m", "gemini-2.5-flash"],
             cwd=project,
@@ -210,3 +218,27 @@ def test_gemini_write_file_to_a_forbidden_file_is_blocked(
     call = ("write_file", {"file_path": "notes.txt", "content": "fine"})
     script, output = run_gemini(gemini_bin, home, project, "", call)
     assert (project / "notes.txt").read_text() == "fine"
+
+
+def test_gemini_project_install_guards_a_folder_trusted_in_trusted_folders_json(
+    isolated_home: Path, tmp_path: Path, gemini_bin: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """A project install runs where Gemini trusts the folder the way doctor reads it (trustedFolders.json)."""
+    start_daemon(policy=POLICY)
+    (isolated_home / ".gemini").mkdir()
+    (isolated_home / ".gemini" / "settings.json").write_text('{"security":{"auth":{"selectedType":"gemini-api-key"}}}')
+    project = tmp_path / "trusted-project"
+    project.mkdir()
+    (project / "victim").mkdir()
+    (isolated_home / ".gemini" / "trustedFolders.json").write_text(json.dumps({str(project): "TRUST_FOLDER"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "install", "gemini", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    script, output = run_gemini(gemini_bin, isolated_home, project, "rm -rf victim", trust_by_env=False)
+    assert script.turns == 1, output[-2000:]
+    assert (project / "victim").is_dir()
+    assert "keycardd e2e: rm is not allowed here" in script.told()

@@ -192,3 +192,21 @@ def test_doctor_says_which_hook_decides_when_cursor_also_runs_claude_hooks(isola
     assert keycardctl("uninstall", "cursor").returncode == 0
     checks = json.loads(keycardctl("doctor", "--json").stdout)
     assert not [check for check in checks if check["check"] == "cursor and claude hooks"]
+
+
+def test_doctor_fails_a_gemini_project_install_in_an_untrusted_folder(isolated_home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "repo"
+    project.mkdir()
+    assert keycardctl("install", "gemini", "--project", str(project)).returncode == 0
+
+    def trust_checks() -> list[dict[str, Any]]:
+        checks = json.loads(keycardctl("doctor", "--json", "--project", str(project)).stdout)
+        return [check for check in checks if check["check"] == "gemini folder trust"]
+
+    assert [check["ok"] for check in trust_checks()] == [False]
+    rules = isolated_home / ".gemini" / "trustedFolders.json"
+    rules.parent.mkdir(exist_ok=True)
+    rules.write_text(json.dumps({str(tmp_path): "TRUST_FOLDER", str(project): "DO_NOT_TRUST"}))
+    assert [check["ok"] for check in trust_checks()] == [False]  # the longest rule wins, as in Gemini
+    rules.write_text(json.dumps({str(tmp_path): "TRUST_FOLDER"}))
+    assert [check["ok"] for check in trust_checks()] == [True]

@@ -79,6 +79,23 @@ def trust_problems(project: Path | None) -> Iterator[tuple[str, bool, str, str]]
             yield "codex trust", False, detail, "run `keycardctl install codex` again (or trust them in Codex's /hooks)"
         else:
             yield "codex trust", True, f"Codex trusts every keycardd hook in {path}", ""
+    if project is not None:
+        try:
+            gemini_hooks = gemini.installed_commands(read_json(gemini.settings_path("project", project)))
+        except ConfigFileError:
+            gemini_hooks = []
+        if gemini_hooks and not gemini.folder_trusted(project):
+            detail = (
+                f"Gemini CLI ignores the hooks in {gemini.settings_path('project', project)}: the folder is not trusted"
+            )
+            yield (
+                "gemini folder trust",
+                False,
+                detail,
+                "trust the folder in Gemini CLI, or `keycardctl install gemini` (user)",
+            )
+        elif gemini_hooks:
+            yield "gemini folder trust", True, f"Gemini CLI trusts {project}, so its keycardd hooks run", ""
     yield from _cursor_overlap(scopes)
 
 

@@ -8,6 +8,8 @@ milliseconds, and the shim's own budget is well inside it: a hook Gemini times o
 from __future__ import annotations
 
 import copy
+import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -80,3 +82,31 @@ def installed_commands(settings: dict[str, Any]) -> list[list[str]]:
         for hook in (group.get("hooks") or [] if isinstance(group, dict) else [])
         if _ours(hook)
     ]
+
+
+def folder_trusted(project: Path) -> bool:
+    """Does Gemini CLI run `project`'s hooks? As Gemini decides it: folder trust off, or the longest matching rule of
+    `~/.gemini/trustedFolders.json` is TRUST_FOLDER (or TRUST_PARENT of a folder inside). Unreadable means no."""
+    settings_file = settings_path("user", None)
+    try:
+        settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.exists() else {}
+        folder_trust = settings.get("security", {}).get("folderTrust", {}).get("enabled", True)
+    except (OSError, ValueError, AttributeError):
+        return False
+    if folder_trust is False:
+        return True
+    rules_file = Path(
+        os.environ.get("GEMINI_CLI_TRUSTED_FOLDERS_PATH") or Path.home() / ".gemini" / "trustedFolders.json"
+    )
+    try:
+        rules = json.loads(rules_file.read_text(encoding="utf-8")) if rules_file.exists() else {}
+    except (OSError, ValueError):
+        return False
+    location = project.resolve()
+    best: tuple[int, object] = (-1, None)
+    for rule, level in rules.items() if isinstance(rules, dict) else ():
+        base = Path(rule).parent if level == "TRUST_PARENT" else Path(rule)
+        base = base.resolve()
+        if (location == base or base in location.parents) and len(rule) > best[0]:
+            best = (len(rule), level)
+    return best[1] in ("TRUST_FOLDER", "TRUST_PARENT")
