@@ -133,6 +133,7 @@ def _installed(project: Path | None) -> Iterator[tuple[str, Path, list[list[str]
     if project is not None:
         scopes.append(("project", project))
     for scope, directory in scopes:
+        yield from agent_checks.installed(scope, directory)  # first: an unreadable Claude or Cursor file skips on
         path = claude.settings_path(scope, directory)
         try:
             settings = read_json(path)
@@ -146,7 +147,6 @@ def _installed(project: Path | None) -> Iterator[tuple[str, Path, list[list[str]
         except ConfigFileError:
             continue
         yield "cursor", path, cursor.installed_commands(document)
-        yield from agent_checks.installed(scope, directory)
 
 
 def _canary_checks(agent: str, argv: list[str]) -> Iterator[Check]:
