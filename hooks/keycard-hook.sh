@@ -1,6 +1,6 @@
 #!/bin/sh
 # Launcher for the Claude Code plugin: run the best keycard-hook available, and fail closed when there is none.
-# Usage: sh keycard-hook.sh claude|cursor [shim options]
+# Usage: sh keycard-hook.sh claude|cursor|codex|gemini [shim options]
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 data=${XDG_DATA_HOME:-$HOME/.local/share}/keycard/bin/keycard-hook
 for shim in "$here/keycard-hook" "$data"; do
@@ -15,6 +15,11 @@ event=$(printf '%s\n' "$payload" | sed -n 's/.*"hook_event_name"[[:space:]]*:[[:
 agent=${1:-claude}
 reason="keycardd is not installed: install it from its checkout (make run, or pip install PATH-TO-CHECKOUT) and run \`keycardctl install $agent\`"
 case "$agent" in
+  gemini)  # Gemini honours only {"decision":"deny"}: a Claude-shaped deny would let the call run
+    case "$event" in
+      BeforeTool|BeforeAgent|"") printf '{"decision":"deny","reason":"%s"}' "$reason" ;;
+      *) ;;
+    esac ;;
   cursor)
     case "$event" in
       beforeSubmitPrompt) printf '{"continue":false,"user_message":"%s"}' "$reason" ;;

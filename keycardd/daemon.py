@@ -174,7 +174,7 @@ class Daemon:
     def _observe(self, answer: HookAnswer, latency_us: float) -> None:
         """Everything that happens after the decision: counted here, logged and shadowed by background tasks."""
         if answer.decision is not None and not answer.repeated:
-            self.stats.record(answer.decision.outcome, latency_us)
+            self.stats.record(answer.decision.outcome, latency_us, answer.call.agent)
             self.shadow.submit(answer)
         self.decision_log.submit(answer, latency_us)
 
@@ -203,6 +203,7 @@ class Daemon:
             "policy": self.store.status(),
             "guard": self.decider.settings.guard.status(),
             "decisions": dict(self.stats.counts),
+            "decisions_by_agent": {agent: dict(counts) for agent, counts in sorted(self.stats.by_agent.items())},
             "latency_us": self.stats.latency(),
             "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
             "shadow": self.shadow.status(),

@@ -22,7 +22,7 @@ def explain(
 ) -> dict[str, Any]:
     """Decide `payload` without counting, logging or remembering it; keys follow decision-semantics.md."""
     if agent not in AGENTS:
-        raise UnknownAgentError(f"unknown agent {agent!r} (expected claude or cursor)")
+        raise UnknownAgentError(f"unknown agent {agent!r} (expected claude, cursor, codex or gemini)")
     answer = Decider(settings).decide_hook(engine, engine_error, agent, payload, env)
     call, decision = answer.call, answer.decision
     document: dict[str, Any] = {

@@ -13,16 +13,25 @@ LATENCY_WINDOW = 8192
 class DecisionStats:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {outcome.value: 0 for outcome in Outcome}
+        self.by_agent: dict[str, dict[str, int]] = {}
+        """{agent: {outcome: count}}: one daemon guards every agent, and `status` says how each is doing."""
         self._latencies_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
-    def record(self, outcome: Outcome, latency_us: float) -> None:
+    def record(self, outcome: Outcome, latency_us: float, agent: str = "") -> None:
         self.counts[outcome.value] += 1
+        if agent:
+            per_agent = self.by_agent.setdefault(agent, {})
+            per_agent[outcome.value] = per_agent.get(outcome.value, 0) + 1
         self._latencies_us.append(latency_us)
 
     def drain(self) -> tuple[dict[str, int], list[float]]:
-        """The counts and latencies recorded since the last drain, and reset (a replica reporting to its primary)."""
+        """The counts and latencies recorded since the last drain, and reset (a replica reporting to its primary).
+        Per-agent counts travel in the same map as `agent/outcome` keys, so the report's shape is unchanged."""
         counts = {key: value for key, value in self.counts.items() if value}
+        for agent, outcomes in self.by_agent.items():
+            counts.update({f"{agent}/{outcome}": value for outcome, value in outcomes.items()})
         self.counts = dict.fromkeys(self.counts, 0)
+        self.by_agent = {}
         latencies = list(self._latencies_us)
         self._latencies_us.clear()
         return counts, latencies
@@ -30,7 +39,13 @@ class DecisionStats:
     def merge(self, counts: dict[str, int], latencies_us: list[float]) -> None:
         """Add a replica's report (unknown outcome names are ignored)."""
         for key, value in counts.items():
-            if key in self.counts:
+            agent, _, outcome = key.rpartition("/")
+            if outcome not in self.counts:
+                continue
+            if agent:
+                per_agent = self.by_agent.setdefault(agent, {})
+                per_agent[outcome] = per_agent.get(outcome, 0) + value
+            else:
                 self.counts[key] += value
         self._latencies_us.extend(latencies_us)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from keycardd.adapters import claude, cursor
+from keycardd.adapters import claude, codex, cursor, gemini, twins
 from keycardd.adapters.decision import Call, Decision, Kind, Settings, decide
 from keycardd.adapters.facts import with_facts
 from keycardd.adapters.payload import Payload, decode
@@ -24,6 +24,8 @@ AGENTS: dict[str, tuple[_Parser, _Renderer]] = {
     "claude": (claude.parse, claude.render),
     "claude-code": (claude.parse, claude.render),
     "cursor": (cursor.parse, cursor.render),
+    "codex": (codex.parse, codex.render),
+    "gemini": (gemini.parse, gemini.render),
 }
 
 
@@ -39,7 +41,8 @@ class HookAnswer:
     decision: Decision | None
     """None for events that are observed, not decided."""
     repeated: bool = False
-    """True when this answer reuses an earlier decision (Cursor's twin shell events): count it once."""
+    """True when this answer reuses an earlier decision (Cursor's twin shell events, or a call Cursor also ran
+    through Claude Code's hooks): count it once."""
 
 
 class Decider:
@@ -48,6 +51,7 @@ class Decider:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._dedupe = cursor.ShellDedupe()
+        self._twins = twins.TwinDedupe()
 
     def decide_hook(
         self, engine: Engine | None, engine_error: str | None, agent: str, raw: bytes, env: dict[str, str]
@@ -55,7 +59,7 @@ class Decider:
         try:
             parse, render = AGENTS[agent]
         except KeyError:
-            raise UnknownAgentError(f"unknown agent {agent!r} (expected claude or cursor)") from None
+            raise UnknownAgentError(f"unknown agent {agent!r} (expected claude, cursor, codex or gemini)") from None
         payload = decode(raw)
         call = with_facts(parse(payload, env), self.settings)
         if call.kind is not Kind.GATE:
@@ -63,8 +67,14 @@ class Decider:
             return HookAnswer(stdout, code, call, None)
         key = cursor.ShellDedupe.key(call, payload)
         earlier = self._dedupe.get(key) if key is not None else None
+        shell_twin = earlier is not None
+        twin_key = twins.key(call, env) if earlier is None else None
+        if twin_key is not None:
+            earlier = self._twins.twin_of(twin_key, call.agent)
         decision = earlier or decide(call, engine, engine_error, self.settings)
-        if key is not None and earlier is None:
+        if key is not None and not shell_twin:
             self._dedupe.put(key, decision)
+        if twin_key is not None and earlier is None:
+            self._twins.put(twin_key, call.agent, decision)
         stdout, code = render(call, decision)
         return HookAnswer(stdout, code, call, decision, repeated=earlier is not None)

@@ -53,6 +53,9 @@ class Call:
     more_facts: tuple[Mapping[str, Any], ...] = ()
     """Further requests for this call, each its context with these attributes replaced: one per further path or
     host, because Cedar cannot `like`-match the members of a set."""
+    parts: tuple[Call, ...] = ()
+    """Set when one tool call touches several resources (a Codex patch edits several files): each part is decided
+    and the call gets the strictest answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,12 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     if engine is None:
         problem = engine_error or "no policy is loaded"
         return Decision(Outcome.DENY, f"keycardd has no valid policy ({problem}); fix the policy file", ())
+    if call.parts:
+        decisions = [decide(part, engine, engine_error, settings) for part in call.parts]
+        deciding = max(decisions, key=lambda decision: decision.outcome.strictness)
+        policies = tuple(dict.fromkeys(pid for decision in decisions for pid in decision.policies))
+        requests = tuple(request for decision in decisions for request in decision.requests)
+        return Decision(deciding.outcome, deciding.reason, policies, requests)
     if call.shell_line is not None and call.tool == "powershell":
         return _decide_powershell(call, engine, settings)
     if call.shell_line is not None:

@@ -18,7 +18,9 @@ def register(commands: Subcommands) -> None:
         "hook",
         help="run as an agent hook (what `keycard agent hook claude` does); prefer the native keycard-hook shim",
     )
-    hook.add_argument("agent", nargs="?", choices=["claude", "cursor"], help="the agent whose hook this is")
+    hook.add_argument(
+        "agent", nargs="?", choices=["claude", "cursor", "codex", "gemini"], help="the agent whose hook this is"
+    )
     hook.add_argument("--claude", dest="legacy_agent", action="store_const", const="claude", help=argparse.SUPPRESS)
     hook.add_argument("--cursor", dest="legacy_agent", action="store_const", const="cursor", help=argparse.SUPPRESS)
     hook.add_argument("--timeout-ms", type=int, help="time budget before failing closed (default 2000)")

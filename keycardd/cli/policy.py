@@ -30,7 +30,7 @@ def register(commands: Subcommands) -> None:
 
     explain_cmd = commands.add_parser("explain", help="explain the decision for a hook payload")
     explain_cmd.add_argument("file", nargs="?", default="-", help="payload file, or - for stdin (default)")
-    explain_cmd.add_argument("--agent", choices=["claude", "cursor"], default="claude")
+    explain_cmd.add_argument("--agent", choices=["claude", "cursor", "codex", "gemini"], default="claude")
     explain_cmd.add_argument("--json", action="store_true", help="print the stable JSON document")
     explain_cmd.set_defaults(handler=_explain)
 

@@ -1,4 +1,5 @@
-"""keycardctl install | uninstall | doctor: put keycardd in front of Claude Code and Cursor, and prove it is."""
+"""keycardctl install | uninstall | doctor: put keycardd in front of each agent (Claude Code, Cursor, Codex, Gemini
+CLI), and prove it is."""
 
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ from keycardd.cli._common import CliError, Subcommands, print_json
 from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
 from keycardd.hook_secret import HookSecretError, ensure_secret
 from keycardd.http_server import parse_port
-from keycardd.install import claude, cursor, http_hook, system
+from keycardd.install import claude, codex, cursor, gemini, http_hook, system
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
 from keycardd.install.shim import hook_command
 from keycardd.protocol import StatusRequest
 
+MODULES: dict[str, Any] = {"claude": claude, "cursor": cursor, "codex": codex, "gemini": gemini}
+"""Each agent's config module: `install(document, command)`, `uninstall(document)` on its JSON settings file."""
+
 
 def register(commands: Subcommands) -> None:
     for verb, help_text in (("install", "add keycardd's hooks to an agent"), ("uninstall", "remove keycardd's hooks")):
         parser = commands.add_parser(verb, help=help_text)
-        parser.add_argument("agent", choices=["claude", "cursor"])
+        parser.add_argument("agent", choices=list(MODULES))
         scope = parser.add_mutually_exclusive_group()
         scope.add_argument("--user", action="store_true", help="the user's settings (default)")
         scope.add_argument("--project", type=Path, metavar="DIR", help="the project's settings in DIR")
@@ -95,6 +99,10 @@ def _target(args: argparse.Namespace, *, http: bool = False) -> Path:
     scope = "project" if args.project else "user"
     if args.agent == "claude":
         return claude.settings_path(scope, args.project, http=http)
+    if args.agent == "codex":
+        return codex.hooks_path(scope, args.project)
+    if args.agent == "gemini":
+        return gemini.settings_path(scope, args.project)
     return cursor.hooks_path(scope, args.project)
 
 
@@ -110,10 +118,28 @@ def _apply(args: argparse.Namespace, change: Any, *, http: bool = False) -> int:
         return 0
     if after == before:
         print(f"{path}: already up to date")
-        return 0
-    backup = write_json(path, after, private=http)
-    print(f"wrote {path}" + (f" (previous version in {backup})" if backup else ""))
+    else:
+        backup = write_json(path, after, private=http)
+        print(f"wrote {path}" + (f" (previous version in {backup})" if backup else ""))
+    if args.agent == "codex":
+        _codex_trust(path, before, after, args.project)
     return 0
+
+
+def _codex_trust(path: Path, before: dict[str, Any], after: dict[str, Any], project: Path | None) -> None:
+    """Record Codex's trust in exactly keycardd's handlers (and drop it for the ones just removed)."""
+    config_path = codex.config_path()
+    try:
+        config = codex.read_config(config_path)
+    except ConfigFileError as exc:
+        raise CliError(f"{exc} (the hooks are in {path} but Codex will skip them untrusted)") from None
+    source = path.resolve()
+    updated = codex.set_trust(config, codex.trust_entries(before, source), codex.trust_entries(after, source))
+    if updated.as_string() != config.as_string():
+        codex.write_config(config_path, updated)
+        print(f"wrote {config_path} (Codex's trust in keycardd's hooks)")
+    if project is not None and codex.trust_entries(after, source) and not codex.project_trusted(updated, project):
+        print(f"note: Codex loads {path} only once you trust {project.resolve()} in Codex")
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -139,7 +165,8 @@ def _install(args: argparse.Namespace) -> int:
         if not args.dry_run:
             print(_on_failure_note(version, block))
     else:
-        code = _apply(args, lambda document: cursor.install(document, command))
+        module = MODULES[args.agent]
+        code = _apply(args, lambda document: module.install(document, command))
     kind = "C shim" if command.kind == "c" else "Python fallback shim"
     if command.kind == "python" and args.shim == "auto":
         kind += " (no working C compiler was found)"
@@ -202,7 +229,7 @@ def _listener_note(url: str) -> str:
 
 
 def _uninstall(args: argparse.Namespace) -> int:
-    module = claude if args.agent == "claude" else cursor
+    module = MODULES[args.agent]
     code = _apply(args, module.uninstall)
     if args.agent == "claude" and args.project is not None and _target(args, http=True).exists():
         code = _apply(args, module.uninstall, http=True) or code

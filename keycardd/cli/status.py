@@ -53,6 +53,8 @@ def _status(args: argparse.Namespace) -> int:
     if policy["error"]:
         print(f"  ERROR:   {policy['error']}")
     print("decisions: " + ", ".join(f"{key} {value}" for key, value in decisions.items()))
+    for agent, counts in (document.get("decisions_by_agent") or {}).items():
+        print(f"  {agent}: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
     print(f"latency:   {_latency_text(latency)}")
     processes = document.get("processes", 1)
     if processes > 1:

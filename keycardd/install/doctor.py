@@ -19,7 +19,7 @@ from typing import Any
 
 from keycardd import paths
 from keycardd.client import Client, DaemonUnavailableError
-from keycardd.install import claude, cursor, system
+from keycardd.install import agent_checks, claude, cursor, system
 from keycardd.install.config_file import ConfigFileError, read_json
 from keycardd.managed import managed_policy_dir
 from keycardd.protocol import DocumentReply, ExplainRequest, StatusRequest
@@ -67,6 +67,7 @@ CANARIES: dict[str, list[tuple[str, dict[str, Any]]]] = {
             },
         ),
     ],
+    **agent_checks.CANARIES,
 }
 
 
@@ -93,6 +94,7 @@ def run_checks(project: Path | None = None, root: Path = Path("/")) -> list[Chec
     from keycardd.install.doctor_http import http_checks  # noqa: PLC0415 - it builds on this module
 
     checks.extend(http_checks(project, daemon_up))
+    checks.extend(Check(*problem) for problem in agent_checks.trust_problems(project))
     if not any(check.name.endswith("config") for check in checks):
         checks.append(
             Check(
@@ -221,6 +223,7 @@ def _installed(project: Path | None, root: Path = Path("/")) -> Iterator[tuple[s
     if project is not None:
         scopes.append(("project", project))
     for scope, directory in scopes:
+        yield from agent_checks.installed(scope, directory)  # first: an unreadable Claude or Cursor file skips on
         path = claude.settings_path(scope, directory)
         try:
             settings = read_json(path)

@@ -1,7 +1,7 @@
 /*
  * keycard-hook: the tiny shim Claude Code and Cursor run before every tool call.
  *
- *   keycard-hook claude|cursor [--timeout-ms N] [--fail-open EVENT[,EVENT...]] [--no-autostart]
+ *   keycard-hook claude|cursor|codex|gemini [--timeout-ms N] [--fail-open EVENT[,EVENT...]] [--no-autostart]
  *
  * It reads the hook payload from stdin, sends it unparsed to keycardd in one MessagePack frame over the daemon's
  * Unix socket, and writes back exactly the stdout bytes and exit code the daemon returns. It parses no JSON on that
@@ -122,7 +122,12 @@ static void fail(const char *fmt, ...) {
     fprintf(stderr, "keycard-hook: %s\n", reason);
     buf_t out = {0};
     int open = listed(fail_open, event[0] ? event : "PreToolUse");
-    if (strcmp(agent, "cursor") != 0) {
+    if (!strcmp(agent, "gemini")) { /* Gemini honours only {"decision":"deny"}: a Claude-shaped deny fails open */
+        const char *e = event[0] ? event : "BeforeTool";
+        if ((!strcmp(e, "BeforeTool") || !strcmp(e, "BeforeAgent")) && !listed(fail_open, e)) {
+            emit(&out, "{\"decision\":\"deny\",\"reason\":\""); json_escape(&out, reason); emit(&out, "\"}");
+        }
+    } else if (strcmp(agent, "cursor") != 0) { /* Claude Code and Codex (whose hooks take Claude's shapes) */
         const char *e = event[0] ? event : "PreToolUse";
         if (open) { /* no objection: print nothing */ }
         else if (!strcmp(e, "PreToolUse")) {
@@ -424,11 +429,13 @@ int main(int argc, char **argv) {
         if (in.len > MAX_PAYLOAD) { find_event(&in); fail("the hook payload is larger than 1 MiB, so keycardd cannot check it"); }
     }
     find_event(&in);
-    if (strcmp(agent, "claude") && strcmp(agent, "cursor")) fail("keycard-hook was run for an unknown agent (use claude or cursor)");
+    if (strcmp(agent, "claude") && strcmp(agent, "cursor") && strcmp(agent, "codex") && strcmp(agent, "gemini"))
+        fail("keycard-hook was run for an unknown agent (use claude, cursor, codex or gemini)");
 
     buf_t frame = {0};
     put_be(&frame, 0, 4);
-    static const char *forwarded[] = {"CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID", NULL};
+    static const char *forwarded[] = {"CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN",
+                                      "KEYCARD_RUN_SESSION_ID", NULL};
     char cwd[PATH_MAX];
     int have_cwd = getcwd(cwd, sizeof cwd) != NULL, env_count = have_cwd;
     for (int k = 0; forwarded[k]; k++) env_count += getenv(forwarded[k]) != NULL;

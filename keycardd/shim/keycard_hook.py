@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """keycard-hook, the stdlib-only Python fallback for machines without a C compiler.
 
-    /abs/path/python3 -I -S /abs/path/keycard_hook.py claude|cursor [--timeout-ms N] [--fail-open EV,...]
+    /abs/path/python3 -I -S /abs/path/keycard_hook.py claude|cursor|codex|gemini [--timeout-ms N] [--fail-open EV,...]
                                                                      [--no-autostart]
 
 Run it with `-I -S` by absolute interpreter path: isolated mode ignores the user's environment and site-packages,
@@ -23,7 +23,8 @@ from posix import environ, getcwd, getuid
 
 MAX_FRAME = 1 << 20
 MAX_PAYLOAD = MAX_FRAME - 8192
-FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID")
+FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID")
+AGENTS = ("claude", "cursor", "codex", "gemini")
 CURSOR_GATES = ("preToolUse", "beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "beforeTabFileRead",
                 "subagentStart")  # fmt: skip
 
@@ -314,9 +315,14 @@ def _json_str(text):
 
 def fallback_answer(agent, event, reason, fail_open):
     """What the agent sees when keycardd cannot answer: a deny on gates, unless the event is listed fail-open."""
-    opened = (event or "PreToolUse") in fail_open
     message = _json_str(reason)
-    if agent != "cursor":
+    if agent == "gemini":  # Gemini honours only {"decision":"deny"}: a Claude-shaped deny would let the call run
+        event = event or "BeforeTool"
+        if event not in ("BeforeTool", "BeforeAgent") or event in fail_open:
+            return ""
+        return f'{{"decision":"deny","reason":{message}}}'
+    opened = (event or "PreToolUse") in fail_open
+    if agent != "cursor":  # Claude Code and Codex (whose hooks take Claude's shapes)
         event = event or "PreToolUse"
         if opened:
             return ""
@@ -375,8 +381,8 @@ def main(argv=None, stdin=None, stdout=None):
     try:
         if len(payload) > MAX_PAYLOAD:
             raise Failure("the hook payload is larger than 1 MiB, so keycardd cannot check it")
-        if agent not in ("claude", "cursor"):
-            raise Failure("keycard-hook was run for an unknown agent (use claude or cursor)")
+        if agent not in AGENTS:
+            raise Failure("keycard-hook was run for an unknown agent (use claude, cursor, codex or gemini)")
         env = {key: getenv(key) for key in FORWARDED_ENV if key.encode() in environ}
         try:
             env["cwd"] = getcwd()
