@@ -921,6 +921,10 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "x=GIT_SSH_COMMAND; export $x='{cmd}'; git ls-remote ssh://h/r",
         "declare -n r=GIT_SSH_COMMAND; export r='{cmd}'; git ls-remote ssh://h/r",
         "read GIT_SSH_COMMAND <<< '{cmd}'; export GIT_SSH_COMMAND; git ls-remote ssh://h/r",
+        "echo `x=GIT_SSH_COMMAND; export $x='{cmd}'; git ls-remote ssh://h/r`",
+        "echo $(x=GIT_SSH_COMMAND; export $x='{cmd}'; git ls-remote ssh://h/r)",
+        "( export GIT_SSH_COMMAND='{cmd}'; git ls-remote ssh://h/r )",
+        "f() {{ export GIT_SSH_COMMAND='{cmd}'; }}; f; git ls-remote ssh://h/r",
     ),
     "history-expansion": (
         "set -o history -H\necho {prog}\n!!:1 {args}",
