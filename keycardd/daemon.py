@@ -204,7 +204,11 @@ class Daemon:
             "guard": self.decider.settings.guard.status(),
             "decisions": dict(self.stats.counts),
             "latency_us": self.stats.latency(),
-            "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
+            "log": {
+                "path": str(self.decision_log.path),
+                "dropped": self.decision_log.dropped,
+                **self.decision_log.chain_status(),
+            },
             "shadow": self.shadow.status(),
             "connections": {"served": self.server.connections, "refused": self.server.refused},
             "processes": 1 + (self.replicas.count if self.replicas is not None else 0),

@@ -113,9 +113,10 @@ class Verdict:
     first_break: Break | None
 
 
-def verify(files: Iterable[Path]) -> Verdict:
+def verify(files: Iterable[Path], head: ChainHead | None = None) -> Verdict:
     """Check the chain across `files`, oldest first. The oldest record kept anchors it: what came before it
-    was rotated away."""
+    was rotated away. `head`, the running writer's last record, checks the end: lines cut from it, the last one
+    edited."""
     entries: list[_Entry] = []
     cut: Break | None = None
     for path in files:
@@ -129,7 +130,23 @@ def verify(files: Iterable[Path]) -> Verdict:
         if tail:
             cut = Break(path, len(lines) + 1, "the last line is cut off (not a whole record)")
             break
-    return Verdict(len(entries), *_first_break(entries, cut))
+    unchained, first_break = _first_break(entries, cut)
+    if first_break is None and head is not None:
+        first_break = _check_end(entries[unchained:], head)
+    return Verdict(len(entries), unchained, first_break)
+
+
+def _check_end(chained: list[_Entry], head: ChainHead) -> Break | None:
+    last = chained[-1] if chained else None
+    seq = last.link.seq if last is not None and last.link is not None else 0
+    if seq < head.seq:
+        missing = head.seq - seq
+        where = (last.file, last.line + 1) if last is not None else (Path("(the log)"), 1)
+        why = f"{missing} record{'s' if missing > 1 else ''} deleted from the end (keycardd wrote record {head.seq})"
+        return Break(where[0], where[1], why)
+    if last is not None and seq == head.seq and line_hash(last.text) != head.hash:
+        return Break(last.file, last.line, "edited: the last record does not match the one keycardd wrote")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,6 +172,12 @@ class DecisionLog:
                 older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
         self.path.replace(self.path.with_name(f"{self.path.name}.1"))
 
+    def chain_status(self) -> dict[str, object]:
+        """The last record written (`seq`, `head` hash), once this process has written one: `--verify` compares
+        the file's end with it, so lines cut from the end or a last line edited show too."""
+        head = self._head
+        return {"seq": head.seq, "head": head.hash} if head is not None else {}
+
     def status(self) -> dict[str, object]:
         return {"path": str(self.path), "dropped": self.dropped, "written": self.written}
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from conftest import DaemonProcess
+from test_daemon import hook, status, wait_until
 
 from keycardd import decision_chain
 from keycardd.decision_log import DecisionLog
@@ -179,3 +181,33 @@ def test_records_from_before_the_chain_are_counted_not_a_break(tmp_path: Path) -
     result = _verify(path)
     assert result.returncode == 0, result.stderr
     assert "2 older records written before the chain" in result.stdout
+
+
+def _daemon_log_with_records(daemon: DaemonProcess, count: int) -> Path:
+    with daemon.client() as client:
+        for n in range(count):
+            payload = {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": f"echo {n}"}}
+            hook(client, json.dumps(payload).encode())
+    path = Path(status(daemon)["log"]["path"])  # type: ignore[index]
+    wait_until(lambda: path.exists() and len(path.read_bytes().splitlines()) == count)
+    wait_until(lambda: status(daemon)["log"].get("seq") == count)  # type: ignore[attr-defined]
+    return path
+
+
+def test_lines_cut_from_the_end_are_caught_against_the_running_daemon(daemon: DaemonProcess) -> None:
+    path = _daemon_log_with_records(daemon, 3)
+    assert _verify(path).returncode == 0
+    path.write_bytes(b"".join(_lines(path)[:2]))  # the file alone still chains: only keycardd knows record 3
+    result = _verify(path)
+    assert result.returncode == 1
+    assert f"{path}:3: 1 record deleted from the end (keycardd wrote record 3)" in result.stderr
+
+
+def test_an_edited_last_line_is_caught_against_the_running_daemon(daemon: DaemonProcess) -> None:
+    path = _daemon_log_with_records(daemon, 2)
+    lines = _lines(path)
+    lines[-1] = lines[-1].replace(b"echo 1", b"echo 9")
+    path.write_bytes(b"".join(lines))
+    result = _verify(path)
+    assert result.returncode == 1
+    assert f"{path}:2: edited: the last record does not match" in result.stderr

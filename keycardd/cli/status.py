@@ -157,13 +157,28 @@ def _decisions(args: argparse.Namespace) -> int:
 
 def _verify(path: Path) -> int:
     """Check the chain over the current file and the rotated ones it continues."""
-    verdict = decision_chain.verify(decision_chain.log_files(path))
+    head = _running_head(path)
+    verdict = decision_chain.verify(decision_chain.log_files(path), head)
     if verdict.first_break is not None:
         print(f"decision log chain broken at {verdict.first_break}", file=sys.stderr)
         return 1
     unchained = f" ({verdict.unchained} older records written before the chain)" if verdict.unchained else ""
     print(f"decision log intact: {count_of(verdict.records - verdict.unchained, 'record', 'records')}{unchained}")
+    if head is None:
+        print("the end of the log was not checked: no running keycardd has written to it yet")
     return 0
+
+
+def _running_head(path: Path) -> decision_chain.ChainHead | None:
+    """The running daemon's last record, when it writes this log: the file alone cannot show lines cut from its
+    end."""
+    try:
+        log = ask_daemon(StatusRequest())["log"]
+    except (DaemonUnavailableError, CliError):
+        return None
+    if log.get("path") != str(path) or not isinstance(log.get("seq"), int):
+        return None
+    return decision_chain.ChainHead(log["seq"], str(log["head"]))
 
 
 def _tail(path: Path, count: int) -> deque[str]:
