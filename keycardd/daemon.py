@@ -205,7 +205,11 @@ class Daemon:
             "decisions": dict(self.stats.counts),
             "decisions_by_agent": {agent: dict(counts) for agent, counts in sorted(self.stats.by_agent.items())},
             "latency_us": self.stats.latency(),
-            "log": {"path": str(self.decision_log.path), "dropped": self.decision_log.dropped},
+            "log": {
+                "path": str(self.decision_log.path),
+                "dropped": self.decision_log.dropped,
+                **self.decision_log.chain_status(),
+            },
             "shadow": self.shadow.status(),
             "connections": {"served": self.server.connections, "refused": self.server.refused},
             "processes": 1 + (self.replicas.count if self.replicas is not None else 0),

@@ -24,6 +24,7 @@ import anyio.to_thread
 import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from keycardd import decision_chain
 from keycardd.adapters import HookAnswer
 from keycardd.redact import mask
 
@@ -33,12 +34,16 @@ QUEUE_SIZE = 4096
 BATCH = 1024
 BATCH_WINDOW_S = 0.05
 MAX_BYTES = 10 * 1024 * 1024
-KEEP = 3
+KEEP = decision_chain.KEEP
 
 
 class DecisionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One line of the decision log. The field names are stable: tools read them."""
 
+    seq: int | None = None
+    """The record's place in the hash chain (see decision_chain); set by the writer, across rotation."""
+    prev: str | None = None
+    """The sha256 of the previous line as written: an edited, deleted or moved line breaks the chain."""
     id: str
     time: str
     agent: str
@@ -83,6 +88,7 @@ class DecisionLog:
         self._receive: MemoryObjectReceiveStream[_Entry]
         self._send, self._receive = anyio.create_memory_object_stream[_Entry](QUEUE_SIZE)
         self._encoder = msgspec.json.Encoder()
+        self._head: decision_chain.ChainHead | None = None  # read from disk by the first append
 
     def submit(self, answer: HookAnswer, latency_us: float) -> None:
         """Queue one answer for logging; never blocks, never raises."""
@@ -130,8 +136,13 @@ class DecisionLog:
     def _append(self, lines: bytes) -> int:
         """Append whole records and return how many were written. A short write (a full disk, a file size limit)
         is retried for the rest; when it cannot go on, the record it cut is truncated away, so the file only ever
-        holds whole lines and the next batch starts on a fresh one."""
+        holds whole lines and the next batch starts on a fresh one. The hash chain is linked here, by the one
+        writer, so replicas' records take their place in it like this process's own."""
         with self._file_lock:
+            if self._head is None:
+                self._head = decision_chain.recover_head(decision_chain.log_files(self.path, self.keep)[::-1])
+            chained, heads = decision_chain.link(lines, self._head)
+            lines = b"".join(chained)
             try:
                 if self.path.stat().st_size + len(lines) > self.max_bytes:
                     self._rotate()
@@ -147,7 +158,10 @@ class DecisionLog:
                 if written < len(lines):
                     written = lines.rfind(b"\n", 0, written) + 1
                     os.ftruncate(fd, start + written)
-                return lines.count(b"\n", 0, written)
+                count = lines.count(b"\n", 0, written)
+                if count:
+                    self._head = heads[count - 1]
+                return count
             finally:
                 os.close(fd)
 
@@ -157,6 +171,12 @@ class DecisionLog:
             if older.exists():
                 older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
         self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+    def chain_status(self) -> dict[str, object]:
+        """The last record written (`seq`, `head` hash), once this process has written one: `--verify` compares
+        the file's end with it, so lines cut from the end or a last line edited show too."""
+        head = self._head
+        return {"seq": head.seq, "head": head.hash} if head is not None else {}
 
     def status(self) -> dict[str, object]:
         return {"path": str(self.path), "dropped": self.dropped, "written": self.written}

@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from keycardd import paths
+from keycardd import decision_chain, paths
 from keycardd.cli._common import CliError, Subcommands, count_of, print_json
 from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
 from keycardd.protocol import ReloadRequest, StatusRequest
@@ -28,6 +28,9 @@ def register(commands: Subcommands) -> None:
     decisions.add_argument("-n", "--lines", type=int, default=20, help="how many recent decisions (default 20)")
     decisions.add_argument("--follow", "-f", action="store_true", help="keep printing new decisions")
     decisions.add_argument("--json", action="store_true", help="print the JSON lines as logged")
+    decisions.add_argument(
+        "--verify", action="store_true", help="check the log's hash chain and report the first break (exit 1)"
+    )
     decisions.set_defaults(handler=_decisions)
 
 
@@ -143,6 +146,8 @@ def _reload(args: argparse.Namespace) -> int:
 
 def _decisions(args: argparse.Namespace) -> int:
     path = paths.decision_log_path()
+    if args.verify:
+        return _verify(path)
     if not path.exists() and not args.follow:
         raise CliError(f"no decisions logged yet ({path} does not exist)")
     for line in _tail(path, args.lines):
@@ -150,6 +155,32 @@ def _decisions(args: argparse.Namespace) -> int:
     if args.follow:
         _follow(path, args.json)
     return 0
+
+
+def _verify(path: Path) -> int:
+    """Check the chain over the current file and the rotated ones it continues."""
+    head = _running_head(path)
+    verdict = decision_chain.verify(decision_chain.log_files(path), head)
+    if verdict.first_break is not None:
+        print(f"decision log chain broken at {verdict.first_break}", file=sys.stderr)
+        return 1
+    unchained = f" ({verdict.unchained} older records written before the chain)" if verdict.unchained else ""
+    print(f"decision log intact: {count_of(verdict.records - verdict.unchained, 'record', 'records')}{unchained}")
+    if head is None:
+        print("the end of the log was not checked: no running keycardd has written to it yet")
+    return 0
+
+
+def _running_head(path: Path) -> decision_chain.ChainHead | None:
+    """The running daemon's last record, when it writes this log: the file alone cannot show lines cut from its
+    end."""
+    try:
+        log = ask_daemon(StatusRequest())["log"]
+    except (DaemonUnavailableError, CliError):
+        return None
+    if log.get("path") != str(path) or not isinstance(log.get("seq"), int):
+        return None
+    return decision_chain.ChainHead(log["seq"], str(log["head"]))
 
 
 def _tail(path: Path, count: int) -> deque[str]:
