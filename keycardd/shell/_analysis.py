@@ -55,6 +55,9 @@ _RESERVED = frozenset({"{", "}", "if", "then", "else", "elif", "fi", "case", "es
                        "do", "done", "function", "[[", "]]", "in"})  # fmt: skip
 """Reserved words: bash never runs a program by these names at a command's start (tree-sitter sometimes does)."""
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ASSIGNABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[.*\])?$", re.DOTALL)
+"""A name `declare NAME=VALUE` assigns: a variable, or an array element (`BASH_ALIASES[x]`)."""
+_DECLARES = frozenset({"export", "declare", "typeset", "local", "readonly"})
 _KEYWORD_PREFIXES = frozenset({"time", "coproc"})
 _COMPOUND_STARTS = frozenset({"{", "(", "((", "[[", "if", "while", "until", "for", "case", "select", "function"})
 _ARITHMETIC_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[[^\]]*(?:\$\(|`)")
@@ -848,10 +851,16 @@ class _Walker:
             self._opaque(f"{program} ...", f"{program} sets a variable bash or other programs run as code", ctx)
         if program == "printf" and any(w.text.startswith("-v") for w in args) and any("[" in w.text for w in args):
             self._opaque("printf -v", "printf -v builds a value that arithmetic may evaluate as code", ctx)
-        if program in ("export", "declare", "typeset", "local", "readonly") and not declared:
+        if program in _DECLARES:
+            for word in args:
+                if _dynamic_name(word):  # `export $x=CMD`: x may be GIT_SSH_COMMAND, BASH_ALIASES[...], ...
+                    self._opaque(
+                        f"{program} {word.text}", f"{program} sets a variable whose name is only known at run time", ctx
+                    )
+        if program in _DECLARES and not declared:
             for word in args:  # `command export X=...`, `expo""rt X=...`: assignments tree-sitter did not see
                 name, equals, value = word.text.partition("=")
-                if equals and _NAME.match(name.rstrip("+")):
+                if equals and _ASSIGNABLE.match(name.rstrip("+")):
                     self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
         if program == "set" and any(
             word.dynamic
@@ -1362,3 +1371,11 @@ def _adjacent_groups(nodes: Sequence[Node]) -> list[list[Node]]:
         else:
             groups.append([node])
     return groups
+
+
+def _dynamic_name(word: Word) -> bool:
+    """A `declare`/`export` argument whose variable name is only known at run time (`$x=...`, `$x`)."""
+    if not word.dynamic or word.text.startswith("-"):
+        return False
+    name = word.text.partition("=")[0]
+    return any(mark in name for mark in ("$", "`"))
