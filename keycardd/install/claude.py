@@ -11,7 +11,6 @@ installed Claude Code is that version or later, and never for an older one (its 
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from keycardd.install import http_hook
+from keycardd.install.hook_groups import without_hooks
 from keycardd.install.shim import HookCommand, is_keycardd_command
 
 EVENTS: dict[str, str | None] = {
@@ -54,29 +54,7 @@ def _ours(hook: Any) -> bool:
 
 def uninstall(settings: dict[str, Any]) -> dict[str, Any]:
     """A copy of `settings` without keycardd's hooks (empty groups and events it leaves behind are removed)."""
-    result = copy.deepcopy(settings)
-    hooks = result.get("hooks")
-    if not isinstance(hooks, dict):
-        return result
-    for event in list(hooks):
-        groups = hooks[event]
-        if not isinstance(groups, list):
-            continue
-        kept_groups = []
-        for group in groups:
-            if not (isinstance(group, dict) and isinstance(group.get("hooks"), list)):
-                kept_groups.append(group)
-                continue
-            remaining = [hook for hook in group["hooks"] if not _ours(hook)]
-            if remaining or not group["hooks"]:  # drop only groups that held nothing but keycardd's hooks
-                kept_groups.append({**group, "hooks": remaining})
-        if kept_groups:
-            hooks[event] = kept_groups
-        else:
-            del hooks[event]
-    if not hooks:
-        del result["hooks"]
-    return result
+    return without_hooks(settings, _ours)
 
 
 def claude_version(executable: str | None = None) -> tuple[int, int, int] | None:

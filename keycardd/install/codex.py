@@ -11,7 +11,6 @@ tests/test_codex_install.py checks this against the real `codex app-server` (`ho
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from keycardd.install.config_file import ConfigFileError
+from keycardd.install.hook_groups import without_hooks
 from keycardd.install.shim import HookCommand, is_keycardd_command
 
 EVENTS: dict[str, str | None] = {"PreToolUse": "*", "PermissionRequest": "*", "UserPromptSubmit": None}
@@ -58,29 +58,7 @@ def _ours(hook: Any) -> bool:
 
 def uninstall(document: dict[str, Any]) -> dict[str, Any]:
     """A copy of `document` without keycardd's hooks (groups and events left empty are removed)."""
-    result = copy.deepcopy(document)
-    hooks = result.get("hooks")
-    if not isinstance(hooks, dict):
-        return result
-    for event in list(hooks):
-        groups = hooks[event]
-        if not isinstance(groups, list):
-            continue
-        kept = []
-        for group in groups:
-            if isinstance(group, dict) and isinstance(group.get("hooks"), list) and any(map(_ours, group["hooks"])):
-                remaining = [hook for hook in group["hooks"] if not _ours(hook)]
-                if remaining:
-                    kept.append({**group, "hooks": remaining})
-            else:
-                kept.append(group)
-        if kept:
-            hooks[event] = kept
-        else:
-            del hooks[event]
-    if not hooks:
-        del result["hooks"]
-    return result
+    return without_hooks(document, _ours)
 
 
 def install(document: dict[str, Any], command: HookCommand) -> dict[str, Any]:

@@ -7,13 +7,13 @@ milliseconds, and the shim's own budget is well inside it: a hook Gemini times o
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shlex
 from pathlib import Path
 from typing import Any
 
+from keycardd.install.hook_groups import without_hooks
 from keycardd.install.shim import HookCommand, is_keycardd_command
 
 EVENTS: dict[str, str | None] = {"BeforeTool": ".*", "BeforeAgent": None}
@@ -35,29 +35,7 @@ def _ours(hook: Any) -> bool:
 
 def uninstall(settings: dict[str, Any]) -> dict[str, Any]:
     """A copy of `settings` without keycardd's hooks (groups and events left empty are removed)."""
-    result = copy.deepcopy(settings)
-    hooks = result.get("hooks")
-    if not isinstance(hooks, dict):
-        return result
-    for event in list(hooks):
-        groups = hooks[event]
-        if not isinstance(groups, list):
-            continue
-        kept = []
-        for group in groups:
-            if isinstance(group, dict) and isinstance(group.get("hooks"), list) and any(map(_ours, group["hooks"])):
-                remaining = [hook for hook in group["hooks"] if not _ours(hook)]
-                if remaining:
-                    kept.append({**group, "hooks": remaining})
-            else:
-                kept.append(group)
-        if kept:
-            hooks[event] = kept
-        else:
-            del hooks[event]
-    if not hooks:
-        del result["hooks"]
-    return result
+    return without_hooks(settings, _ours)
 
 
 def install(settings: dict[str, Any], command: HookCommand) -> dict[str, Any]:
