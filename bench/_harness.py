@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,6 +73,7 @@ def daemon(policy: str | None = None, args: Sequence[str] = ()) -> Iterator[Benc
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def synthetic_policies(count: int, seed: int = 1) -> str:

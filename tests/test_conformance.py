@@ -117,6 +117,7 @@ def check(agent: str, stdout: bytes, expected: Any) -> None:
 @pytest.fixture(scope="module")
 def module_daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One daemon for the whole vector table (each vector is independent of the others)."""
+    import shutil
     import subprocess
     import sys
     import tempfile
@@ -138,6 +139,7 @@ def module_daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     yield root / "d.sock"
     process.terminate()
     process.wait(timeout=10)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("shim", SHIMS, ids=SHIM_IDS)
