@@ -25,9 +25,6 @@ CORPUS_FILE = REPO.parent / "shared" / "corpus" / "benign-commands.jsonl"
 ENTRIES: list[dict[str, Any]] = (
     [json.loads(line) for line in CORPUS_FILE.read_text().splitlines() if line.strip()] if CORPUS_FILE.exists() else []
 )
-KNOWN_WRONG: dict[str, str] = {}
-"""Entries the default policy still gets wrong (issue 12, bash rules): each is an xfail that must fail, so the
-fix shows up here as an unexpected pass and the entry leaves this table."""
 ENGINE = Engine.compile([default_policy_source()])
 DECIDER = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
 ACCEPTED = ("no_objection", "allow")
@@ -36,18 +33,12 @@ pytestmark = pytest.mark.skipif(not ENTRIES, reason=f"the shared corpus is not a
 
 
 def _cases() -> list[Any]:
-    return [
-        pytest.param(entry, id=entry["id"], marks=[pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[entry["id"]])])
-        if entry["id"] in KNOWN_WRONG
-        else pytest.param(entry, id=entry["id"])
-        for entry in ENTRIES
-    ]
+    return [pytest.param(entry, id=entry["id"]) for entry in ENTRIES]
 
 
 def test_the_corpus_is_the_expected_one() -> None:
     assert len(ENTRIES) >= 150
     assert len({entry["id"] for entry in ENTRIES}) == len(ENTRIES)
-    assert KNOWN_WRONG.keys() <= {entry["id"] for entry in ENTRIES}
 
 
 @pytest.mark.parametrize("entry", _cases())
@@ -65,7 +56,7 @@ def test_benign_sample_through_the_shim_and_a_live_daemon(daemon: DaemonProcess)
     shim = build_c_shim()
     refused = []
     for entry in SAMPLE:
-        if entry["id"] in KNOWN_WRONG or entry["agent"] != "claude":
+        if entry["agent"] != "claude":
             continue
         result = subprocess.run(
             [str(shim), "claude"],

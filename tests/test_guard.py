@@ -175,7 +175,7 @@ def test_shell_writes_to_protected_files_are_denied(line: str) -> None:
 
 @pytest.mark.parametrize("line", SHELL_SPELLINGS)
 def test_every_shell_spelling_of_a_change_is_refused(line: str) -> None:
-    """Per-path shell requests (SHELL_FACTS.md): each path a command names, with how it touches it."""
+    """Per-path shell requests: each path a command names, with how it touches it (`file_path`, `access`)."""
     decision, reason = decide("Bash", {"command": line})
     assert decision == "deny", reason
     assert "guard-protected-files" in reason

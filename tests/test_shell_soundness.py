@@ -280,12 +280,12 @@ def findings_markdown(verdicts: list[Verdict], analyser: str) -> Iterator[str]:
     by_class: dict[str, list[Verdict]] = defaultdict(list)
     for verdict in failing:
         by_class[verdict.cls].append(verdict)
-    yield "# Shell analysis soundness findings (H2's differential test against real bash)\n\n"
+    yield "# Shell analysis soundness findings (the differential test against real bash)\n\n"
     yield f"Analyser: {analyser}. {len(failing)} of {len(verdicts)} lines run a program the analysis does not "
     yield "report, while it neither sets `error`, nor marks a program dynamic, nor puts `script` in unknowns.\n"
     yield "Each class shows every distinct failing construct once (payload generalised), shortest first.\n\n"
     yield "Reproduce: `.venv/bin/pytest -q tests/test_shell_soundness.py`; rewrite this file with "
-    yield "`.venv/bin/python tests/test_shell_soundness.py /work/coord/soundness-findings.md`.\n"
+    yield "`.venv/bin/python tests/test_shell_soundness.py FINDINGS.md`.\n"
     for cls in CLASSES:
         group = by_class.get(cls, [])
         total = sum(1 for v in verdicts if v.cls == cls)

@@ -99,7 +99,7 @@ class SimpleCommand(msgspec.Struct, frozen=True, kw_only=True):
     via: tuple[str, ...] = ()
     """The wrappers it was found inside, outermost first: `sudo`, `bash -c`, `xargs`, `find -exec`, ..."""
     unknowns: frozenset[str] = frozenset()
-    """What the analysis could not resolve: "args", "targets", "cwd", "glob", "script" (see SHELL_FACTS)."""
+    """What the analysis could not resolve: "args", "targets", "cwd", "glob", "script" (see the schema's `unknowns`)."""
     accesses: tuple[tuple[str, str], ...] = ()
     """(canonical absolute path, access) for its path arguments and redirects; access in read/write/delete/exec/use."""
     flags: tuple[str, ...] = ()
