@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from keycardd.adapters.decision import Call, Decision, Kind
-from keycardd.adapters.payload import Payload, optional_str, required_str
+from keycardd.adapters.payload import Payload, add_secure_session, optional_str, required_str
 from keycardd.engine import PROMPT_SUBMIT, Outcome
 
 AGENT = "claude-code"
@@ -95,9 +95,7 @@ def _common_context(context: dict[str, Any], data: dict[str, Any], env: dict[str
             context[key] = value
     if env.get("CLAUDE_PROJECT_DIR"):
         context["project_dir"] = env["CLAUDE_PROJECT_DIR"]
-    context["keycard_run"] = env.get("KEYCARD_RUN") == "1"
-    if env.get("KEYCARD_RUN_SESSION_ID"):
-        context["keycard_run_session_id"] = env["KEYCARD_RUN_SESSION_ID"]
+    add_secure_session(context, env)
 
 
 def _tool_context(tool: str, tool_input: dict[str, Any], context: dict[str, Any]) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from keycardd.adapters.decision import Call, Decision, Kind
-from keycardd.adapters.payload import Payload, optional_str
+from keycardd.adapters.payload import Payload, add_secure_session, optional_str
 from keycardd.engine import PROMPT_SUBMIT, Outcome
 
 AGENT = "cursor"
@@ -100,9 +100,7 @@ def _common_context(event: str, data: dict[str, Any], env: dict[str, str]) -> di
     session = optional_str(data, "conversation_id") or optional_str(data, "session_id")
     if session:
         context["session_id"] = session
-    context["keycard_run"] = env.get("KEYCARD_RUN") == "1"
-    if env.get("KEYCARD_RUN_SESSION_ID"):
-        context["keycard_run_session_id"] = env["KEYCARD_RUN_SESSION_ID"]
+    add_secure_session(context, env)
     return context
 
 

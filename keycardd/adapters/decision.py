@@ -79,6 +79,12 @@ class Settings:
     """Whether file paths are case-folded for policies (the file system ignores case: macOS's and Windows' default)."""
     guard: Guard = field(default_factory=Guard.from_environment)
     """keycardd's self-protection, applied on top of every policy: it can only make an answer stricter."""
+    canonical_home: str = field(init=False)
+    """`home` as policies see it in `context.home` (canonical, case-folded where paths are): computed once here."""
+
+    def __post_init__(self) -> None:
+        home = canonical_path(self.home, cwd="/", home=self.home, fold_case=self.fold_case)
+        object.__setattr__(self, "canonical_home", home)
 
 
 def decide(call: Call, engine: Engine | None, engine_error: str | None, settings: Settings) -> Decision:
@@ -198,7 +204,7 @@ def _shell_parts(call: Call, analysis: ShellAnalysis, settings: Settings) -> lis
     principal, resource = settings.principal, _tool(call.tool)
     base = {key: value for key, value in call.context.items() if key != "command"}  # the line: one copy, below
     cwd = str(call.context.get("cwd") or "")
-    home = canonical_path(settings.home, cwd="/", home=settings.home, fold_case=settings.fold_case)
+    home = settings.canonical_home
     requests: list[tuple[CedarRequest, str]] = []
     written: dict[str, None] = {}
     for index, command in enumerate(analysis.commands):

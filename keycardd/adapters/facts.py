@@ -84,7 +84,7 @@ def with_facts(call: Call, settings: Settings) -> Call:
         context["file_path"] = paths[0]
     if hosts:
         context["host"] = hosts[0]
-    context["home"] = canonical(settings.home)
+    context["home"] = settings.canonical_home
     more = [{"file_path": path} for path in paths if path != context.get("file_path")]
     more += [{"host": host} for host in hosts[1:]]
     return dataclasses.replace(call, context=context, more_facts=tuple(more))

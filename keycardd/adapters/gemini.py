@@ -15,7 +15,7 @@ import msgspec
 
 from keycardd.adapters.codex import ask_as_deny
 from keycardd.adapters.decision import Call, Decision, Kind
-from keycardd.adapters.payload import Payload, absolute_path, optional_str
+from keycardd.adapters.payload import Payload, absolute_path, add_secure_session, optional_str
 from keycardd.engine import PROMPT_SUBMIT, Outcome
 
 AGENT = "gemini"
@@ -83,9 +83,7 @@ def _common_context(event: str, data: dict[str, Any], env: dict[str, str]) -> di
     session = optional_str(data, "session_id")
     if session:
         context["session_id"] = session
-    context["keycard_run"] = env.get("KEYCARD_RUN") == "1"
-    if env.get("KEYCARD_RUN_SESSION_ID"):
-        context["keycard_run_session_id"] = env["KEYCARD_RUN_SESSION_ID"]
+    add_secure_session(context, env)
     return context
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ntpath
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,3 +68,11 @@ def absolute_path(path: str, cwd: str) -> str:
     if not os.path.isabs(expanded) and cwd and not _WINDOWS_PATH.match(cwd):
         expanded = os.path.join(cwd, expanded)
     return os.path.normpath(expanded) if os.path.isabs(expanded) else expanded
+
+
+def add_secure_session(context: dict[str, Any], env: Mapping[str, str]) -> None:
+    """`keycardctl run` marks the agents it starts in their environment: policies see `keycard_run` and the
+    session's id, whichever agent's hook forwarded them."""
+    context["keycard_run"] = env.get("KEYCARD_RUN") == "1"
+    if env.get("KEYCARD_RUN_SESSION_ID"):
+        context["keycard_run_session_id"] = env["KEYCARD_RUN_SESSION_ID"]

@@ -23,7 +23,7 @@ import base64
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -183,12 +183,17 @@ def token_document(response: httpx.Response, what: str) -> dict[str, object]:
     """A token endpoint's JSON answer, or a ZoneError naming the status and Keycard's error body."""
     if response.status_code != 200:
         raise ZoneError(f"{what} refused: {describe_error(response)}", reason="auth")
+    return json_object(response, what, reason="auth")
+
+
+def json_object(response: httpx.Response, what: str, *, reason: str) -> dict[str, Any]:
+    """A 200 answer's body as a JSON object, or a ZoneError (with `reason`) saying what else it was."""
     try:
         document = response.json()
     except ValueError:
-        raise ZoneError(f"{what} did not answer JSON", reason="auth") from None
+        raise ZoneError(f"{what} did not answer JSON", reason=reason) from None
     if not isinstance(document, dict):
-        raise ZoneError(f"{what} did not answer a JSON object", reason="auth")
+        raise ZoneError(f"{what} did not answer a JSON object", reason=reason)
     return document
 
 

@@ -29,7 +29,7 @@ from keycardd.config import ConfigError, KeycardConfig, require_secure_url
 from keycardd.engine import PolicyError, PolicySource
 from keycardd.policy_store import PolicyStore
 from keycardd.zone.api import ManagementApi, Page, describe_error
-from keycardd.zone.auth import ApiAuth, NoAuth, UserToken, auth_from_environment
+from keycardd.zone.auth import ApiAuth, NoAuth, UserToken, auth_from_environment, json_object
 from keycardd.zone.bundle import MEDIA_TYPE, parse_bundle
 from keycardd.zone.errors import UnknownKeyError, ZoneError
 from keycardd.zone.verify import verify_contents, verify_version
@@ -404,13 +404,7 @@ async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     response = await client.get(url)
     if response.status_code != 200:
         raise ZoneError(f"GET {url}: {describe_error(response)}", reason="discovery")
-    try:
-        document = response.json()
-    except ValueError:
-        raise ZoneError(f"{url} did not answer JSON", reason="discovery") from None
-    if not isinstance(document, dict):
-        raise ZoneError(f"{url} did not answer a JSON object", reason="discovery")
-    return document
+    return json_object(response, url, reason="discovery")
 
 
 __all__ = ["ZoneError", "ZoneSync"]
