@@ -219,6 +219,10 @@ POLICY_DENIES = [
     "echo `x=GIT_SSH_COMMAND; export $x='rm -rf ~'; git ls-remote ssh://h/r`",
     "echo $(export $1='rm -rf ~'; git ls-remote ssh://h/r)",
     "x=$(decl$''are 'BASH_ALIASES[x]=rm -rf ~'\nx)",
+    # found in the final review: words the analysis cannot resolve to paths still name the file
+    "cat ~/.ssh/id_rsa{,}",
+    "cp ~/.ssh/id_rsa{,.bak}",
+    "IFS=/; cat ~${IFS}.ssh${IFS}id_rsa",
 ]
 ASKS = [
     "git -c alias.p=push p origin main",
