@@ -18,7 +18,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import resources
 from typing import Any, NamedTuple
@@ -63,6 +63,9 @@ class PolicySource:
 
     name: str
     text: str
+    published_id: str | None = None
+    """The id a zone published this text under (`p1`): its policies without an `@id` are named by it, not by
+    Cedar's positional `policyN`, which counts every policy loaded before them and means nothing to the publisher."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +324,8 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
     try:
         document = json.loads(cedarpy.policies_to_json_str(source.text))
     except ValueError as exc:
-        raise PolicyError(f"{source.name}:{_locate_parse_error(source.text, starts)}: {exc}") from None
+        hint = ": the policy ends without its `;` (or a closing `}` or `)`)" if str(exc) == _END_OF_INPUT else ""
+        raise PolicyError(f"{source.name}:{_locate_parse_error(source.text, starts)}: {exc}{hint}") from None
     except RecursionError:  # Cedar parses it, but its JSON form nests deeper than Python's decoder recurses
         line = _locate_parse_error(source.text, starts, lambda text: json.loads(cedarpy.policies_to_json_str(text)))
         raise PolicyError(f"{source.name}:{line}: {_TOO_DEEP}") from None
@@ -333,10 +337,11 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
         line = _line_of(error.policy_id, starts)
         raise PolicyError(f"{source.name}:{line}: {_strip_policy_prefix(error.error)}")
     parsed: list[tuple[PolicyInfo, Any]] = []
-    for cedar_id, body in document.get("staticPolicies", {}).items():
+    statics = document.get("staticPolicies", {})
+    for cedar_id, body in statics.items():
         annotations: dict[str, str | None] = body.get("annotations") or {}
         line = _line_of(cedar_id, starts)
-        policy_id = annotations.get("id") or f"policy{first_index + len(parsed)}"
+        policy_id = annotations.get("id") or _unnamed_id(source, cedar_id, len(statics), first_index + len(parsed))
         info = PolicyInfo(
             id=policy_id,
             effect=body["effect"],
@@ -350,6 +355,17 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
             raise PolicyError(f"{source.name}:{line}: @itl and @approve only mean something on a permit")
         parsed.append((info, body))
     return parsed
+
+
+def _unnamed_id(source: PolicySource, cedar_id: str, count: int, position: int) -> str:
+    """The id of a policy without `@id`: its published id (`p1`, or `p1#2` for the second of several policies
+    published as one), else `policy<position>` over all sources."""
+    if source.published_id is None:
+        return f"policy{position}"
+    if count == 1:
+        return source.published_id
+    match = re.fullmatch(r"policy(\d+)", cedar_id)
+    return f"{source.published_id}#{int(match[1]) + 1 if match else cedar_id}"
 
 
 _TOO_DEEP = (
@@ -464,16 +480,67 @@ def _line_of(cedar_id: str, starts: Sequence[int]) -> int:
 def _locate_parse_error(
     text: str, starts: Sequence[int], parse: Callable[[str], object] = cedarpy.policies_to_json_str
 ) -> int:
-    """Find the first statement that fails to `parse` alone (the parser itself does not say where)."""
+    """The line of the first syntax error: the parser itself does not say where, so find the first statement that
+    fails to `parse` alone, then the line within it (`_error_line_within`)."""
     lines = text.splitlines(keepends=True)
     bounds = [*starts, len(lines) + 1]
     for index, start in enumerate(starts):
-        statement = "".join(lines[start - 1 : bounds[index + 1] - 1])
+        statement = lines[start - 1 : bounds[index + 1] - 1]
         try:
-            parse(statement)
+            parse("".join(statement))
         except (ValueError, RecursionError):
-            return start
+            return start + _error_line_within(statement, parse)
     return starts[-1] if starts else 1
+
+
+_END_OF_INPUT = "unexpected end of input"
+
+
+def _error_line_within(statement: Sequence[str], parse: Callable[[str], object]) -> int:
+    """The 0-based line of `statement` (a policy that fails to parse) where its error is.
+
+    A statement cut short after any line fails with "unexpected end of input" until the cut takes in the bad
+    token, and with another error from then on: the first such cut is the line, found by bisection. When every
+    cut ends early, the statement itself does (a missing `;`, an unclosed `{`): the error is on its last line.
+    """
+
+    def fails_before_its_end(count: int) -> bool:
+        try:
+            parse("".join(statement[:count]))
+        except ValueError as exc:
+            return str(exc) != _END_OF_INPUT
+        except RecursionError:
+            return True
+        return False
+
+    low, high = 1, len(statement)  # the first cut that fails before its end is in [low, high]
+    if not fails_before_its_end(high):
+        return max((i for i, line in enumerate(statement) if _has_code(line)), default=0)
+    while low < high:
+        middle = (low + high) // 2
+        if fails_before_its_end(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return _line_of_token(statement, low - 1, parse)
+
+
+def _line_of_token(statement: Sequence[str], line: int, parse: Callable[[str], object]) -> int:
+    """`line`, or the nearest line before it holding the token the error names: Cedar's parser may read one token
+    past the bad one before it complains (`&&` then `}` then `;` fails at the `;`'s line, naming the `}`)."""
+    try:
+        parse("".join(statement[: line + 1]))
+    except ValueError as exc:
+        named = re.match(r"unexpected token `(.+)`", str(exc))
+        if named and named[1] not in statement[line]:
+            return next((i for i in range(line - 1, -1, -1) if named[1] in statement[i]), line)
+    except RecursionError:
+        pass
+    return line
+
+
+def _has_code(line: str) -> bool:
+    return bool(line.strip()) and not line.lstrip().startswith("//")
 
 
 def _strip_policy_prefix(message: str) -> str:
@@ -507,7 +574,11 @@ def parse_policies(sources: Sequence[PolicySource], schema_text: str | None = No
     digest = hashlib.sha256()
     for source in sources:
         digest.update(source.name.encode() + b"\0" + source.text.encode() + b"\0")
-        for info, body in _parse_source(source, schema, first_index=len(infos)):
+        for parsed_info, body in _parse_source(source, schema, first_index=len(infos)):
+            info = parsed_info
+            if info.id in infos and source.published_id is not None and "id" not in (body.get("annotations") or {}):
+                # Two policy sets may publish the same policy: the later one is named by its source as well.
+                info = replace(info, id=f"{source.name}{info.id[len(source.published_id) :]}")
             if info.id in infos:
                 other = infos[info.id]
                 raise PolicyError(

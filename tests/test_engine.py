@@ -95,7 +95,7 @@ def test_parse_error_names_file_and_line() -> None:
         "permit (principal, action, resource);\n\n// a comment; with a semicolon\n"
         "forbid (principal,\n action, resource) when { x };\n"
     )
-    with pytest.raises(PolicyError, match=r"^bad\.cedar:4: "):
+    with pytest.raises(PolicyError, match=r"^bad\.cedar:5: invalid variable: x"):  # where `x` is, not line 4
         compile_text(text, "bad.cedar")
 
 

@@ -8,7 +8,7 @@ allow), and the reason names the part and the policy that decided it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from keycardd import powershell
 from keycardd.adapters.payload import absolute_path
 from keycardd.canonical import canonical_path, case_insensitive_paths
-from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome
+from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome, PolicyInfo, Verdict
 from keycardd.guard import Guard
 from keycardd.redact import mask
 from keycardd.shell import ShellAnalysis, analyze
@@ -96,7 +96,11 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     if call.parts:
         decisions = [decide(part, engine, engine_error, settings) for part in call.parts]
         deciding = max(decisions, key=lambda decision: decision.outcome.strictness)
-        policies = tuple(dict.fromkeys(pid for decision in decisions for pid in decision.policies))
+        policies = tuple(
+            dict.fromkeys(
+                pid for decision in decisions if decision.outcome == deciding.outcome for pid in decision.policies
+            )
+        )
         requests = tuple(request for decision in decisions for request in decision.requests)
         return Decision(deciding.outcome, deciding.reason, policies, requests)
     if call.shell_line is not None and call.tool == "powershell":
@@ -107,17 +111,44 @@ def decide(call: Call, engine: Engine | None, engine_error: str | None, settings
     request = guard.mark(CedarRequest(settings.principal, call.action, _tool(call.tool), call.context))
     if not call.more_facts:
         verdict = guard.review(engine.decide_many([request]))[0]
-        return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
+        return Decision(verdict.outcome, verdict.reason, deciding_policies([verdict], engine), (verdict.request,))
     more = [
         guard.mark(CedarRequest(request.principal, request.action, request.resource, {**call.context, **facts}))
         for facts in call.more_facts
     ]
     verdicts = guard.review(engine.decide_many([request, *more]))
     strictest = max(verdicts, key=lambda verdict: verdict.outcome.strictness)
-    policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
+    policies = deciding_policies(verdicts, engine)
     part = strictest.request.context.get("file_path") or strictest.request.context.get("host")
     reason = f"{strictest.reason} (for `{mask(str(part))}`)" if part else strictest.reason  # which of several
     return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
+
+
+def deciding_policies(verdicts: Sequence[Verdict], engine: Engine) -> tuple[str, ...]:
+    """The policies behind a call's answer: those of the requests that gave the strictest outcome, in order.
+
+    Cedar's determining policies of a permitted request are every permit that matched, so a catch-all permit is
+    among them on every ask; and the other requests of a shell line (or of a call naming several paths) answered
+    otherwise. Neither decided the answer: an ask names its `@itl` permits, an allow its `@approve` permits, a deny
+    its forbids. Layer policies (the guard, managed policy) are not in `engine` and are kept as they are.
+    """
+    outcome = max(verdicts, key=lambda verdict: verdict.outcome.strictness).outcome
+    wanted: Callable[[PolicyInfo], bool] | None = _ANNOTATION_THAT_DECIDES.get(outcome)
+    deciding: dict[str, None] = {}
+    for verdict in verdicts:
+        if verdict.outcome != outcome:
+            continue
+        for pid in verdict.policies:
+            info = engine.policies.get(pid)
+            if wanted is None or info is None or wanted(info):
+                deciding[pid] = None
+    return tuple(deciding)
+
+
+_ANNOTATION_THAT_DECIDES: dict[Outcome, Callable[[PolicyInfo], bool]] = {
+    Outcome.ASK: lambda info: info.itl is not None,
+    Outcome.ALLOW: lambda info: info.approve,
+}
 
 
 def _tool(name: str) -> EntityUid:
@@ -151,10 +182,10 @@ def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     if not verdicts:  # an empty line, or only comments and assignments: nothing runs
         empty = CedarRequest(settings.principal, call.action, _tool(call.tool), {**call.context, "command": line})
         verdict = engine.decide_many([empty])[0]
-        return Decision(verdict.outcome, verdict.reason, verdict.policies, (verdict.request,))
+        return Decision(verdict.outcome, verdict.reason, deciding_policies([verdict], engine), (verdict.request,))
     index = max(range(len(verdicts)), key=lambda i: verdicts[i].outcome.strictness)
     strictest = verdicts[index]
-    policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
+    policies = deciding_policies(verdicts, engine)
     reason = f"{strictest.reason} (in `{mask(parts[index][1])}`)"  # the reason reaches logs and the agent: no tokens
     return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
 
@@ -184,7 +215,7 @@ def _decide_powershell(call: Call, engine: Engine, settings: Settings) -> Decisi
     verdicts = settings.guard.review(engine.decide_many(requests))
     index = max(range(len(verdicts)), key=lambda i: verdicts[i].outcome.strictness)
     strictest = verdicts[index]
-    policies = tuple(dict.fromkeys(pid for verdict in verdicts for pid in verdict.policies))
+    policies = deciding_policies(verdicts, engine)
     reason = f"{strictest.reason} (in `{mask(contexts[index][2])}`)"
     return Decision(strictest.outcome, reason, policies, tuple(v.request for v in verdicts))
 

@@ -59,6 +59,7 @@ class SetStatus(msgspec.Struct):
 class _CachedSource(msgspec.Struct):
     name: str
     text: str
+    published_id: str | None = None
 
 
 class _Cache(msgspec.Struct):
@@ -311,7 +312,7 @@ class ZoneSync:
         name = f"zone:{policy_set.get('name')}@v{document.get('version')}"
         status = SetStatus(set_id, str(policy_set.get("name")), mode, version_id, int(document["version"]),
                            str(document["manifest_sha"]), len(policies))  # fmt: skip
-        return status, [PolicySource(f"{name}/{policy_id}", text) for policy_id, text in sorted(policies.items())]
+        return status, [PolicySource(f"{name}/{pid}", text, pid) for pid, text in sorted(policies.items())]
 
     async def _fetch_bundle(self, api: ManagementApi) -> tuple[str | None, list[PolicySource]] | None:
         """The user's policy bundle, verified; None when unchanged (304); no sources when there is none (404)."""
@@ -336,7 +337,7 @@ class ZoneSync:
         if not etag:
             raise ZoneError("the policy bundle came without an ETag, so its digest cannot be checked", reason="bundle")
         policies = parse_bundle(response.content, etag)
-        return etag, [PolicySource(f"zone:bundle/{public_id}", text) for public_id, text in sorted(policies.items())]
+        return etag, [PolicySource(f"zone:bundle/{pid}", text, pid) for pid, text in sorted(policies.items())]
 
     async def _keys(self, client: httpx.AsyncClient, *, stale: KeySet | None) -> KeySet:
         """The zone's JWKS; with `stale`, refetched unless another task already replaced that key set."""
@@ -354,8 +355,10 @@ class ZoneSync:
         cache = _Cache(
             etag=self.status_.etag,
             version=self.status_.version or "",
-            active=[_CachedSource(source.name, source.text) for source in active],
-            shadow=[_CachedSource(source.name, source.text) for source in shadow] if shadow is not None else None,
+            active=[_CachedSource(source.name, source.text, source.published_id) for source in active],
+            shadow=[_CachedSource(source.name, source.text, source.published_id) for source in shadow]
+            if shadow is not None
+            else None,
             policy_sets=self.status_.policy_sets,
             bundle_etag=self.status_.bundle_etag,
         )
@@ -375,8 +378,12 @@ class ZoneSync:
         except (OSError, msgspec.DecodeError) as exc:
             log.error("ignoring the zone policy cache %s: %s", self.cache_path, exc)
             return
-        active = [PolicySource(source.name, source.text) for source in cache.active]
-        shadow = [PolicySource(source.name, source.text) for source in cache.shadow] if cache.shadow else None
+        active = [PolicySource(source.name, source.text, source.published_id) for source in cache.active]
+        shadow = (
+            [PolicySource(source.name, source.text, source.published_id) for source in cache.shadow]
+            if cache.shadow
+            else None
+        )
         try:
             await self.store.set_zone_policies(active, shadow)
         except PolicyError as exc:
