@@ -137,6 +137,7 @@ def test_a_daemon_that_cannot_start_is_named_with_its_log(shim: Shim, tmp_path: 
     result = shim.run("claude", BASH_RM, "--timeout-ms", "4000", env=env)
     reason = _reason(result.stdout)
     log = paths.state_dir() / "log" / "autostart.log"
-    assert reason.endswith(f"it was started but did not answer in time; see {log}")
+    assert f"the hook started {KEYCARDD} but it exited with status " in reason  # before: "did not answer in time"
+    assert reason.endswith(f"before answering; see {log} (set KEYCARDD_BIN to start another keycardd)")
     assert str(broken) in log.read_text()  # the daemon's own one-sentence error
     assert oct(log.stat().st_mode & 0o777) == "0o600"

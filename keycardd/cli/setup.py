@@ -16,7 +16,7 @@ from keycardd.http_server import parse_port
 from keycardd.install import claude, codex, cursor, gemini, http_hook, system
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
-from keycardd.install.shim import hook_command
+from keycardd.install.shim import hook_command, record_daemon, recorded_daemon_path
 from keycardd.protocol import StatusRequest
 
 MODULES: dict[str, Any] = {"claude": claude, "cursor": cursor, "codex": codex, "gemini": gemini}
@@ -167,6 +167,8 @@ def _install(args: argparse.Namespace) -> int:
     else:
         module = MODULES[args.agent]
         code = _apply(args, lambda document: module.install(document, command))
+    if not args.dry_run and not args.managed:
+        _record_daemon()
     kind = "C shim" if command.kind == "c" else "Python fallback shim"
     if command.kind == "python" and args.shim == "auto":
         kind += " (no working C compiler was found)"
@@ -177,6 +179,22 @@ def _install(args: argparse.Namespace) -> int:
             if reachable and args.root is None:
                 print(f"warning: not root-owned, so an agent could change them: {', '.join(map(str, reachable))}")
     return code
+
+
+def _record_daemon() -> None:
+    """Tell the hooks which keycardd to start when it is not running (see `record_daemon`), or say why not."""
+    link = recorded_daemon_path()
+    try:
+        daemon = record_daemon()
+    except OSError as exc:
+        print(f"note: hooks cannot start keycardd by themselves: {link} cannot be written ({exc.strerror})")
+        return
+    if daemon is not None:
+        print(f"autostart: {link} -> {daemon} (hooks start it when it is not running)")
+    elif link.exists():
+        print(f"note: {link} is not keycardd's link and was left as it is; hooks start the keycardd found there")
+    else:
+        print("note: no keycardd beside this Python, so hooks start the keycardd on PATH or in $KEYCARDD_BIN")
 
 
 def _install_http(args: argparse.Namespace) -> int:

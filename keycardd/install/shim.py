@@ -42,6 +42,32 @@ def compiled_shim_path() -> Path:
     return data_dir() / "bin" / "keycard-hook"
 
 
+def recorded_daemon_path() -> Path:
+    """Where install records the keycardd that ran it, for the shims' autostart (keycard_hook.recorded_daemon)."""
+    return data_dir() / "bin" / "keycardd"
+
+
+def record_daemon() -> Path | None:
+    """Link `recorded_daemon_path()` to the keycardd installed beside this interpreter, so that hooks installed from
+    a checkout (whose keycardd is in `.venv/bin`, on no PATH) can start it; as `$KEYCARDD_BIN` would, but without
+    the agent's environment. Returns the keycardd linked, or None when there is none, or something that is not
+    such a link is in the way (it is never replaced)."""
+    daemon = Path(sys.executable).parent / "keycardd"  # not resolved: a virtualenv's python is a link out of it
+    if not os.access(daemon, os.X_OK):
+        return None
+    link = recorded_daemon_path()
+    if link.is_symlink() and os.readlink(link) == str(daemon):
+        return daemon
+    if link.exists() and not link.is_symlink():
+        return None
+    link.parent.mkdir(parents=True, exist_ok=True)
+    temporary = link.with_name(".keycardd.link.tmp")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(daemon)
+    temporary.replace(link)
+    return daemon
+
+
 def build_c_shim(target: Path | None = None) -> Path | None:
     """Compile the packaged C shim if needed; None when there is no compiler (or it fails)."""
     target = target or compiled_shim_path()

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -201,6 +202,15 @@ static int try_connect(const char *path) {
 
 static int executable(const char *path) { return access(path, X_OK) == 0; }
 
+/* Where `keycardctl install` records the keycardd that ran it (a link to it): <data dir>/keycard/bin/keycardd. */
+static void recorded_daemon(char *out, size_t size) {
+    const char *data = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (data && *data) snprintf(out, size, "%s/keycard/bin/keycardd", data);
+    else snprintf(out, size, "%s/.local/share/keycard/bin/keycardd", home ? home : "");
+}
+
+/* The keycardd to start: $KEYCARDD_BIN, else keycardd beside this shim, else the one install recorded, else on
+ * PATH. A checkout's keycardd is in its .venv/bin, on no PATH: the recorded link is how its hooks find it. */
 static int daemon_binary(char *out, size_t size, const char *argv0) {
     const char *env = getenv("KEYCARDD_BIN");
     if (env && *env) { snprintf(out, size, "%s", env); return 1; }
@@ -209,11 +219,14 @@ static int daemon_binary(char *out, size_t size, const char *argv0) {
     if (n > 0) self[n] = 0; else if (!realpath(argv0, self)) self[0] = 0;
     char *slash = strrchr(self, '/');
     if (slash) { *slash = 0; snprintf(out, size, "%s/keycardd", self); if (executable(out)) return 1; }
+    recorded_daemon(out, size);
+    if (executable(out)) return 1;
     const char *path = getenv("PATH");
     for (char *dirs = strdup(path ? path : "/usr/local/bin:/usr/bin"), *dir = strtok(dirs, ":"); dir; dir = strtok(NULL, ":")) {
         snprintf(out, size, "%s/keycardd", dir);
         if (executable(out)) return 1;
     }
+    out[0] = 0;
     return 0;
 }
 
@@ -245,29 +258,60 @@ static void close_from(int lowest) {
     for (int fd = lowest; fd < max; fd++) close(fd);
 }
 
-enum { START_NONE = -1, START_NOT_TRIED = 0, START_STARTED = 1, START_BUSY = 2 };
+enum { START_NONE = -1, START_NOT_TRIED = 0, START_STARTED = 1, START_BUSY = 2, START_FAILED = 3 };
 
-/* Start keycardd detached, unless another hook is already starting it (a lock this shim holds until it exits). The
- * daemon runs from / (never the agent's project, whose keycard.toml it must not read) with --autostarted, no
- * inherited descriptors, and stdout and stderr appended to the autostart log. */
-static int start_daemon(const char *argv0, const char *log_path) {
-    char bin[PATH_MAX], lock_path[PATH_MAX];
-    if (!daemon_binary(bin, sizeof bin, argv0)) return START_NONE;
+/* In the first child, after it forked keycardd: wait for keycardd until the shim's deadline, and if it ends first
+ * write how ("exited with status 1") to `report`, since only a parent can wait for a process. It keeps nothing of
+ * the hook's (stdin, stdout, the lock) open, so the agent never waits for it. Never returns. */
+static void watch_daemon(pid_t daemon, int report) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0); dup2(null, 1); dup2(null, 2);
+    dup2(report, 3);
+    close_from(4);
+    for (int status; remaining_ms() > 0;) {
+        pid_t done = waitpid(daemon, &status, WNOHANG);
+        if (done < 0) break;
+        if (done == daemon) {
+            char how[48];
+            int n = WIFSIGNALED(status) ? snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status))
+                                        : snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+            if (write(3, how, (size_t)n) < 0) break;
+            break;
+        }
+        struct timespec pause = {0, 10 * 1000000};
+        nanosleep(&pause, NULL);
+    }
+    _exit(0);
+}
+
+/* Start keycardd (`bin`) detached, unless another hook is already starting it (a lock this shim holds until it
+ * exits). The daemon runs from / (never the agent's project, whose keycard.toml it must not read) with
+ * --autostarted, no inherited descriptors, and stdout and stderr appended to the autostart log. `*report` is a
+ * non-blocking pipe that says how keycardd ended if it ends before the shim's deadline (watch_daemon). */
+static int start_daemon(const char *argv0, const char *log_path, char *bin, size_t bin_size, int *report) {
+    if (!daemon_binary(bin, bin_size, argv0) || !executable(bin)) return START_NONE; /* `bin` set: $KEYCARDD_BIN's */
     make_private_dirs(log_path);
+    char lock_path[PATH_MAX];
     snprintf(lock_path, sizeof lock_path, "%.*s.lock", (int)(strlen(log_path) - strlen(".log")), log_path);
     int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     int log = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lock < 0 || log < 0) {
         if (lock >= 0) close(lock);
         if (log >= 0) close(log);
-        return START_NONE;
+        return START_FAILED;
     }
     if (flock(lock, LOCK_EX | LOCK_NB) != 0) { close(lock); close(log); return START_BUSY; }
+    int ends[2];
+    if (pipe(ends) != 0) { close(log); return START_FAILED; }
+    fcntl(ends[0], F_SETFD, FD_CLOEXEC);
+    fcntl(ends[1], F_SETFD, FD_CLOEXEC);
     pid_t pid = fork();
-    if (pid < 0) { close(log); return START_NONE; }
+    if (pid < 0) { close(log); close(ends[0]); close(ends[1]); return START_FAILED; }
     if (pid == 0) {
         setsid();
-        if (fork() > 0) _exit(0); /* the grandchild is reparented: no zombie, no tie to the agent */
+        pid_t daemon = fork();
+        if (daemon > 0) watch_daemon(daemon, ends[1]); /* then exits: keycardd is reparented, no tie to the agent */
+        if (daemon < 0) _exit(0);
         if (chdir("/") != 0) _exit(127);
         int null = open("/dev/null", O_RDONLY);
         dup2(null, 0); dup2(log, 1); dup2(log, 2);
@@ -276,27 +320,55 @@ static int start_daemon(const char *argv0, const char *log_path) {
         _exit(127);
     }
     close(log);
+    close(ends[1]);
+    fcntl(ends[0], F_SETFL, O_NONBLOCK);
+    *report = ends[0];
     return START_STARTED; /* `lock` stays open, and held, until this shim exits */
 }
 
 static int connect_daemon(const char *path, const char *argv0) {
-    char log_path[PATH_MAX];
+    char log_path[PATH_MAX], bin[PATH_MAX] = "", how[48] = "";
     autostart_log(log_path, sizeof log_path);
-    int fd = try_connect(path), err = errno, started = START_NOT_TRIED;
+    int fd = try_connect(path), err = errno, started = START_NOT_TRIED, report = -1;
     while (fd < 0 && (err == ENOENT || err == ECONNREFUSED)) {
-        if (autostart && (started == START_NOT_TRIED || started == START_BUSY)) started = start_daemon(argv0, log_path);
+        if (autostart && (started == START_NOT_TRIED || started == START_BUSY))
+            started = start_daemon(argv0, log_path, bin, sizeof bin, &report);
         if ((started != START_STARTED && started != START_BUSY) || remaining_ms() <= 0) break;
+        ssize_t n = report >= 0 ? read(report, how, sizeof how - 1) : -1;
+        if (n > 0) how[n] = 0;
         struct timespec pause = {0, 10 * 1000000};
-        nanosleep(&pause, NULL);
-        fd = try_connect(path);
+        if (n <= 0) nanosleep(&pause, NULL);
+        fd = try_connect(path); /* once more after keycardd ended: another may have started meanwhile */
         err = errno;
+        if (n > 0) break;
     }
     if (fd < 0) {
-        if ((err == ENOENT || err == ECONNREFUSED) && (started == START_STARTED || started == START_BUSY))
-            fail("keycardd is not running (nothing listens on %s): it was started but did not answer in time; see %s",
-                 path, log_path);
-        if (err == ENOENT || err == ECONNREFUSED)
+        if (err == ENOENT || err == ECONNREFUSED) {
+            const char *more = "set KEYCARDD_BIN to start another keycardd";
+            if (*how)
+                fail("keycardd is not running (nothing listens on %s): the hook started %s but it %s before answering; "
+                     "see %s (%s)", path, bin, how, log_path, more);
+            if (started == START_STARTED)
+                fail("keycardd is not running (nothing listens on %s): the hook started %s but it did not answer within "
+                     "%ld ms; see %s (%s, or raise --timeout-ms)", path, bin, timeout_ms, log_path, more);
+            if (started == START_BUSY)
+                fail("keycardd is not running (nothing listens on %s): another hook call started %s but it did not "
+                     "answer within %ld ms; see %s (%s)", path, bin, timeout_ms, log_path, more);
+            if (started == START_FAILED)
+                fail("keycardd is not running (nothing listens on %s): the hook could not start %s, as it cannot open %s "
+                     "or its lock; start keycardd with `keycardctl service start` or `keycardd`", path, bin, log_path);
+            if (started == START_NONE && *bin)
+                fail("keycardd is not running (nothing listens on %s) and the hook could not start it: KEYCARDD_BIN "
+                     "names %s, which is not an executable file; set it to keycardd's path", path, bin);
+            if (started == START_NONE) {
+                char recorded[PATH_MAX];
+                recorded_daemon(recorded, sizeof recorded);
+                fail("keycardd is not running (nothing listens on %s) and the hook found no keycardd to start (not "
+                     "beside it, at %s or on PATH): set KEYCARDD_BIN to keycardd's path, or run `keycardctl install` "
+                     "again from the keycardd you use", path, recorded);
+            }
             fail("keycardd is not running (nothing listens on %s): start it with `keycardctl service start` or `keycardd`", path);
+        }
         fail("keycardd's socket %s cannot be used (%s): check it with `keycardctl doctor`", path, strerror(err));
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

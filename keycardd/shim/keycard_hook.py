@@ -155,14 +155,29 @@ def _home():
     return pwd.getpwuid(getuid()).pw_dir.rstrip("/")
 
 
+def recorded_daemon():
+    """Where `keycardctl install` records the keycardd that ran it (a link to it): <data dir>/keycard/bin/keycardd."""
+    data = getenv("XDG_DATA_HOME") or _home() + "/.local/share"
+    return data + "/keycard/bin/keycardd"
+
+
 def _daemon_binary():
+    """$KEYCARDD_BIN, else keycardd beside this shim or its interpreter, else the one install recorded, else on PATH.
+
+    A checkout's keycardd is in its .venv/bin, on no PATH: the recorded link is how its hooks find it."""
     import os  # noqa: PLC0415 - only when the daemon must be started
 
     explicit = os.environ.get("KEYCARDD_BIN")
     if explicit:
         return explicit
     here = os.path.dirname(os.path.realpath(sys.argv[0] or __file__))
-    for directory in [here, os.path.dirname(sys.executable), *os.environ.get("PATH", "").split(os.pathsep)]:
+    if os.access(os.path.join(here, "keycardd"), os.X_OK):
+        return os.path.join(here, "keycardd")
+    if os.access(os.path.join(os.path.dirname(sys.executable), "keycardd"), os.X_OK):
+        return os.path.join(os.path.dirname(sys.executable), "keycardd")
+    if os.access(recorded_daemon(), os.X_OK):
+        return recorded_daemon()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
         candidate = os.path.join(directory, "keycardd")
         if directory and os.access(candidate, os.X_OK):
             return candidate
@@ -175,35 +190,79 @@ def autostart_log():
     return state + "/keycard/log/autostart.log"
 
 
-def _start_daemon(log_path):
+class _Start:
+    """How an autostart went: `state` is "no" (not tried), "none" (no keycardd found), "failed" (its log or lock
+    cannot be opened), "busy" (another hook holds the lock) or "started"; `report` says how keycardd ended, if it
+    ended before the shim's deadline."""
+
+    def __init__(self, state, binary=None, report=None):
+        self.state, self.binary, self.report = state, binary, report
+
+    def ended(self):
+        """How keycardd ended ("exited with status 1"), or "" while it runs (or nobody watches it)."""
+        if self.report is None:
+            return ""
+        import os  # noqa: PLC0415
+
+        try:
+            return os.read(self.report, 64).decode("utf-8", "replace")
+        except BlockingIOError:
+            return ""
+
+
+def _watch_daemon(pid, report, deadline):
+    """In the first child: wait for keycardd until the shim's deadline, and if it ends first write how to `report`
+    (only a parent can wait for a process). It holds nothing of the hook's (stdin, stdout, the lock)."""
+    import os  # noqa: PLC0415 - only when the daemon must be started
+
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.dup2(report, 3)
+    os.closerange(4, os.sysconf("SC_OPEN_MAX"))
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            how = (f"was killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"exited with status {os.WEXITSTATUS(status)}")  # fmt: skip
+            os.write(3, how.encode())
+            break
+        time.sleep(0.01)
+
+
+def _start_daemon(log_path, deadline):
     """Start keycardd detached, unless another hook is already starting it (a lock, held until this shim exits).
 
     The daemon runs from `/` (never the agent's project, whose keycard.toml it must not read), with `--autostarted`,
-    no inherited descriptors, and its stdout and stderr appended to `log_path`. Returns "started", "busy" (another
-    hook holds the lock) or "none" (no keycardd to start).
+    no inherited descriptors, and its stdout and stderr appended to `log_path`. Returns a `_Start`.
     """
     import fcntl  # noqa: PLC0415 - only when the daemon must be started
     import os  # noqa: PLC0415
 
     binary = _daemon_binary()
-    if binary is None:
-        return "none"
+    if binary is None or not os.access(binary, os.X_OK):
+        return _Start("none", binary)  # with a binary: $KEYCARDD_BIN's
     try:
         os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
         lock = os.open(log_path[: -len(".log")] + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError:
-        return "none"
+        return _Start("failed", binary)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(lock)
         os.close(log)
-        return "busy"
-    if os.fork() == 0:  # detach twice: own session, no zombie, no tie to the agent
+        return _Start("busy", binary)
+    report, report_end = os.pipe()
+    if os.fork() == 0:  # detach twice: own session; the first child watches, then exits; no tie to the agent
+        pid = 0
         try:
             os.setsid()
-            if os.fork() == 0:
+            pid = os.fork()
+            if pid > 0:
+                _watch_daemon(pid, report_end, deadline)
+            else:
                 os.chdir("/")
                 null = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(null, 0)
@@ -212,13 +271,15 @@ def _start_daemon(log_path):
                 os.closerange(3, os.sysconf("SC_OPEN_MAX"))
                 os.execv(binary, ["keycardd", "--autostarted"])  # noqa: S606 - the daemon binary, no shell
         finally:
-            os._exit(127)
+            os._exit(0 if pid > 0 else 127)
     os.close(log)
-    return "started"  # `lock` stays open (and held) until this shim exits
+    os.close(report_end)
+    os.set_blocking(report, False)
+    return _Start("started", binary, report)  # `lock` stays open (and held) until this shim exits
 
 
-def connect(path, deadline, autostart):
-    started = "no"
+def connect(path, deadline, autostart, timeout_ms=2000):
+    start = _Start("no")
     log_path = autostart_log()
     while True:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -227,21 +288,50 @@ def connect(path, deadline, autostart):
             return sock
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
-            if autostart and started in ("no", "busy"):
-                started = _start_daemon(log_path)
-            if started in ("no", "none") or time.monotonic() >= deadline:
-                hint = (
-                    f": it was started but did not answer in time; see {log_path}"
-                    if started in ("started", "busy")
-                    else ": start it with `keycardctl service start` or `keycardd`"
-                )
-                raise Failure(f"keycardd is not running (nothing listens on {path}){hint}") from None
+            if autostart and start.state in ("no", "busy"):
+                start = _start_daemon(log_path, deadline)
+            ended = start.ended()
+            if ended:  # once more: another keycardd may have started meanwhile
+                last = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                if last.connect_ex(path) == 0:
+                    return last
+                last.close()
+            if ended or start.state not in ("started", "busy") or time.monotonic() >= deadline:
+                raise Failure(_not_running(path, start, ended, log_path, timeout_ms)) from None
             time.sleep(0.01)
         except OSError as exc:
             sock.close()
             raise Failure(
                 f"keycardd's socket {path} cannot be used ({exc.strerror}): check it with `keycardctl doctor`"
             ) from None
+
+
+def _not_running(path, start, ended, log_path, timeout_ms):
+    """The deny's reason when nothing listens: whether the hook tried to start keycardd, and why that failed."""
+    down = f"keycardd is not running (nothing listens on {path})"
+    more = "set KEYCARDD_BIN to start another keycardd"
+    if ended:
+        return f"{down}: the hook started {start.binary} but it {ended} before answering; see {log_path} ({more})"
+    if start.state == "started":
+        return (f"{down}: the hook started {start.binary} but it did not answer within {timeout_ms} ms; "
+                f"see {log_path} ({more}, or raise --timeout-ms)")  # fmt: skip
+    if start.state == "busy":
+        return (f"{down}: another hook call started {start.binary} but it did not answer within {timeout_ms} ms; "
+                f"see {log_path} ({more})")  # fmt: skip
+    if start.state == "failed":
+        return (f"{down}: the hook could not start {start.binary}, as it cannot open {log_path} or its lock; "
+                "start keycardd with `keycardctl service start` or `keycardd`")  # fmt: skip
+    if start.state == "none" and start.binary:
+        return (
+            f"{down} and the hook could not start it: KEYCARDD_BIN names {start.binary}, which is not an executable "
+            "file; set it to keycardd's path"
+        )
+    if start.state == "none":
+        return (
+            f"{down} and the hook found no keycardd to start (not beside it, at {recorded_daemon()} or on PATH): "
+            "set KEYCARDD_BIN to keycardd's path, or run `keycardctl install` again from the keycardd you use"
+        )
+    return f"{down}: start it with `keycardctl service start` or `keycardd`"
 
 
 def _recv_exactly(sock, size, deadline, timeout_ms):
@@ -268,7 +358,7 @@ def _recv_exactly(sock, size, deadline, timeout_ms):
 
 def ask_daemon(agent, payload, env, timeout_ms, autostart):
     deadline = time.monotonic() + timeout_ms / 1000
-    sock = connect(socket_path(), deadline, autostart)
+    sock = connect(socket_path(), deadline, autostart, timeout_ms)
     try:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
