@@ -324,7 +324,7 @@ def _parse_source(source: PolicySource, schema: Any, first_index: int) -> list[t
     try:
         document = json.loads(cedarpy.policies_to_json_str(source.text))
     except ValueError as exc:
-        hint = ": the policy ends without its `;` (or a closing `}` or `)`)" if str(exc) == _END_OF_INPUT else ""
+        hint = ": end the policy with `;` (or close its `}` or `)`)" if str(exc) == _END_OF_INPUT else ""
         raise PolicyError(f"{source.name}:{_locate_parse_error(source.text, starts)}: {exc}{hint}") from None
     except RecursionError:  # Cedar parses it, but its JSON form nests deeper than Python's decoder recurses
         line = _locate_parse_error(source.text, starts, lambda text: json.loads(cedarpy.policies_to_json_str(text)))

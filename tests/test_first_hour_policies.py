@@ -183,7 +183,11 @@ DANGLING_AND = (
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        (MISSING_SEMICOLON, 7, "unexpected end of input: the policy ends without its `;`"),  # before: line 4
+        (
+            MISSING_SEMICOLON,
+            7,
+            "unexpected end of input: end the policy with `;` (or close its `}` or `)`)",
+        ),  # before: line 4
         (UNTERMINATED_STRING, 4, "invalid token"),  # before: line 2
         (DANGLING_AND, 5, "unexpected token `}`"),  # before: line 2
     ],

@@ -275,7 +275,7 @@ static void watch_daemon(pid_t daemon, int report) {
             char how[48];
             int n = WIFSIGNALED(status) ? snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status))
                                         : snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
-            if (write(3, how, (size_t)n) < 0) break;
+            if (write(3, how, (size_t)n) < 0) { /* the shim has gone: there is nobody left to tell */ }
             break;
         }
         struct timespec pause = {0, 10 * 1000000};
