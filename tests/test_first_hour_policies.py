@@ -210,6 +210,7 @@ def test_a_reload_names_the_line_of_a_missing_semicolon(start_daemon: Callable[.
     with daemon.client() as client:
         reply = client.request(ReloadRequest())
         status = client.request(StatusRequest())
-    assert isinstance(status, DocumentReply)
-    assert status.body["policy"]["error"].startswith(f"{policy_file}:7: unexpected end of input")
-    assert f"{policy_file}:7:" in str(reply)
+    assert isinstance(reply, DocumentReply) and isinstance(status, DocumentReply)
+    assert reply.body["reloaded"] is False
+    assert reply.body["policy"]["error"].startswith(f"{policy_file}:7: unexpected end of input")
+    assert status.body["policy"]["error"] == reply.body["policy"]["error"]
