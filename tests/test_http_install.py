@@ -85,10 +85,9 @@ def test_project_install_keeps_the_secret_out_of_the_committed_settings(tmp_path
     hooks = claude.installed_http(json.loads(local.read_text()))
     assert len(hooks) == 5
     assert {hook["headers"]["X-Claude-Project-Dir"] for _, hook in hooks} == {str(project.resolve())}
-    assert "Bearer" not in committed.read_text()
-    assert claude.installed_commands(json.loads(committed.read_text())) == []  # no second, shim-based gate
+    assert not committed.exists(), "keycardd created it for the command hooks, and takes it away with them"
     assert keycardctl("uninstall", "claude", "--project", str(project)).returncode == 0
-    assert json.loads(local.read_text()) == {}
+    assert not local.exists()
 
 
 def test_cursor_has_no_http_transport() -> None:

@@ -34,11 +34,16 @@ def register(commands: Subcommands) -> None:
     decisions.set_defaults(handler=_decisions)
 
 
+def _not_running(exc: DaemonUnavailableError) -> CliError:
+    """The one sentence every daemon command gives when nothing answers: what happened, and how to start it."""
+    return CliError(f"{exc}; start it with `keycardd` or `keycardctl service start`")
+
+
 def _status(args: argparse.Namespace) -> int:
     try:
         document = ask_daemon(StatusRequest())
     except DaemonUnavailableError as exc:
-        raise CliError(f"{exc}; start it with `keycardd` or `keycardctl service start`") from None
+        raise _not_running(exc) from None
     if args.json:
         print_json(document)
         return 0
@@ -130,7 +135,7 @@ def _reload(args: argparse.Namespace) -> int:
     try:
         document = ask_daemon(ReloadRequest())
     except DaemonUnavailableError as exc:
-        raise CliError(str(exc)) from None
+        raise _not_running(exc) from None
     policy, zone = document["policy"], document.get("zone") or {}
     if not document["reloaded"]:
         if policy["error"]:
