@@ -123,6 +123,8 @@ def test_doctor_posts_the_canaries_through_the_installed_http_hooks(
     assert all(check["ok"] for check in checks["claude http settings permissions"])
     assert all(check["ok"] for check in checks["claude http fail-closed"])
     assert all(check["ok"] for check in checks["claude http listener owner"])
+    status = json.loads(keycardctl("status", "--json", env=daemon.env).stdout)
+    assert sum(status["decisions"].values()) == 0, "doctor's canaries (X-Keycard-Canary) are not the agent's calls"
 
     # a secret the daemon does not hold: every canary fails, and says why
     # ...and a gate that fails open, in a file others can read

@@ -226,9 +226,11 @@ def _print_decision(line: str, as_json: bool) -> None:
     except ValueError:
         return
     what = record.get("command") or record.get("file_path") or record.get("url") or ""
+    marker = " (doctor canary)" if record.get("canary") else ""
     print(
         f"{record.get('time', '?')} {record.get('decision', '?'):<12} {record.get('agent', '?')} "
         f"{record.get('event', '?')} {record.get('tool', '')} {what}".rstrip()
+        + marker
     )
     if record.get("reason") and record.get("decision") in ("deny", "ask"):
         print(f"    {record['reason']}")

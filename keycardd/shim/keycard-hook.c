@@ -500,7 +500,7 @@ int main(int argc, char **argv) {
     buf_t frame = {0};
     put_be(&frame, 0, 4);
     static const char *forwarded[] = {"CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN",
-                                      "KEYCARD_RUN_SESSION_ID", NULL};
+                                      "KEYCARD_RUN_SESSION_ID", "KEYCARD_CANARY", NULL};
     char cwd[PATH_MAX];
     int have_cwd = getcwd(cwd, sizeof cwd) != NULL, env_count = have_cwd;
     for (int k = 0; forwarded[k]; k++) env_count += getenv(forwarded[k]) != NULL;

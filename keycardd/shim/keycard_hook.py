@@ -25,7 +25,8 @@ from posix import environ, getcwd, getuid
 
 MAX_FRAME = 1 << 20
 MAX_PAYLOAD = MAX_FRAME - 8192
-FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID")
+FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID",
+                 "KEYCARD_CANARY")  # fmt: skip
 AGENTS = ("claude", "cursor", "codex", "gemini")
 CURSOR_GATES = ("preToolUse", "beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "beforeTabFileRead",
                 "subagentStart")  # fmt: skip
