@@ -113,6 +113,13 @@ def _residue(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True)
 
 
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return read_json(path)
+    except ConfigFileError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _holds_keycardd_hooks(agent: str, document: dict[str, Any]) -> bool:
     if agent == "claude":
         return bool(claude.installed_commands(document) or claude.installed_http(document))
@@ -123,10 +130,7 @@ def _apply(args: argparse.Namespace, change: Any, *, http: bool = False, removin
     """Change one agent config file; `removing` (uninstall) puts back the file keycardd found, if nothing else in it
     changed since (see `originals`)."""
     path = _target(args, http=http)
-    try:
-        before = read_json(path)
-    except ConfigFileError as exc:
-        raise CliError(str(exc)) from None
+    before = _read(path)
     after = change(before)
     if args.dry_run:
         print(json.dumps(after, indent=2))
@@ -236,7 +240,7 @@ def _install_http(args: argparse.Namespace) -> int:
         url = http_hook.url(args.http_host, args.http_port)
     except ValueError as exc:
         raise CliError(f"KEYCARDD_HTTP_PORT: {exc}") from None
-    if args.project is not None and not args.dry_run:
+    if args.project is not None and not args.dry_run and _holds_keycardd_hooks("claude", _read(_target(args))):
         _apply(args, claude.uninstall, removing=True)  # command hooks in the committed settings.json would run as well
     project = args.project.resolve() if args.project is not None else None
     code = _apply(args, lambda document: claude.install_http(document, url, secret, project), http=True)

@@ -58,8 +58,9 @@ def _status(args: argparse.Namespace) -> int:
         count = count_of(policy["count"], "policy", "policies")
         print(f"policy:    {count} from {', '.join(policy['sources'])}")
         print(f"           sha256 {policy['sha256']} (the set), loaded {policy['loaded_at']}")
-        for name, digest in (policy.get("source_sha256") or {}).items():  # as `sha256sum FILE` prints them
-            print(f"           {digest}  {name}")
+        for name, digest in (policy.get("source_sha256") or {}).items():
+            if not name.startswith(("embedded:", "zone:")):  # files, as `sha256sum FILE` prints them (zone sets: below)
+                print(f"           {digest}  {name}")
     if policy["error"]:
         print(f"  ERROR:   {policy['error']}")
     print("decisions: " + ", ".join(f"{key} {value}" for key, value in decisions.items()))
