@@ -8,14 +8,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from conftest import DaemonProcess
 from shims import C_SHIM, build_c_shim
+from test_processes import start_with_a_replica
 
 from keycardd import paths
-from keycardd.protocol import CanaryRequest, DocumentReply, StatusRequest
+from keycardd.protocol import CanaryRequest, DocumentReply, HookRequest, HookResult, StatusRequest
 
 FORBIDDEN = json.dumps(
     {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "rm -rf / --no-preserve-root"}}
@@ -85,3 +88,26 @@ def test_a_canary_mark_without_a_live_token_counts_as_the_agents_call(daemon: Da
     assert status(daemon)["decisions"]["deny"] == 1  # the forged one only
     first, second = logged(2)
     assert "canary" not in first and second["canary"] is True
+
+
+def test_canaries_that_reach_a_replica_are_marked_by_the_primary(start_daemon: Callable[..., DaemonProcess]) -> None:
+    """With `--processes 2` the kernel spreads the calls over both processes; only the primary knows the tokens, so a
+    replica hands a marked call to it rather than counting it."""
+    daemon, _replica = start_with_a_replica(start_daemon)
+    with daemon.client() as client:
+        reply = client.request(CanaryRequest())
+    assert isinstance(reply, DocumentReply)
+    env = {"cwd": "/", "KEYCARD_CANARY": reply.body["token"]}
+
+    def one(_: int) -> bytes:
+        with daemon.client() as client:
+            answer = client.request(HookRequest(agent="claude", payload=FORBIDDEN, env=env))
+        assert isinstance(answer, HookResult)
+        return answer.stdout
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(one, range(40)))
+    assert all(b'"deny"' in answer for answer in answers)
+    records = logged(40)
+    assert all(record["canary"] is True for record in records)
+    assert sum(status(daemon)["decisions"].values()) == 0
