@@ -8,11 +8,21 @@ for shim in "$here/keycard-hook" "$data"; do
 done
 if command -v keycard-hook >/dev/null 2>&1; then exec keycard-hook "$@"; fi
 if command -v keycardctl >/dev/null 2>&1; then exec keycardctl agent hook "$@"; fi
-# Nothing to run: deny gates with the fix, in the event's own shape, rather than letting the agent treat a failure
-# as "go ahead". Observe-only events get what they expect (nothing for Claude Code, `{}` for Cursor).
+# Nothing to run. The options are the shim's (it is not here to check them), except --help, answered here too.
+agent=claude
+case "${1:-}" in -*|"") ;; *) agent=$1 ;; esac
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help)
+      echo "usage: keycard-hook.sh claude|cursor|codex|gemini [keycard-hook options] (no keycard-hook is installed yet)"
+      exit 0 ;;
+    --claude|--cursor) agent=${arg#--} ;;
+  esac
+done
+# Deny gates with the fix, in the event's own shape, rather than letting the agent treat a failure as "go ahead".
+# Observe-only events get what they expect (nothing for Claude Code, `{}` for Cursor).
 payload=$(cat)
 event=$(printf '%s\n' "$payload" | sed -n 's/.*"hook_event_name"[[:space:]]*:[[:space:]]*"\([A-Za-z]*\)".*/\1/p' | head -n 1)
-agent=${1:-claude}
 reason="keycardd is not installed: install it from its checkout (make run, or pip install PATH-TO-CHECKOUT) and run \`keycardctl install $agent\`"
 case "$agent" in
   gemini)  # Gemini honours only {"decision":"deny"}: a Claude-shaped deny would let the call run

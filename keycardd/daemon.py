@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import SocketListener, TaskStatus
 
-from keycardd import __version__, paths, systemd
+from keycardd import __version__, canary, paths, systemd
 from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
 from keycardd.balance import ConnectionBalance
+from keycardd.canary import CanaryTokens
 from keycardd.config import ConfigError, load_config
 from keycardd.credentials.errors import CredentialDeniedError, NotSignedInError, OAuthError, failure_document
 from keycardd.decision_log import DecisionLog
@@ -32,6 +33,7 @@ from keycardd.http_server import DEFAULT_HOST, DEFAULT_PORT, HttpHookServer, Htt
 from keycardd.identity import resolve_principal_email
 from keycardd.policy_store import LocalSources, PolicyStore
 from keycardd.protocol import (
+    CanaryRequest,
     CredentialRequest,
     DocumentReply,
     ErrorReply,
@@ -93,6 +95,7 @@ class Daemon:
         """One worker thread for payloads over LARGE_HOOK_PAYLOAD (created in the event loop, on first use)."""
         self.decision_log = decision_log
         self.stats = DecisionStats()
+        self.canaries = CanaryTokens()
         self.shadow = ShadowEvaluator(store, settings)
         self.started = time.monotonic()
         self.server = SocketServer(self.handle)
@@ -102,6 +105,8 @@ class Daemon:
 
     async def handle(self, request: Request) -> Reply:
         if isinstance(request, HookRequest):
+            if canary.ENV in request.env and self.primary is not None:
+                return await self.primary.forward(request)  # only the primary knows doctor's canary tokens
             return await self._hook(request)
         if isinstance(request, ExplainRequest):
             return self._explain(request)
@@ -109,6 +114,8 @@ class Daemon:
             return await self.primary.forward(request)
         if isinstance(request, StatusRequest):
             return DocumentReply(body=self.status())
+        if isinstance(request, CanaryRequest):
+            return DocumentReply(body={"token": self.canaries.issue(), "expires_in_s": canary.LIFETIME_S})
         if isinstance(request, ReloadRequest):
             reloaded = await self.reload_policy()
             if self.zone is not None:
@@ -154,6 +161,11 @@ class Daemon:
 
     async def _hook(self, request: HookRequest) -> Reply:
         started = time.perf_counter()
+        is_canary = False
+        if canary.ENV in request.env:  # doctor's: the token leaves the request before anything decides on it
+            env = dict(request.env)
+            is_canary = self.canaries.valid(env.pop(canary.ENV))
+            request = HookRequest(agent=request.agent, payload=request.payload, env=env)
         store = self.store
         decide = functools.partial(
             self.decider.decide_hook, store.engine, store.error, request.agent, request.payload, request.env
@@ -168,15 +180,16 @@ class Daemon:
         except UnknownAgentError as exc:
             return ErrorReply(message=str(exc))
         latency_us = (time.perf_counter() - started) * 1e6
-        self._observe(answer, latency_us)
+        self._observe(answer, latency_us, is_canary)
         return HookResult(stdout=answer.stdout, exit_code=answer.exit_code)
 
-    def _observe(self, answer: HookAnswer, latency_us: float) -> None:
-        """Everything that happens after the decision: counted here, logged and shadowed by background tasks."""
-        if answer.decision is not None and not answer.repeated:
+    def _observe(self, answer: HookAnswer, latency_us: float, is_canary: bool = False) -> None:
+        """Everything that happens after the decision: counted here, logged and shadowed by background tasks. A
+        doctor canary is logged as one and neither counted nor shadowed (keycardd/canary.py)."""
+        if answer.decision is not None and not answer.repeated and not is_canary:
             self.stats.record(answer.decision.outcome, latency_us, answer.call.agent)
             self.shadow.submit(answer)
-        self.decision_log.submit(answer, latency_us)
+        self.decision_log.submit(answer, latency_us, canary=is_canary)
 
     def _explain(self, request: ExplainRequest) -> Reply:
         try:

@@ -62,6 +62,8 @@ class DecisionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     content_size: int | None = None
     content_sha256: str | None = None
     repeated: bool = False
+    canary: bool = False
+    """A `keycardctl doctor` canary call (keycardd/canary.py): decided as any call, not an agent's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class _Entry:
     answer: HookAnswer
     latency_us: float
     wall_time: float
+    canary: bool = False
 
 
 class DecisionLog:
@@ -90,10 +93,10 @@ class DecisionLog:
         self._encoder = msgspec.json.Encoder()
         self._head: decision_chain.ChainHead | None = None  # read from disk by the first append
 
-    def submit(self, answer: HookAnswer, latency_us: float) -> None:
+    def submit(self, answer: HookAnswer, latency_us: float, *, canary: bool = False) -> None:
         """Queue one answer for logging; never blocks, never raises."""
         try:
-            self._send.send_nowait(_Entry(answer, latency_us, time.time()))
+            self._send.send_nowait(_Entry(answer, latency_us, time.time(), canary))
         except anyio.WouldBlock:
             self.dropped += 1
 
@@ -228,4 +231,5 @@ def record(entry: _Entry) -> DecisionRecord:
         content_size=len(content.encode("utf-8", "surrogatepass")) if content is not None else None,
         content_sha256=hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest() if content else None,
         repeated=answer.repeated,
+        canary=entry.canary,
     )

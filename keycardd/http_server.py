@@ -46,9 +46,11 @@ FORWARDED_HEADERS = {
     b"x-keycard-run": "KEYCARD_RUN",
     b"x-keycard-run-session-id": "KEYCARD_RUN_SESSION_ID",
     b"x-claude-project-dir": "CLAUDE_PROJECT_DIR",
+    b"x-keycard-canary": "KEYCARD_CANARY",
 }
 """Headers that carry what a shim forwards from its environment: Claude Code fills the `KEYCARD_RUN*` ones from its
-own (`allowedEnvVars`), a project install writes the project directory. An empty value means unset."""
+own (`allowedEnvVars`), a project install writes the project directory; doctor's canaries carry their token
+(keycardd/canary.py). An empty value means unset."""
 RECEIVE_SIZE = 1 << 16
 ACCEPT_RETRY_S = 0.1
 MAX_HEADERS = 16 * 1024

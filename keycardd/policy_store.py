@@ -11,6 +11,7 @@ the adapters deny every gated event, naming the file and the error.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -80,8 +81,10 @@ class LocalSources:
 
 
 def _read(path: Path) -> PolicySource:
+    """The file's text exactly as stored (no newline translation), so the sha256 `status` shows for it is the one
+    `sha256sum` prints."""
     try:
-        return PolicySource(name=str(path), text=path.read_text(encoding="utf-8"))
+        return PolicySource(name=str(path), text=path.read_bytes().decode("utf-8"))
     except OSError as exc:
         link = f", a symlink to {os.readlink(path)}" if path.is_symlink() else ""
         raise PolicyError(f"{path}: cannot read the policy file{link} ({exc.strerror or exc})") from None
@@ -198,11 +201,17 @@ class PolicyStore:
         return {
             "sources": [source.name for source in engine.sources] if engine else [],
             "sha256": engine.sha256 if engine else None,
+            "source_sha256": {source.name: _sha256(source) for source in engine.sources} if engine else {},
             "count": engine.count if engine else 0,
             "loaded_at": self.loaded_at,
             "error": self.error,
             "managed": self.managed.status(),
         }
+
+
+def _sha256(source: PolicySource) -> str:
+    """One source's own digest, as `sha256sum FILE` prints it (the set's `sha256` also covers the names)."""
+    return hashlib.sha256(source.text.encode("utf-8")).hexdigest()
 
 
 def _names(engine: Engine) -> str:

@@ -45,6 +45,11 @@ class ExplainRequest(
     env: dict[str, str] = {}
 
 
+class CanaryRequest(msgspec.Struct, tag="canary", tag_field="type", frozen=True, forbid_unknown_fields=True):
+    """Ask for a token that marks doctor's canary hook calls (see keycardd/canary.py): answered with
+    `{"token", "expires_in_s"}`."""
+
+
 class ReloadRequest(msgspec.Struct, tag="reload", tag_field="type", frozen=True, forbid_unknown_fields=True):
     """Re-read every policy source now (and sync the zone when one is configured)."""
 
@@ -100,7 +105,9 @@ class DocumentReply(msgspec.Struct, tag="document", tag_field="type", frozen=Tru
     body: dict[str, Any]
 
 
-Request = HookRequest | StatusRequest | ExplainRequest | ReloadRequest | CredentialRequest | ReplicaReport
+Request = (
+    HookRequest | StatusRequest | ExplainRequest | ReloadRequest | CredentialRequest | CanaryRequest | ReplicaReport
+)
 Reply = HookResult | ErrorReply | DocumentReply
 
 _request_decoder: msgspec.msgpack.Decoder[Request] = msgspec.msgpack.Decoder(Request)

@@ -169,3 +169,10 @@ def test_decisions_shows_recent_decisions(daemon: DaemonProcess) -> None:
     human = keycardctl("decisions").stdout
     assert "deny" in human
     assert "deny-private-key-and-credential-files" in human
+
+
+def test_reload_without_a_daemon_gives_the_same_hint_as_status() -> None:
+    reload, status = keycardctl("reload"), keycardctl("status")
+    assert reload.returncode == status.returncode == 1
+    assert reload.stderr == status.stderr
+    assert len(reload.stderr.strip().splitlines()) == 1 and "start it with" in reload.stderr

@@ -57,7 +57,7 @@ def test_claude_install_keeps_everything_else_and_uninstall_restores_it(tmp_path
     assert hook["args"] == ["claude"]
     assert hook["timeout"] == 10
     assert "matcher" not in installed["hooks"]["UserPromptSubmit"][0]
-    assert json.loads(settings.with_name("settings.json.keycardd-backup").read_text()) == EXISTING_CLAUDE
+    assert not settings.with_name("settings.json.keycardd-backup").exists(), "nothing left beside the user's file"
 
     again = keycardctl("install", "claude", "--project", str(tmp_path))
     assert "already up to date" in again.stdout
@@ -73,7 +73,7 @@ def test_claude_install_into_a_fresh_home(isolated_home: Path) -> None:
     settings = json.loads((isolated_home / ".claude" / "settings.json").read_text())
     assert len(claude.installed_commands(settings)) == 5
     assert keycardctl("uninstall", "claude").returncode == 0
-    assert json.loads((isolated_home / ".claude" / "settings.json").read_text()) == {}
+    assert not (isolated_home / ".claude").exists()
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:

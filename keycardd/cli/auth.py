@@ -34,7 +34,7 @@ def register(commands: Subcommands) -> None:
     signout.set_defaults(handler=_signout)
     resource = actions.add_parser("resource", help="check (and obtain) access to resources up front")
     add_zone_flags(resource)
-    resource.add_argument("uris", nargs="+", metavar="URI")
+    resource.add_argument("uris", nargs="+", metavar="URI", help="a resource to check access to (one or more)")
     resource.set_defaults(handler=_resource)
 
 

@@ -19,7 +19,7 @@ def register(commands: Subcommands) -> None:
     actions = credential.add_subparsers(dest="credential_command", metavar="ACTION", required=True)
     read = actions.add_parser("read", help="print an access token for a resource on stdout")
     add_zone_flags(read)
-    read.add_argument("resource", metavar="URI")
+    read.add_argument("resource", metavar="URI", help="the resource the token is for")
     read.add_argument("--scope", action="append", default=[], help="scope to request (repeatable)")
     read.set_defaults(handler=_read)
     info = actions.add_parser("info", help="list the credentials `keycardctl run` would provide")

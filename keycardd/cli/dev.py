@@ -14,7 +14,7 @@ def register(commands: Subcommands) -> None:
     actions = dev.add_subparsers(dest="dev_command", metavar="ACTION", required=True)
     zone = actions.add_parser("zone", help="serve a local Keycard zone (metadata, JWKS, signed policy sets)")
     zone.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
-    zone.add_argument("--zone-id", default="devzone")
+    zone.add_argument("--zone-id", default="devzone", help="the zone id it serves (default devzone)")
     zone.add_argument("--policy", type=Path, action="append", default=[], help="Cedar file to publish (repeatable)")
     zone.add_argument(
         "--page-size", type=int, default=2, help="largest page of every list (default 2, so clients must paginate)"

@@ -22,15 +22,27 @@ def register(commands: Subcommands) -> None:
     policy = commands.add_parser("policy", help="show or validate Cedar policy")
     actions = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="print the active policy (or FILE)")
-    show.add_argument("file", nargs="?", type=Path)
+    show.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="a Cedar file to print instead of the active policy (default: the active one)",
+    )
     show.set_defaults(handler=_show)
     validate = actions.add_parser("validate", help="parse and validate FILE (default: the local policy sources)")
-    validate.add_argument("file", nargs="?", type=Path)
+    validate.add_argument(
+        "file", nargs="?", type=Path, help="a Cedar file to check (default: the local policy sources keycardd reads)"
+    )
     validate.set_defaults(handler=_validate)
 
     explain_cmd = commands.add_parser("explain", help="explain the decision for a hook payload")
     explain_cmd.add_argument("file", nargs="?", default="-", help="payload file, or - for stdin (default)")
-    explain_cmd.add_argument("--agent", choices=["claude", "cursor", "codex", "gemini"], default="claude")
+    explain_cmd.add_argument(
+        "--agent",
+        choices=["claude", "cursor", "codex", "gemini"],
+        default="claude",
+        help="the agent whose hook sent the payload, which decides how it is read (default claude)",
+    )
     explain_cmd.add_argument("--json", action="store_true", help="print the stable JSON document")
     explain_cmd.set_defaults(handler=_explain)
 

@@ -9,14 +9,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from keycardd.cli._common import CliError, Subcommands, print_json
 from keycardd.cli._daemon import DaemonUnavailableError, ask_daemon
-from keycardd.hook_secret import HookSecretError, ensure_secret
+from keycardd.hook_secret import HookSecretError, ensure_secret, secret_path
 from keycardd.http_server import parse_port
-from keycardd.install import claude, codex, cursor, gemini, http_hook, system
+from keycardd.install import claude, codex, cursor, gemini, http_hook, originals, system
 from keycardd.install.config_file import ConfigFileError, read_json, write_json
 from keycardd.install.doctor import run_checks
-from keycardd.install.shim import hook_command, record_daemon, recorded_daemon_path
+from keycardd.install.shim import hook_command, planned_hook_command, record_daemon, recorded_daemon_path
 from keycardd.protocol import StatusRequest
 
 MODULES: dict[str, Any] = {"claude": claude, "cursor": cursor, "codex": codex, "gemini": gemini}
@@ -26,7 +28,7 @@ MODULES: dict[str, Any] = {"claude": claude, "cursor": cursor, "codex": codex, "
 def register(commands: Subcommands) -> None:
     for verb, help_text in (("install", "add keycardd's hooks to an agent"), ("uninstall", "remove keycardd's hooks")):
         parser = commands.add_parser(verb, help=help_text)
-        parser.add_argument("agent", choices=list(MODULES))
+        parser.add_argument("agent", choices=list(MODULES), help="the agent whose hooks to change")
         scope = parser.add_mutually_exclusive_group()
         scope.add_argument("--user", action="store_true", help="the user's settings (default)")
         scope.add_argument("--project", type=Path, metavar="DIR", help="the project's settings in DIR")
@@ -62,7 +64,7 @@ def register(commands: Subcommands) -> None:
 
     doctor = commands.add_parser("doctor", help="check the daemon, permissions, policy and every installed hook")
     doctor.add_argument("--project", type=Path, metavar="DIR", default=Path.cwd(), help="project to check too")
-    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--json", action="store_true", help="print the checks as a JSON list (check, ok, detail, fix)")
     doctor.add_argument("--root", type=Path, metavar="PREFIX", default=Path("/"), help="where managed files live")
     doctor.set_defaults(handler=_doctor)
 
@@ -106,36 +108,78 @@ def _target(args: argparse.Namespace, *, http: bool = False) -> Path:
     return cursor.hooks_path(scope, args.project)
 
 
-def _apply(args: argparse.Namespace, change: Any, *, http: bool = False) -> int:
-    path = _target(args, http=http)
+def _residue(document: dict[str, Any]) -> str:
+    """A config document as `originals` compares it."""
+    return json.dumps(document, sort_keys=True)
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        before = read_json(path)
+        return read_json(path)
     except ConfigFileError as exc:
         raise CliError(str(exc)) from None
+
+
+def _holds_keycardd_hooks(agent: str, document: dict[str, Any]) -> bool:
+    if agent == "claude":
+        return bool(claude.installed_commands(document) or claude.installed_http(document))
+    return bool(MODULES[agent].installed_commands(document))
+
+
+def _apply(args: argparse.Namespace, change: Any, *, http: bool = False, removing: bool = False) -> int:
+    """Change one agent config file; `removing` (uninstall) puts back the file keycardd found, if nothing else in it
+    changed since (see `originals`)."""
+    path = _target(args, http=http)
+    before = _read(path)
     after = change(before)
     if args.dry_run:
         print(json.dumps(after, indent=2))
         return 0
-    if after == before:
-        print(f"{path}: already up to date")
+    uninstall = MODULES[args.agent].uninstall
+    existed = path.exists()
+    # Codex's trust follows its hooks in: recorded after they are written, dropped before they go (so the
+    # directory install created for both is empty, and removed, when hooks.json is).
+    if args.agent == "codex" and removing:
+        _codex_trust(path, before, after, args.project)
+    if removing and originals.restore(path, _residue(after)):
+        if path.exists():
+            print(f"restored {path} as it was before keycardd changed it")
+        elif existed:
+            print(f"removed {path}: it did not exist before keycardd's install")
+        else:
+            print(f"keycardd's hooks are not installed in {path}: nothing to uninstall")
+    elif after == before:
+        print(
+            f"keycardd's hooks are not installed in {path}: nothing to uninstall"
+            if removing
+            else f"{path}: already up to date"
+        )
     else:
-        backup = write_json(path, after, private=http)
-        print(f"wrote {path}" + (f" (previous version in {backup})" if backup else ""))
-    if args.agent == "codex":
+        if not removing and not _holds_keycardd_hooks(args.agent, before):  # a pristine file: worth putting back
+            originals.remember(path, _residue(uninstall(after)))
+        write_json(path, after, private=http)
+        print(f"wrote {path}")
+    if args.agent == "codex" and not removing:
         _codex_trust(path, before, after, args.project)
     return 0
 
 
 def _codex_trust(path: Path, before: dict[str, Any], after: dict[str, Any], project: Path | None) -> None:
-    """Record Codex's trust in exactly keycardd's handlers (and drop it for the ones just removed)."""
+    """Record Codex's trust in exactly keycardd's handlers (and drop it for the ones just removed); a config.toml
+    that had none of keycardd's trust goes back to exactly what it was once they are all removed again."""
     config_path = codex.config_path()
     try:
         config = codex.read_config(config_path)
     except ConfigFileError as exc:
         raise CliError(f"{exc} (the hooks are in {path} but Codex will skip them untrusted)") from None
     source = path.resolve()
-    updated = codex.set_trust(config, codex.trust_entries(before, source), codex.trust_entries(after, source))
-    if updated.as_string() != config.as_string():
+    ours_after = codex.trust_entries(after, source)
+    updated = codex.set_trust(config, codex.trust_entries(before, source), ours_after)
+    if not ours_after and originals.restore(config_path, tomlkit.dumps(updated)):
+        print(f"restored {config_path} as it was before keycardd recorded Codex's trust")
+    elif updated.as_string() != config.as_string():
+        if not codex.trust_entries(before, source):
+            originals.remember(config_path, tomlkit.dumps(codex.set_trust(updated, ours_after, {})))
         codex.write_config(config_path, updated)
         print(f"wrote {config_path} (Codex's trust in keycardd's hooks)")
     if project is not None and codex.trust_entries(after, source) and not codex.project_trusted(updated, project):
@@ -147,7 +191,10 @@ def _install(args: argparse.Namespace) -> int:
         return _install_http(args)
     target = _target(args)  # checks --managed's root and --project's directory before anything is built
     try:
-        if args.managed and not args.dry_run:
+        if args.dry_run:  # what would be installed, without compiling or copying anything
+            shim_dir = system.managed_shim_dir(_managed_root(args)) if args.managed else None
+            command = planned_hook_command(args.shim, shim_dir)
+        elif args.managed:
             command = system.install_managed_shim(_managed_root(args), args.shim)
         else:
             command = hook_command(args.shim)
@@ -203,15 +250,16 @@ def _install_http(args: argparse.Namespace) -> int:
     if args.managed:
         raise CliError("--managed installs command hooks (a root-owned shim); leave out --transport http")
     try:
-        secret = ensure_secret()
+        # A dry run creates nothing, and prints no secret: a placeholder names where it would be.
+        secret = f"<the secret in {secret_path()}>" if args.dry_run else ensure_secret()
     except HookSecretError as exc:
         raise CliError(str(exc)) from None
     try:
         url = http_hook.url(args.http_host, args.http_port)
     except ValueError as exc:
         raise CliError(f"KEYCARDD_HTTP_PORT: {exc}") from None
-    if args.project is not None and not args.dry_run:
-        _apply(args, claude.uninstall)  # command hooks in the committed settings.json would run as well
+    if args.project is not None and not args.dry_run and _holds_keycardd_hooks("claude", _read(_target(args))):
+        _apply(args, claude.uninstall, removing=True)  # command hooks in the committed settings.json would run as well
     project = args.project.resolve() if args.project is not None else None
     code = _apply(args, lambda document: claude.install_http(document, url, secret, project), http=True)
     if not args.dry_run:
@@ -248,9 +296,9 @@ def _listener_note(url: str) -> str:
 
 def _uninstall(args: argparse.Namespace) -> int:
     module = MODULES[args.agent]
-    code = _apply(args, module.uninstall)
+    code = _apply(args, module.uninstall, removing=True)
     if args.agent == "claude" and args.project is not None and _target(args, http=True).exists():
-        code = _apply(args, module.uninstall, http=True) or code
+        code = _apply(args, module.uninstall, http=True, removing=True) or code
     return code
 
 

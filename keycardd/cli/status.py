@@ -34,11 +34,16 @@ def register(commands: Subcommands) -> None:
     decisions.set_defaults(handler=_decisions)
 
 
+def _not_running(exc: DaemonUnavailableError) -> CliError:
+    """The one sentence every daemon command gives when nothing answers: what happened, and how to start it."""
+    return CliError(f"{exc}; start it with `keycardd` or `keycardctl service start`")
+
+
 def _status(args: argparse.Namespace) -> int:
     try:
         document = ask_daemon(StatusRequest())
     except DaemonUnavailableError as exc:
-        raise CliError(f"{exc}; start it with `keycardd` or `keycardctl service start`") from None
+        raise _not_running(exc) from None
     if args.json:
         print_json(document)
         return 0
@@ -52,7 +57,10 @@ def _status(args: argparse.Namespace) -> int:
     else:
         count = count_of(policy["count"], "policy", "policies")
         print(f"policy:    {count} from {', '.join(policy['sources'])}")
-        print(f"           sha256 {policy['sha256']}, loaded {policy['loaded_at']}")
+        print(f"           sha256 {policy['sha256']} (the set), loaded {policy['loaded_at']}")
+        for name, digest in (policy.get("source_sha256") or {}).items():
+            if not name.startswith(("embedded:", "zone:")):  # files, as `sha256sum FILE` prints them (zone sets: below)
+                print(f"           {digest}  {name}")
     if policy["error"]:
         print(f"  ERROR:   {policy['error']}")
     print("decisions: " + ", ".join(f"{key} {value}" for key, value in decisions.items()))
@@ -130,7 +138,7 @@ def _reload(args: argparse.Namespace) -> int:
     try:
         document = ask_daemon(ReloadRequest())
     except DaemonUnavailableError as exc:
-        raise CliError(str(exc)) from None
+        raise _not_running(exc) from None
     policy, zone = document["policy"], document.get("zone") or {}
     if not document["reloaded"]:
         if policy["error"]:
@@ -219,9 +227,11 @@ def _print_decision(line: str, as_json: bool) -> None:
     except ValueError:
         return
     what = record.get("command") or record.get("file_path") or record.get("url") or ""
+    marker = " (doctor canary)" if record.get("canary") else ""
     print(
         f"{record.get('time', '?')} {record.get('decision', '?'):<12} {record.get('agent', '?')} "
         f"{record.get('event', '?')} {record.get('tool', '')} {what}".rstrip()
+        + marker
     )
     if record.get("reason") and record.get("decision") in ("deny", "ask"):
         print(f"    {record['reason']}")

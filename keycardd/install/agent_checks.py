@@ -59,8 +59,12 @@ def installed(scope: str, directory: Path | None) -> Iterator[tuple[str, Path, l
 def trust_problems(project: Path | None) -> Iterator[tuple[str, bool, str, str]]:
     """(check name, ok, detail, fix) for Codex's hook trust and Cursor's double hooks."""
     scopes: list[tuple[str, Path | None]] = [("user", None)] + ([("project", project)] if project else [])
+    checked: set[Path] = set()
     for scope, directory in scopes:
         path = codex.hooks_path(scope, directory)
+        if path.resolve() in checked:  # run from $HOME (or CODEX_HOME's parent), the project's file is the user's
+            continue
+        checked.add(path.resolve())
         try:
             document = read_json(path)
             config = codex.read_config(codex.config_path())
@@ -79,7 +83,7 @@ def trust_problems(project: Path | None) -> Iterator[tuple[str, bool, str, str]]
             yield "codex trust", False, detail, "run `keycardctl install codex` again (or trust them in Codex's /hooks)"
         else:
             yield "codex trust", True, f"Codex trusts every keycardd hook in {path}", ""
-    if project is not None:
+    if project is not None and _distinct(gemini.settings_path("project", project), gemini.settings_path("user", None)):
         try:
             gemini_hooks = gemini.installed_commands(read_json(gemini.settings_path("project", project)))
         except ConfigFileError:
@@ -97,6 +101,11 @@ def trust_problems(project: Path | None) -> Iterator[tuple[str, bool, str, str]]
         elif gemini_hooks:
             yield "gemini folder trust", True, f"Gemini CLI trusts {project}, so its keycardd hooks run", ""
     yield from _cursor_overlap(scopes)
+
+
+def _distinct(project_file: Path, user_file: Path) -> bool:
+    """A project's config is its own only when it is not the user's (a project at $HOME shares it)."""
+    return project_file.resolve() != user_file.resolve()
 
 
 def _cursor_overlap(scopes: list[tuple[str, Path | None]]) -> Iterator[tuple[str, bool, str, str]]:

@@ -1,10 +1,10 @@
-"""Reading and rewriting agents' JSON config files safely: atomic replace, a backup, permissions kept."""
+"""Reading and rewriting agents' JSON config files safely: atomic replace, permissions kept (the version before
+keycardd's first change is kept by `originals`, outside the agent's directories)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,12 @@ def read_json(path: Path) -> dict[str, Any]:
     return document
 
 
-def write_json(path: Path, document: dict[str, Any], *, private: bool = False) -> Path | None:
-    """Replace `path` atomically, keeping a backup of the previous version (returned) and its permissions (0600
-    whatever they were if `private`: the document holds a secret)."""
+def write_json(path: Path, document: dict[str, Any], *, private: bool = False) -> None:
+    """Replace `path` atomically, keeping its permissions (0600 whatever they were if `private`: the document holds
+    a secret)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    backup = None
     mode = 0o644
     if path.exists():
-        backup = path.with_name(path.name + ".keycardd-backup")
-        shutil.copy2(path, backup)
         mode = path.stat().st_mode & 0o777
     if private:
         mode = 0o600
@@ -50,4 +47,3 @@ def write_json(path: Path, document: dict[str, Any], *, private: bool = False) -
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return backup

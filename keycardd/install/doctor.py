@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keycardd import paths
+from keycardd import canary, paths
 from keycardd.client import Client, DaemonUnavailableError
 from keycardd.install import agent_checks, claude, cursor, system
 from keycardd.install.config_file import ConfigFileError, read_json
 from keycardd.managed import managed_policy_dir
-from keycardd.protocol import DocumentReply, ExplainRequest, StatusRequest
+from keycardd.protocol import CanaryRequest, DocumentReply, ExplainRequest, StatusRequest
 
 CANARIES: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "claude": [
@@ -82,6 +82,7 @@ class Check:
 def run_checks(project: Path | None = None, root: Path = Path("/")) -> list[Check]:
     checks = [*_daemon_checks(), _mode_check(root)]
     daemon_up = checks[0].ok
+    token = canary_token() if daemon_up else None
     for agent, path, commands in _installed(project, root):
         if not commands:
             continue
@@ -90,10 +91,10 @@ def run_checks(project: Path | None = None, root: Path = Path("/")) -> list[Chec
             checks.append(_on_failure_check(path))
         for argv in {tuple(argv) for argv in commands}:
             if daemon_up:
-                checks.extend(_canary_checks(agent, list(argv)))
+                checks.extend(_canary_checks(agent, list(argv), token))
     from keycardd.install.doctor_http import http_checks  # noqa: PLC0415 - it builds on this module
 
-    checks.extend(http_checks(project, daemon_up))
+    checks.extend(http_checks(project, daemon_up, token))
     checks.extend(Check(*problem) for problem in agent_checks.trust_problems(project))
     if not any(check.name.endswith("config") for check in checks):
         checks.append(
@@ -217,6 +218,15 @@ def _mode_check(root: Path) -> Check:
 
 
 def _installed(project: Path | None, root: Path = Path("/")) -> Iterator[tuple[str, Path, list[list[str]]]]:
+    """Each config file once: run from $HOME, the project's `.claude/settings.json` is the user's (by resolved path)."""
+    seen: set[Path] = set()
+    for agent, path, commands in _each_config(project, root):
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            yield agent, path, commands
+
+
+def _each_config(project: Path | None, root: Path) -> Iterator[tuple[str, Path, list[list[str]]]]:
     for agent, path, _, commands in _managed_installs(root):
         yield agent, path, commands
     scopes: list[tuple[str, Path | None]] = [("user", None)]
@@ -239,7 +249,18 @@ def _installed(project: Path | None, root: Path = Path("/")) -> Iterator[tuple[s
         yield "cursor", path, cursor.installed_commands(document)
 
 
-def _canary_checks(agent: str, argv: list[str]) -> Iterator[Check]:
+def canary_token() -> str | None:
+    """A token that marks this run's canary calls, so the daemon logs them as canaries and counts none of them
+    (keycardd/canary.py); None from a daemon that predates it (its canaries are then counted as before)."""
+    try:
+        with Client(timeout_s=5) as client:
+            reply = client.request(CanaryRequest())
+    except DaemonUnavailableError:
+        return None
+    return str(reply.body["token"]) if isinstance(reply, DocumentReply) else None
+
+
+def _canary_checks(agent: str, argv: list[str], token: str | None = None) -> Iterator[Check]:
     python = any(arg.endswith(("keycard-hook.py", "keycard_hook.py")) for arg in argv)  # launcher, or older installs
     kind = "Python fallback shim" if python else "C shim"
     name = f"{agent} hook ({kind})"
@@ -255,7 +276,8 @@ def _canary_checks(agent: str, argv: list[str]) -> Iterator[Check]:
         raw = json.dumps(payload).encode()
         expected = expected_answer(agent, raw)
         try:
-            result = subprocess.run(argv, input=raw, capture_output=True, timeout=15, check=False)
+            env = {**os.environ, canary.ENV: token} if token else None
+            result = subprocess.run(argv, input=raw, capture_output=True, timeout=15, check=False, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
             yield Check(
                 name,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from keycardd import tcp_owner
+from keycardd import canary, tcp_owner
 from keycardd.install import claude
 from keycardd.install.config_file import ConfigFileError, read_json
 from keycardd.install.doctor import CANARIES, Check, expected_answer
@@ -28,13 +28,17 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]
 
 
 def settings_files(project: Path | None) -> list[Path]:
+    """Each settings file once, by resolved path (run from $HOME, the project's is the user's)."""
     files = [claude.settings_path("user", None)]
     if project is not None:
         files += [claude.settings_path("project", project), claude.settings_path("project", project, http=True)]
-    return files
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
-def http_checks(project: Path | None, daemon_up: bool) -> Iterator[Check]:
+def http_checks(project: Path | None, daemon_up: bool, token: str | None = None) -> Iterator[Check]:
     """Checks for every settings file holding keycardd http hooks."""
     for path in settings_files(project):
         try:
@@ -74,7 +78,7 @@ def http_checks(project: Path | None, daemon_up: bool) -> Iterator[Check]:
             for label, payload in CANARIES["claude"]:
                 raw = json.dumps(payload).encode()
                 want = expected_answer("claude", raw)
-                problem = _post_problem(hook, raw, (want["stdout"] or "{}").encode())
+                problem = _post_problem(hook, raw, (want["stdout"] or "{}").encode(), token)
                 name = f"claude http hook ({hook['url']})"
                 if problem is None:
                     yield Check(name, True, f"{label} canary: {want['decision'] or 'observed'} as the policy says")
@@ -104,13 +108,16 @@ def _request_key(hook: dict[str, Any]) -> str:
     return json.dumps([hook.get(key) for key in ("url", "headers", "allowedEnvVars")], sort_keys=True)
 
 
-def _post_problem(hook: dict[str, Any], body: bytes, want: bytes) -> str | None:
-    """POST `body` as Claude Code would; None if the answer is `want`, else what went wrong."""
+def _post_problem(hook: dict[str, Any], body: bytes, want: bytes, token: str | None = None) -> str | None:
+    """POST `body` as Claude Code would (marked with doctor's canary `token`); None if the answer is `want`, else
+    what went wrong."""
     parts = urlsplit(str(hook["url"]))
     allowed = set(hook.get("allowedEnvVars") or [])
     headers = {"Content-Type": "application/json"}
     for name, value in (hook.get("headers") or {}).items():
         headers[str(name)] = _interpolate(str(value), allowed)
+    if token:
+        headers[canary.HEADER] = token
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=10)
     try:
         connection.request("POST", parts.path, body=body, headers={k: v for k, v in headers.items() if v})

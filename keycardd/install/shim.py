@@ -68,12 +68,20 @@ def record_daemon() -> Path | None:
     return daemon
 
 
+def _compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+
+
+def _up_to_date(target: Path) -> bool:
+    return target.exists() and target.stat().st_mtime >= C_SOURCE.stat().st_mtime
+
+
 def build_c_shim(target: Path | None = None) -> Path | None:
     """Compile the packaged C shim if needed; None when there is no compiler (or it fails)."""
     target = target or compiled_shim_path()
-    if target.exists() and target.stat().st_mtime >= C_SOURCE.stat().st_mtime:
+    if _up_to_date(target):
         return target
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    compiler = _compiler()
     if compiler is None:
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +112,19 @@ def hook_command(prefer: str = "auto") -> HookCommand:
         if prefer == "c":
             raise RuntimeError("the C shim cannot be built: no working C compiler (install cc, or use --shim python)")
     return HookCommand("python", os.path.realpath(sys.executable), ("-I", "-S", str(PYTHON_LAUNCHER)))
+
+
+def planned_hook_command(prefer: str = "auto", shim_dir: Path | None = None) -> HookCommand:
+    """The command `hook_command` (or, with the managed `shim_dir`, `install_managed_shim`) would install, found
+    without compiling or writing anything, for `--dry-run`: the C shim when it is built already or a compiler is
+    there to build it."""
+    target = shim_dir / "keycard-hook" if shim_dir else compiled_shim_path()
+    launcher = shim_dir / PYTHON_LAUNCHER.name if shim_dir else PYTHON_LAUNCHER
+    if prefer in ("auto", "c") and (_up_to_date(target) or _compiler() is not None):
+        return HookCommand("c", str(target))
+    if prefer == "c":
+        raise RuntimeError("the C shim cannot be built: no working C compiler (install cc, or use --shim python)")
+    return HookCommand("python", os.path.realpath(sys.executable), ("-I", "-S", str(launcher)))
 
 
 def is_keycardd_command(command: str, args: list[str] | tuple[str, ...] = ()) -> bool:

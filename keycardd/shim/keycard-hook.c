@@ -2,12 +2,21 @@
  * keycard-hook: the tiny shim Claude Code and Cursor run before every tool call.
  *
  *   keycard-hook claude|cursor|codex|gemini [--timeout-ms N] [--fail-open EVENT[,EVENT...]] [--no-autostart]
+ *   keycard-hook --help
  *
  * It reads the hook payload from stdin, sends it unparsed to keycardd in one MessagePack frame over the daemon's
  * Unix socket, and writes back exactly the stdout bytes and exit code the daemon returns. It parses no JSON on that
  * path. When the daemon cannot answer (absent, refusing, garbage, too slow) a gating event gets a deny in the
  * agent's own format, naming keycardd and the fix: the enforcement path fails closed. Observe-only events stay
  * silent. The protocol is keycardd/protocol.py; the Python fallback (keycard_hook.py) behaves identically.
+ *
+ * `--help` (or `-h`) prints the usage line on stdout and exits 0 without reading stdin. A hook command this shim
+ * cannot parse (an unknown option, a missing value) is a broken install, and an agent may be the one running it: the
+ * shim writes the error and the usage line on stderr, still reads the payload and answers it with a deny in the
+ * agent's shape (never --fail-open), and exits non-zero where that cannot weaken the deny. Exit 2 blocks in Claude
+ * Code, Codex, Cursor and Gemini CLI alike, so a gate gets the deny and exit 2; an observe-only event has nothing to
+ * deny and gets exit 1 (a visible, non-blocking hook error; exit 2 would, say, keep Claude from stopping); Claude
+ * Code and Codex ignore exit 2 on PermissionRequest and may then drop the JSON, so that deny exits 0.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -112,24 +121,20 @@ static void json_escape(buf_t *b, const char *s) {
 
 static void emit(buf_t *b, const char *s) { put(b, s, strlen(s)); }
 
-/* Answer by ourselves: a deny on gates (or "no objection" where --fail-open names the event). Never returns. */
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...) {
-    char reason[MAX_REASON];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "keycard-hook: %s\n", reason);
+/* Answer by ourselves on stdout: a deny on gates (or "no objection" where --fail-open names the event). Returns
+ * whether it denied. */
+static int answer_alone(const char *reason) {
     buf_t out = {0};
-    int open = listed(fail_open, event[0] ? event : "PreToolUse");
+    int open = listed(fail_open, event[0] ? event : "PreToolUse"), denied = 0;
     if (!strcmp(agent, "gemini")) { /* Gemini honours only {"decision":"deny"}: a Claude-shaped deny fails open */
         const char *e = event[0] ? event : "BeforeTool";
         if ((!strcmp(e, "BeforeTool") || !strcmp(e, "BeforeAgent")) && !listed(fail_open, e)) {
+            denied = 1;
             emit(&out, "{\"decision\":\"deny\",\"reason\":\""); json_escape(&out, reason); emit(&out, "\"}");
         }
     } else if (strcmp(agent, "cursor") != 0) { /* Claude Code and Codex (whose hooks take Claude's shapes) */
         const char *e = event[0] ? event : "PreToolUse";
+        denied = !open && (!strcmp(e, "PreToolUse") || !strcmp(e, "PermissionRequest") || !strcmp(e, "UserPromptSubmit"));
         if (open) { /* no objection: print nothing */ }
         else if (!strcmp(e, "PreToolUse")) {
             emit(&out, "{\"hookSpecificOutput\":{\"hookEventName\":\"PreToolUse\",\"permissionDecision\":\"deny\","
@@ -149,6 +154,7 @@ static void fail(const char *fmt, ...) {
         for (int i = 0; gates[i]; i++) gate |= !strcmp(event, gates[i]);
         /* A gate this shim does not know (a newer Cursor event, before... or pre...): denied, in every vocabulary */
         int unknown_gate = !gate && (!strncmp(event, "before", 6) || !strncmp(event, "pre", 3));
+        denied = !open && (gate || unknown_gate || !event[0] || !strcmp(event, "beforeSubmitPrompt"));
         if (!strcmp(event, "beforeSubmitPrompt")) {
             if (open) emit(&out, "{\"continue\":true}");
             else { emit(&out, "{\"continue\":false,\"user_message\":\""); json_escape(&out, reason); emit(&out, "\"}"); }
@@ -164,6 +170,20 @@ static void fail(const char *fmt, ...) {
     }
     if (out.len) fwrite(out.data, 1, out.len, stdout);
     fflush(stdout);
+    free(out.data);
+    return denied;
+}
+
+/* The daemon cannot answer: answer alone, and exit 0 so the agent reads the answer. Never returns. */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...) {
+    char reason[MAX_REASON];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "keycard-hook: %s\n", reason);
+    answer_alone(reason);
     exit(0);
 }
 
@@ -470,17 +490,66 @@ static void answer(const unsigned char *body, size_t len) {
     exit((int)code);
 }
 
+static void read_payload(buf_t *in) {
+    unsigned char chunk[65536];
+    for (ssize_t n; (n = read(0, chunk, sizeof chunk)) != 0;) {
+        if (n < 0) { if (errno == EINTR) continue; break; }
+        put(in, chunk, (size_t)n);
+        if (in->len > MAX_PAYLOAD) return;
+    }
+}
+
+static const char usage_line[] =
+    "usage: keycard-hook claude|cursor|codex|gemini [--timeout-ms N] [--fail-open EVENT[,EVENT...]] [--no-autostart]";
+
+/* The hook command itself is wrong: say so on stderr, and deny the agent's call (whatever --fail-open says). The
+ * exit code is the one that keeps each agent's deny a deny (see the comment at the top). Never returns. */
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...) {
+    char what[MAX_REASON / 2], reason[MAX_REASON];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(reason, sizeof reason,
+             "keycard-hook was run with %s: fix the hook command (see `keycard-hook --help`) or run `keycardctl "
+             "install %s` again", what, agent);
+    fprintf(stderr, "%s\n%s\n", reason, usage_line);
+    buf_t in = {0};
+    if (!isatty(0)) { read_payload(&in); find_event(&in); } /* a person at a terminal sends no payload */
+    fail_open = "";
+    int denied = answer_alone(reason);
+    int claude_like = strcmp(agent, "cursor") && strcmp(agent, "gemini");
+    exit(claude_like && !strcmp(event, "PermissionRequest") ? 0 : denied ? 2 : 1);
+}
+
+static void parse_args(int argc, char **argv) {
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') agent = argv[i++];
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("%s\n", usage_line);
+            exit(0);
+        } else if (!strcmp(argv[i], "--claude")) agent = "claude";
+        else if (!strcmp(argv[i], "--cursor")) agent = "cursor";
+        else if (!strcmp(argv[i], "--timeout-ms")) {
+            char *end = NULL;
+            if (i + 1 >= argc) usage_error("no value after `%s`", argv[i]);
+            timeout_ms = strtol(argv[++i], &end, 10);
+            if (!*argv[i] || *end || timeout_ms <= 0)
+                usage_error("`--timeout-ms %s`, which is not a positive number of milliseconds", argv[i]);
+        } else if (!strcmp(argv[i], "--fail-open")) {
+            if (i + 1 >= argc) usage_error("no value after `%s`", argv[i]);
+            fail_open = argv[++i];
+        } else if (!strcmp(argv[i], "--no-autostart")) autostart = 0;
+        else if (argv[i][0] == '-') usage_error("the unknown option `%s`", argv[i]);
+        else usage_error("the unexpected argument `%s`", argv[i]);
+    }
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
-    int i = 1;
-    if (i < argc && strncmp(argv[i], "--", 2) != 0) agent = argv[i++];
-    for (; i < argc; i++) {
-        if (!strcmp(argv[i], "--claude")) agent = "claude";
-        else if (!strcmp(argv[i], "--cursor")) agent = "cursor";
-        else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout_ms = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--fail-open") && i + 1 < argc) fail_open = argv[++i];
-        else if (!strcmp(argv[i], "--no-autostart")) autostart = 0;
-    }
+    parse_args(argc, argv);
     if (!strcmp(agent, "claude-code")) agent = "claude";
     const char *env_timeout = getenv("KEYCARD_HOOK_TIMEOUT_MS"), *env_open = getenv("KEYCARD_HOOK_FAIL_OPEN");
     const char *env_no_autostart = getenv("KEYCARD_HOOK_NO_AUTOSTART");
@@ -494,20 +563,16 @@ int main(int argc, char **argv) {
     if (deadline.tv_nsec >= 1000000000) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000; }
 
     buf_t in = {0};
-    unsigned char chunk[65536];
-    for (ssize_t n; (n = read(0, chunk, sizeof chunk)) != 0;) {
-        if (n < 0) { if (errno == EINTR) continue; break; }
-        put(&in, chunk, (size_t)n);
-        if (in.len > MAX_PAYLOAD) { find_event(&in); fail("the hook payload is larger than 1 MiB, so keycardd cannot check it"); }
-    }
+    read_payload(&in);
     find_event(&in);
+    if (in.len > MAX_PAYLOAD) fail("the hook payload is larger than 1 MiB, so keycardd cannot check it");
     if (strcmp(agent, "claude") && strcmp(agent, "cursor") && strcmp(agent, "codex") && strcmp(agent, "gemini"))
         fail("keycard-hook was run for an unknown agent (use claude, cursor, codex or gemini)");
 
     buf_t frame = {0};
     put_be(&frame, 0, 4);
     static const char *forwarded[] = {"CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN",
-                                      "KEYCARD_RUN_SESSION_ID", NULL};
+                                      "KEYCARD_RUN_SESSION_ID", "KEYCARD_CANARY", NULL};
     char cwd[PATH_MAX];
     int have_cwd = getcwd(cwd, sizeof cwd) != NULL, env_count = have_cwd;
     for (int k = 0; forwarded[k]; k++) env_count += getenv(forwarded[k]) != NULL;

@@ -3,11 +3,13 @@
 
     /abs/path/python3 -I -S /abs/path/keycard_hook.py claude|cursor|codex|gemini [--timeout-ms N] [--fail-open EV,...]
                                                                      [--no-autostart]
+    /abs/path/python3 -I -S /abs/path/keycard_hook.py --help
 
 Run it with `-I -S` by absolute interpreter path: isolated mode ignores the user's environment and site-packages,
 which saves most of Python's start-up and keeps a broken virtualenv from turning into exit code 1 (which Claude
 Code treats as "let it run"). It behaves exactly like the C shim (keycardd/shim/keycard-hook.c): the same frame, the
-same fail-closed answers, the same conformance tests. `keycardctl agent hook` runs `main()` from here too.
+same fail-closed answers, the same usage errors (a deny for the agent, see `usage_exit_code`), the same conformance
+tests. `keycardctl agent hook` runs `main()` from here too.
 
 Installed hooks run it through `keycard-hook.py`, a four-line launcher that imports this file, so Python reuses its
 cached bytecode instead of compiling 300 lines on every tool call (a script run as `__main__` is never cached).
@@ -23,7 +25,8 @@ from posix import environ, getcwd, getuid
 
 MAX_FRAME = 1 << 20
 MAX_PAYLOAD = MAX_FRAME - 8192
-FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID")
+FORWARDED_ENV = ("CLAUDE_PROJECT_DIR", "CURSOR_VERSION", "GEMINI_PROJECT_DIR", "KEYCARD_RUN", "KEYCARD_RUN_SESSION_ID",
+                 "KEYCARD_CANARY")  # fmt: skip
 AGENTS = ("claude", "cursor", "codex", "gemini")
 CURSOR_GATES = ("preToolUse", "beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "beforeTabFileRead",
                 "subagentStart")  # fmt: skip
@@ -40,8 +43,21 @@ def _uint(value, width):
     return value.to_bytes(width, "big")
 
 
+USAGE = (
+    "usage: keycard-hook claude|cursor|codex|gemini [--timeout-ms N] [--fail-open EVENT[,EVENT...]] [--no-autostart]"
+)
+
+
 class Failure(Exception):
     """The daemon could not answer; the message is the reason the agent will see."""
+
+
+class UsageError(Exception):
+    """The hook command itself is wrong (an unknown option, a missing value); the message names what."""
+
+
+class HelpRequested(Exception):
+    """`--help` or `-h`: print the usage line, read nothing."""
 
 
 # ---- MessagePack, just enough for one request and its reply ------------------------------------------------------
@@ -403,6 +419,15 @@ def _json_str(text):
     return '"' + "".join(out) + '"'
 
 
+def usage_exit_code(agent, event, answer):
+    """The exit code of a usage error, chosen so that it never weakens the deny in `answer` (keycard-hook.c's header
+    says why): 2 (a block in all four agents) for a deny, 1 (a non-blocking hook error) when there was nothing to
+    deny, and 0 for a Claude Code or Codex PermissionRequest, which ignores exit 2 and may then drop the JSON."""
+    if agent not in ("cursor", "gemini") and event == "PermissionRequest":
+        return 0
+    return 2 if answer and answer != "{}" else 1
+
+
 def fallback_answer(agent, event, reason, fail_open):
     """What the agent sees when keycardd cannot answer: a deny on gates, unless the event is listed fail-open."""
     message = _json_str(reason)
@@ -440,20 +465,32 @@ def fallback_answer(agent, event, reason, fail_open):
 
 
 def parse_args(argv):
+    """(agent, timeout_ms, fail_open events, autostart); raises HelpRequested, or UsageError with the agent so far."""
     agent, timeout_ms, fail_open, autostart = "claude", 2000, "", True
     args = list(argv)
-    if args and not args[0].startswith("--"):
+    if args and not args[0].startswith("-"):
         agent = args.pop(0)
     while args:
         arg = args.pop(0)
+        if arg in ("--help", "-h"):
+            raise HelpRequested
         if arg in ("--claude", "--cursor"):
             agent = arg[2:]
-        elif arg == "--timeout-ms" and args:
-            timeout_ms = int(args.pop(0)) if args[0].isdigit() else timeout_ms
-        elif arg == "--fail-open" and args:
+        elif arg in ("--timeout-ms", "--fail-open") and not args:
+            raise UsageError(f"no value after `{arg}`", agent)
+        elif arg == "--timeout-ms":
+            value = args.pop(0)
+            if not (value.isascii() and value.isdigit() and int(value) > 0):
+                raise UsageError(f"`--timeout-ms {value}`, which is not a positive number of milliseconds", agent)
+            timeout_ms = int(value)
+        elif arg == "--fail-open":
             fail_open = args.pop(0)
         elif arg == "--no-autostart":
             autostart = False
+        elif arg.startswith("-"):
+            raise UsageError(f"the unknown option `{arg}`", agent)
+        else:
+            raise UsageError(f"the unexpected argument `{arg}`", agent)
     timeout_env = getenv("KEYCARD_HOOK_TIMEOUT_MS")
     if timeout_env.isdigit():
         timeout_ms = int(timeout_env)
@@ -463,10 +500,33 @@ def parse_args(argv):
     return ("claude" if agent == "claude-code" else agent), (timeout_ms or 2000), fail_open.split(","), autostart
 
 
+def _usage_error(problem, agent, stdin, stdout):
+    """The hook command itself is wrong: say so on stderr, and deny the agent's call whatever --fail-open says."""
+    reason = (
+        f"keycard-hook was run with {problem}: fix the hook command (see `keycard-hook --help`) or run "
+        f"`keycardctl install {agent}` again"
+    )
+    sys.stderr.write(f"{reason}\n{USAGE}\n")
+    payload = b"" if stdin.isatty() else stdin.read(MAX_PAYLOAD + 1)  # a person at a terminal sends no payload
+    event = event_name(payload)
+    answer = fallback_answer(agent, event, reason, [])
+    stdout.write(answer.encode())
+    stdout.flush()
+    return usage_exit_code(agent, event, answer)
+
+
 def main(argv=None, stdin=None, stdout=None):
-    agent, timeout_ms, fail_open, autostart = parse_args(sys.argv[1:] if argv is None else argv)
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
+    try:
+        agent, timeout_ms, fail_open, autostart = parse_args(sys.argv[1:] if argv is None else argv)
+    except HelpRequested:
+        stdout.write(USAGE.encode() + b"\n")
+        stdout.flush()
+        return 0
+    except UsageError as error:
+        problem, agent = error.args
+        return _usage_error(problem, agent, stdin, stdout)
     payload = stdin.read(MAX_PAYLOAD + 1)
     try:
         if len(payload) > MAX_PAYLOAD:
