@@ -78,12 +78,17 @@ def cedar_context(context: Mapping[str, Any], read: ContextAttributes) -> dict[s
 
 
 def _plain_key(key: object) -> bool:
-    return isinstance(key, str) and not key.startswith("__") and _valid_text(key)
+    return type(key) is str and not key.startswith("__") and _valid_text(key)
 
 
 def _plain(value: object) -> bool:
-    if isinstance(value, list | tuple):
-        return all(_plain_scalar(item) for item in value)
+    kind = type(value)
+    if kind is str:  # the common types first, by exact type: this runs for every attribute of every request
+        return _valid_text(value)  # type: ignore[arg-type]
+    if kind is bool:
+        return True
+    if kind is list or isinstance(value, list | tuple):
+        return all(_plain_scalar(item) for item in value)  # type: ignore[attr-defined]
     return _plain_scalar(value)
 
 
