@@ -8,6 +8,7 @@ determining policies, reason or the request kept for the log fails the test.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +17,7 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shell_lines import ATTACKS
+from shell_lines import SEED, attack_lines, corpus_lines
 from test_engine_index import policy_sets, requests, unvalidated_engine
 from test_shell_attacks import BENIGN, POLICY_DENIES
 
@@ -98,7 +99,10 @@ def test_projected_answers_equal_whole_context_answers(
 
 
 SHELL_LINES = sorted(
-    {line for lines in ATTACKS.values() for line in lines} | set(BENIGN) | set(POLICY_DENIES),
+    {line for _, line in attack_lines(random.Random(SEED), per_template=1)}
+    | {line for _, line in corpus_lines()}
+    | set(BENIGN)
+    | set(POLICY_DENIES)
 )
 
 
