@@ -9,7 +9,7 @@ the connections together send the whole mix all the time.
 Every connection is a separate socket, opened before START_AT, that sends its next request only after the answer to
 the previous one has arrived whole, REQUESTS times: each request is a full hook decision in the daemon, exactly as
 from one client per process. What it saves is the clients' cost: the 64 one-connection Python processes the
-benchmarks used to start spent more CPU per request than the daemon (428 vs 293 us measured), on the same two
+benchmarks used to start spent more CPU per request than the daemon (about 400 vs 290 us), on the same two
 cores. The exit status is 1 if any answer was not a success, or a connection closed early.
 """
 
