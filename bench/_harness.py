@@ -147,3 +147,40 @@ def shell_heavy_policies(count: int, seed: int = 1) -> str:
             f"when {{ {condition} }};"
         )
     return "\n".join(lines) + "\n"
+
+
+LOAD_CLIENT = Path(__file__).resolve().parent / "_load_client.py"
+LOAD_PROCESSES = 4
+"""Client processes for a concurrent load: enough to keep both cores' daemon processes busy, few enough that
+starting and scheduling them costs the machine little (each multiplexes its share of the connections)."""
+
+
+def keep_alive_load(
+    kind: str, address: str, requests: Sequence[bytes], clients: int, per_client: int
+) -> dict[str, int]:
+    """`clients` keep-alive connections sending `per_client` requests each, from `bench/_load_client.py` processes
+    (`kind`: `http` to a loopback port, `frame` to a Unix socket), all starting at once; decisions per second."""
+    processes = min(clients, LOAD_PROCESSES)
+    shares = [clients // processes + (1 if index < clients % processes else 0) for index in range(processes)]
+    start_at = time.time() + 2.0 + clients * 0.01
+    mix = b"".join(len(request).to_bytes(4, "big") + request for request in requests)
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-I", "-S", str(LOAD_CLIENT), kind, address, str(share), str(per_client), repr(start_at)],
+            stdin=subprocess.PIPE,
+        )
+        for share in shares
+    ]
+    for process in started:
+        assert process.stdin is not None
+        process.stdin.write(mix)
+        process.stdin.close()
+    codes = [process.wait(timeout=600) for process in started]
+    elapsed = time.time() - start_at
+    total = clients * per_client
+    return {
+        "clients": clients,
+        "decisions": total,
+        "errors": sum(1 for code in codes if code),
+        "per_s": round(total / elapsed),
+    }

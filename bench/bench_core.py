@@ -5,7 +5,9 @@ RSS <= 60 MB with 1000 policies; reload live <= 1 s with zero failed requests du
 
 Throughput is measured twice: one process (`throughput`, the default daemon, whose RSS is the one reported) and
 `keycardd --processes 2` (`throughput_processes_2`), the setting for many concurrent agents, which the 64-client
-target is checked against: one process decides on one core (cedarpy holds the GIL).
+target is checked against: one process decides on one core (cedarpy holds the GIL). Kept connections each send
+the `PAYLOADS` mix in turn, multiplexed by a few `bench/_load_client.py` processes (see there why); connections
+per request are one client process each, as hook shims are.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import cedarpy
 
-from bench._harness import daemon, percentiles, synthetic_policies
+from bench._harness import daemon, keep_alive_load, percentiles, synthetic_policies
 from keycardd import protocol
 from keycardd.adapters import Decider, Settings
 from keycardd.client import Client
@@ -47,18 +49,13 @@ BASH_PAYLOAD = json.dumps(
 CLIENT_SCRIPT = """
 import socket, struct, sys, time
 frame = sys.stdin.buffer.read()
-fresh = sys.argv[4] == "fresh"
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.connect(sys.argv[3])
 start_at = float(sys.argv[2])
 while time.time() < start_at:
     time.sleep(0.001)
 header = bytearray(4)
 for _ in range(int(sys.argv[1])):
-    if fresh:
-        sock.close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(sys.argv[3])
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(sys.argv[3])
     sock.sendall(frame)
     view = memoryview(header)
     while view:
@@ -66,10 +63,10 @@ for _ in range(int(sys.argv[1])):
     remaining = struct.unpack(">I", header)[0]
     while remaining:
         remaining -= len(sock.recv(remaining))
+    sock.close()
 """
-"""A load generator that costs almost nothing per request (one pre-encoded frame, replies read and dropped), so the
-figure is the daemon's throughput rather than the clients' (the machine has two cores for both). `fresh` opens a
-connection per request, as the hook shims do; otherwise each client keeps one connection."""
+"""A client that opens a connection per request, as the hook shims do (one pre-encoded frame, replies read and
+dropped). Kept connections use `bench/_load_client.py`, which multiplexes many from a few processes."""
 
 
 def _decision_latency(count: int) -> dict[str, Any]:
@@ -119,6 +116,12 @@ def _round_trip(socket_path: Any) -> dict[str, Any]:
 
 
 def _throughput(socket_path: Any, clients: int, requests_per_client: int, *, fresh: bool = False) -> dict[str, Any]:
+    """Kept connections: `_harness.keep_alive_load` with the payload mix; a connection per request (`fresh`, as the
+    hook shims do): one client process per connection, each sending a Read."""
+    if not fresh:
+        frames = [protocol.encode(HookRequest(agent="claude", payload=payload.encode())) for payload in PAYLOADS]
+        load = keep_alive_load("frame", str(socket_path), frames, clients, requests_per_client)
+        return {**load, "connection": "persistent"}
     frame = protocol.encode(HookRequest(agent="claude", payload=PAYLOADS[0].encode()))
     start_at = time.time() + 2.0 + clients * 0.05
     processes = [
@@ -132,7 +135,6 @@ def _throughput(socket_path: Any, clients: int, requests_per_client: int, *, fre
                 str(requests_per_client),
                 repr(start_at),
                 str(socket_path),
-                "fresh" if fresh else "persistent",
             ],
             stdin=subprocess.PIPE,
         )
@@ -147,7 +149,7 @@ def _throughput(socket_path: Any, clients: int, requests_per_client: int, *, fre
     total = clients * requests_per_client
     return {
         "clients": clients,
-        "connection": "per request" if fresh else "persistent",
+        "connection": "per request",
         "decisions": total,
         "errors": sum(1 for code in codes if code),
         "per_s": round(total / elapsed),

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import cedarpy
 
 from keycardd.attribute_check import unknown_context_tests
+from keycardd.context_projection import ContextAttributes, cedar_context, context_attributes, union
 from keycardd.engine_index import BucketIndex, policy_guards
 
 _EMPTY_ENTITIES = cedarpy.Entities.from_json_str("[]")
@@ -112,12 +113,14 @@ class CedarRequest:
     resource: EntityUid
     context: Mapping[str, Any] = field(default_factory=dict)
 
-    def as_cedar(self) -> dict[str, Any]:
+    def as_cedar(self, reads: ContextAttributes = None) -> dict[str, Any]:
+        """The request as cedarpy takes it; with `reads`, only the context the policies to evaluate can see
+        (keycardd.context_projection)."""
         return {
             "principal": self.principal.as_json(),
             "action": self.action.as_json(),
             "resource": self.resource.as_json(),
-            "context": self.context,
+            "context": cedar_context(self.context, reads),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -166,7 +169,8 @@ class Engine:
                 info = policies[policy_id]
                 raise PolicyError(f"{info.source}:{info.line}: {_TOO_DEEP}")
         self._buckets = _build_buckets(statics)
-        self._selections: OrderedDict[frozenset[str], Any] = OrderedDict()
+        self._reads = {policy_id: context_attributes(body) for policy_id, body in statics.items()}
+        self._selections: OrderedDict[frozenset[str], tuple[Any, ContextAttributes]] = OrderedDict()
         self._selected_policies = 0
         self._selections_lock = threading.Lock()  # engines are shared: the loop, worker threads (credentials)
         self._order = {policy_id: index for index, policy_id in enumerate(policies)}
@@ -209,9 +213,10 @@ class Engine:
             selected.update(bucket.candidates(request.context))
             pending.append(index)
         if pending:
+            policy_set, reads = self._policy_set(selected)
             try:
                 results = cedarpy.is_authorized_batch(
-                    [requests[index].as_cedar() for index in pending], self._policy_set(selected), _EMPTY_ENTITIES
+                    [requests[index].as_cedar(reads) for index in pending], policy_set, _EMPTY_ENTITIES
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 for index in pending:
@@ -229,29 +234,31 @@ class Engine:
             return verdicts
         return tighten(verdicts, self.overlay.evaluate_many(requests))
 
-    def _policy_set(self, policy_ids: Iterable[str]) -> Any:
-        """The cedarpy PolicySet of exactly these policies, from the cache or built now (and cached)."""
+    def _policy_set(self, policy_ids: Iterable[str]) -> tuple[Any, ContextAttributes]:
+        """The cedarpy PolicySet of exactly these policies and the context attributes they read, from the cache or
+        built now (and cached)."""
         key = frozenset(policy_ids)
         with self._selections_lock:
-            policy_set = self._selections.get(key)
-            if policy_set is not None:
+            selection = self._selections.get(key)
+            if selection is not None:
                 self._selections.move_to_end(key)
-                return policy_set
+                return selection
         ordered = sorted(key, key=self._order.__getitem__)
         members = ",".join(f"{json.dumps(pid)}:{self._texts[pid]}" for pid in ordered)
         policy_set = cedarpy.PolicySet.from_json_str(
             f'{{"staticPolicies":{{{members}}},"templates":{{}},"templateLinks":[]}}'
         )
+        selection = (policy_set, union(self._reads[pid] for pid in key))
         with self._selections_lock:
             if key not in self._selections:
-                self._selections[key] = policy_set
+                self._selections[key] = selection
                 self._selected_policies += len(key)
             while len(self._selections) > 1 and (
                 len(self._selections) > MAX_SELECTIONS or self._selected_policies > MAX_SELECTED_POLICIES
             ):
                 evicted, _ = self._selections.popitem(last=False)
                 self._selected_policies -= len(evicted)
-        return policy_set
+        return selection
 
     def _verdict(self, request: CedarRequest, result: Any) -> Verdict:
         # Cedar reports determining policies in no fixed order; source order makes reasons deterministic.

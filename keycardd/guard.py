@@ -125,6 +125,8 @@ class Guard:
             unique.setdefault(self._key(path), Location(path, location.what))
         self.locations = tuple(unique.values())
         self._keys = tuple((self._key(location.path), location.what) for location in self.locations)
+        self._order = {key: (index, what) for index, (key, what) in enumerate(self._keys)}
+        """Each location's place in `locations` (the first that holds a path names it) and what it is."""
         self._pids = frozenset(str(pid) for pid in pids)
         self._shapes = (
             tuple((re.compile(pattern.pattern, re.IGNORECASE), what) for pattern, what in _SHAPES)
@@ -160,9 +162,9 @@ class Guard:
         key = self._key(path.rstrip("/") or "/")
         if _GLOB.search(key):
             return self._glob_protects(key)
-        for location, what in self._keys:
-            if key == location or key.startswith(location + "/"):
-                return what
+        found = self._location_holding(key)
+        if found is not None:
+            return found
         for pattern, what in self._shapes:
             if pattern.search(key):
                 return what
@@ -174,6 +176,18 @@ class Guard:
             if _SHAPE_PARENTS.search(key):
                 return "a directory holding an agent's hook settings"
         return None
+
+    def _location_holding(self, key: str) -> str | None:
+        """What the first location that is `key` or one of its parents is: a lookup per parent of the path (a
+        handful) instead of a comparison per location (a few dozen)."""
+        best = self._order.get(key)
+        slash = key.find("/")
+        while slash >= 0:
+            parent = self._order.get(key[:slash])
+            if parent is not None and (best is None or parent[0] < best[0]):
+                best = parent
+            slash = key.find("/", slash + 1)
+        return best[1] if best is not None else None
 
     def _glob_protects(self, pattern: str) -> str | None:
         """What a wildcard path (`rm ~/.claude/*`, `settings.js*`) could match: a protected location, or a protected

@@ -183,7 +183,8 @@ def _failing(result: Any) -> set[str]:
 
 def _selected_set(engine: Engine, request: CedarRequest) -> Any:
     bucket = engine._buckets.get((request.action, request.resource)) or engine._buckets[(request.action, _wildcard())]
-    return engine._policy_set(bucket.candidates(request.context))
+    policy_set, _ = engine._policy_set(bucket.candidates(request.context))
+    return policy_set
 
 
 def _wildcard() -> EntityUid:

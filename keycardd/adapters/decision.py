@@ -14,12 +14,13 @@ from enum import Enum
 from typing import Any
 
 from keycardd import powershell
+from keycardd.adapters.analysis_cache import analyze_line
 from keycardd.adapters.payload import absolute_path
 from keycardd.canonical import canonical_path, case_insensitive_paths
 from keycardd.engine import TOOL_USE, CedarRequest, Engine, EntityUid, Outcome, PolicyInfo, Verdict
 from keycardd.guard import Guard
 from keycardd.redact import mask
-from keycardd.shell import ShellAnalysis, analyze
+from keycardd.shell import ShellAnalysis
 
 
 class Kind(Enum):
@@ -164,7 +165,7 @@ MAX_SHELL_REQUESTS = 2000
 def _decide_shell(call: Call, engine: Engine, settings: Settings) -> Decision:
     line = call.shell_line or ""
     cwd = str(call.context.get("cwd") or "")
-    analysis = analyze(
+    analysis = analyze_line(
         line, cwd=cwd, home=settings.home, fold_case=settings.fold_case, time_limit_s=SHELL_ANALYSIS_TIME_LIMIT_S
     )
     if analysis.error is not None:

@@ -54,8 +54,13 @@ def with_facts(call: Call, settings: Settings) -> Call:
     context = dict(call.context)
     cwd = str(context.get("cwd") or "")
 
+    spellings: dict[str, str] = {}  # a path the arguments repeat (MCP's `path`, also copied to the context) once
+
     def canonical(path: str) -> str:
-        return canonical_path(path, cwd=cwd, home=settings.home, fold_case=settings.fold_case)
+        found = spellings.get(path)
+        if found is None:
+            found = spellings[path] = canonical_path(path, cwd=cwd, home=settings.home, fold_case=settings.fold_case)
+        return found
 
     paths: list[str] = []
     hosts: list[str] = []
