@@ -27,7 +27,16 @@ from tree_sitter import Language, Node, Parser, Tree
 from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
 from keycardd.shell._options import Grammar, parse_options
-from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, node_text, resolve, unescape_backquoted
+from keycardd.shell._words import (
+    SOURCE,
+    STATEMENTS,
+    Env,
+    Word,
+    node_text,
+    resolve,
+    resolve_fields,
+    unescape_backquoted,
+)
 from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, is_wrapper, unwrap
 
 MAX_LINE = 64 * 1024
@@ -77,6 +86,9 @@ _CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "LD_PRELOAD", "LD_AUDIT", "PERL5
                              "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT", "TAR_OPTIONS", "ZIPOPT", "ZIP", "UNZIP",
                              "GZIP", "XZ_OPT", "ZSTD_CLEVEL", "LESS", "MANOPT", "GREP_OPTIONS", "RSYNC_RSH",
                              "RSYNC_CONNECT_PROG", "SSH_AUTH_SOCK_CMD", "CVS_RSH", "RSH"})  # fmt: skip
+_BRACES_OFF = re.compile(r"(?<![\w-])\+[A-Za-z]*B|braceexpand")
+_BASH_EVALUATORS = frozenset({"eval", "trap", "alias", "mapfile", "readarray", ".", "source"})
+"""Wrappers whose string the same bash runs (so brace expansion applies as in the line itself)."""
 _PROMPT_VARIABLES = frozenset({"PS0", "PS1", "PS2", "PS3", "PS4"})
 """Prompts are expanded with their command substitutions (PS4 on every command under `set -x`)."""
 """Environment variables that make the next program load code from somewhere the line does not show."""
@@ -201,6 +213,8 @@ class _Context:
     targets: bool = False
     """Its arguments come partly from elsewhere (xargs' stdin, find's matches)."""
     positional: tuple[Word, ...] = ()
+    braces: bool = True
+    """Read by bash, which expands `{a,b}`: false in code other shells run (`sh -c`, `ssh host CMD`, `watch`)."""
 
 
 @dataclass
@@ -213,6 +227,8 @@ class _Scope:
     home_known: bool = True
     pwd_known: bool = True
     ifs_changed: bool = False
+    braces_off: bool = False
+    """The text may turn brace expansion off (`set +B`, `set +o braceexpand`): brace words stay unknown."""
 
 
 @dataclass
@@ -647,17 +663,17 @@ class _Walker:
                 assignments.append(self._assignment(child, ctx))
             elif child.type == "command_name":
                 name_node = child
-                words.append(self._word(child.named_children[0], ctx) if child.named_children else Word(""))
+                if not child.named_children:
+                    words.append(Word(""))
+                elif _joined_with_next(child):
+                    words.append(self._word(child.named_children[0], ctx))
+                else:  # `{r,}m` runs rm; `$e rm` with e empty runs rm too
+                    words.extend(self._fields(child.named_children[0], ctx))
             elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
                 stdin, more = self._redirect(child, replace(ctx, stdin=stdin), deferred)
                 writes.extend(more)
             elif name_node is not None:
-                # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
-                word = self._word(child, ctx) if child.is_named else _unnamed_token(child)
-                if child.start_byte == last_end and words:  # tree-sitter split one bash word in two: join them
-                    before = words.pop()
-                    word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
-                words.append(word)
+                self._argument(child, ctx, words, joined=child.start_byte == last_end)
             elif child.is_named:
                 self._child(child, ctx)
             else:
@@ -665,7 +681,7 @@ class _Walker:
                 name_node = child
             last_end = child.end_byte
         first = len(self.commands)
-        if name_node is None:
+        if name_node is None or not words:  # no command word, or only expansions that came to nothing
             if writes:  # `X=1 > f` truncates f like `: > f`
                 self._emit([Word(":")], ctx, assignments=tuple(assignments), redirect_writes=writes)
             self._walk_deferred(deferred, statement or node, ctx, first)
@@ -680,6 +696,18 @@ class _Walker:
         )
         self._walk_deferred(deferred, statement or node, ctx, first)
 
+    def _argument(self, child: Node, ctx: _Context, words: list[Word], *, joined: bool) -> None:
+        """Append the arguments one word of a command gives (none, one, or several: `{a,b}`, `$IFS`)."""
+        if child.is_named and not joined and not _joined_with_next(child):
+            words.extend(self._fields(child, ctx))
+            return
+        # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
+        word = self._word(child, ctx) if child.is_named else _unnamed_token(child)
+        if joined and words:  # tree-sitter split one bash word in two: join them
+            before = words.pop()
+            word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
+        words.append(word)
+
     def _cd(self, words: list[Word], ctx: _Context) -> None:
         operands = [word for word in words[1:] if not (word.text.startswith("-") and len(word.text) > 1)]
         if not ctx.top or words[0].text == "popd" or any(word.dynamic for word in operands) or len(operands) > 1:
@@ -693,18 +721,39 @@ class _Walker:
         self.cwd = canonical_path(target, cwd=self.cwd or "/", home=self._home() or "/", fold_case=self.fold_case)
 
     def _word(self, node: Node, ctx: _Context) -> Word:
-        self.words += 1
-        if self.words % 256 == 0 and time.monotonic() > self.deadline:
-            raise _AnalysisError("the command takes too long to analyse")
         if node.type in ("word", "number"):
             text = node_text(node)
             if not _SPECIAL_IN_WORD.search(text):
+                self._count_word()
                 return Word(text)  # the common case, without the machinery below
+        return self._checked(node, ctx, lambda env: [resolve(node, env)])[0]
+
+    def _fields(self, node: Node, ctx: _Context) -> list[Word]:
+        """The arguments one word of a command's argv becomes: brace expansion, expansions and field splitting."""
+        if node.type not in ("word", "concatenation", "simple_expansion", "expansion", "brace_expression"):
+            return [self._word(node, ctx)]
+        text = node_text(node)
+        if "{" not in text and "$" not in text:
+            return [self._word(node, ctx)]
+        braces = ctx.braces and not self.scope.braces_off
+        return self._checked(node, ctx, lambda env: resolve_fields(node, env, braces=braces))
+
+    def _count_word(self) -> None:
+        self.words += 1
+        if self.words % 256 == 0 and time.monotonic() > self.deadline:
+            raise _AnalysisError("the command takes too long to analyse")
+
+    def _checked(self, node: Node, ctx: _Context, resolver: Callable[[Env], list[Word]]) -> list[Word]:
+        """Resolve a word-like node, walking the commands nested in it and recording the code it hides."""
+        self._count_word()
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
-        word = resolve(node, env)
+        env.default_ifs = not self.scope.ifs_changed
+        words = resolver(env)
         raw = node_text(node)
-        self._check_literal(word, ctx)
-        if word.dynamic and "[" in raw and ("$(" in raw or "`" in raw) and _quoted_subscript_code(node):
+        for word in words:
+            self._check_literal(word, ctx)
+        dynamic = any(word.dynamic for word in words)
+        if dynamic and "[" in raw and ("$(" in raw or "`" in raw) and _quoted_subscript_code(node):
             self._opaque(raw, "an array subscript with a command substitution runs it when evaluated", ctx)
         if ("$(" in raw or "`" in raw) and (hidden := _hidden_substitutions(node)) is not None:
             self._opaque(raw, f"{hidden} runs when bash expands it", ctx)
@@ -713,8 +762,8 @@ class _Walker:
                 for segment in _backquoted(text):
                     self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, top=False, stdin=None))
         if env.prompt_expansion:
-            self._opaque(node_text(node), "`${x@P}` runs the command substitutions in the variable's value", ctx)
-        return word
+            self._opaque(raw, "`${x@P}` runs the command substitutions in the variable's value", ctx)
+        return words
 
     def _home(self) -> str:
         return self.home if self.home is not None and self.scope.home_known else ""
@@ -726,6 +775,8 @@ class _Walker:
                 if index < len(ctx.positional) and not ctx.positional[index].dynamic:
                     return ctx.positional[index].text
                 return None
+            if name == "IFS" and not self.scope.ifs_changed:
+                return " \t\n"  # bash's default: it never takes IFS from the environment
             if name == "HOME" and self.scope.home_known and "HOME" not in self.scope.assignments:
                 return self.home
             if name == "PWD" and self.scope.pwd_known and "PWD" not in self.scope.assignments:
@@ -902,7 +953,8 @@ class _Walker:
                 name, _, value = assignment.partition("=")
                 self._environment(name, Word(value), inner)  # `env BASH_ENV=/dev/stdin bash -c :`
             if isinstance(item, Script):
-                self.script(item.text, replace(inner, positional=item.positional, function=None))
+                braces = inner.braces and _run_by_this_bash(item.label)
+                self.script(item.text, replace(inner, positional=item.positional, function=None, braces=braces))
             elif item.argv:
                 self._emit(
                     list(item.argv), replace(inner, targets=targets), assignments=item.assignments, redirect_writes=[]
@@ -912,7 +964,10 @@ class _Walker:
         if isinstance(item, Opaque):
             self._opaque(item.label, item.why, ctx)
         else:
-            self.script(item.text, replace(ctx, depth=ctx.depth + 1, via=(*ctx.via, item.label), top=False))
+            braces = ctx.braces and _run_by_this_bash(item.label)
+            self.script(
+                item.text, replace(ctx, depth=ctx.depth + 1, via=(*ctx.via, item.label), top=False, braces=braces)
+            )
 
     def _opaque(self, text: str, why: str, ctx: _Context) -> None:
         """Record code the line runs but does not show: policies see a command with the unknown "script"."""
@@ -970,6 +1025,19 @@ class _Walker:
         for name in names:
             self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
             self.hashed_at.setdefault(name.text, len(self.commands))
+
+
+def _run_by_this_bash(label: str) -> bool:
+    """Whether a wrapper's string is read by bash (`bash -c`, `eval`, an alias), which expands braces; `sh -c`,
+    `ssh host CMD`, `watch`, `$GIT_SSH_COMMAND` run it in another shell (dash has no brace expansion)."""
+    first = label.split(" ", 1)[0]
+    return first in _BASH_EVALUATORS or first.startswith("BASH_FUNC_") or family(first) in ("bash", "rbash")
+
+
+def _joined_with_next(node: Node) -> bool:
+    """Whether tree-sitter split a bash word here: the next node starts where this one ends (`-exe$""c`)."""
+    following = node.next_sibling
+    return following is not None and following.start_byte == node.end_byte
 
 
 def _unnamed_token(node: Node) -> Word:
@@ -1119,6 +1187,7 @@ def _scope(tree: Tree, source: bytes, inherit: _Scope | None) -> _Scope:
     scope.home_known = not re.search(r"(?<![\w$\{])HOME(?!\w)", text) and (inherit is None or inherit.home_known)
     scope.pwd_known = not re.search(r"(?<![\w$\{])PWD(?!\w)", text)
     scope.ifs_changed = bool(re.search(r"(?<![\w$\{])IFS(?!\w)", text)) or (inherit is not None and inherit.ifs_changed)
+    scope.braces_off = bool(_BRACES_OFF.search(text)) or (inherit is not None and inherit.braces_off)
     return scope
 
 

@@ -82,6 +82,8 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             text, kind = text.partition("@")[2], "read"  # `--data-urlencode name@.env` sends the file
         if not _path_like(text, program, kind):
             continue
+        if word.quoted_tilde and text == word.text:
+            text = f"./{text}"  # `rm -rf '~'`: a file named ~ in the working directory, not the home
         path = _canonical(text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
         if path is None:
             continue
