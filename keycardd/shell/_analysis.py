@@ -666,7 +666,7 @@ class _Walker:
                 if not child.named_children:
                     words.append(Word(""))
                 elif _joined_with_next(child):
-                    words.append(self._word(child.named_children[0], ctx))
+                    words.append(_unsplit(self._word(child.named_children[0], ctx), child))
                 else:  # `{r,}m` runs rm; `$e rm` with e empty runs rm too
                     words.extend(self._fields(child.named_children[0], ctx))
             elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
@@ -706,7 +706,7 @@ class _Walker:
         if joined and words:  # tree-sitter split one bash word in two: join them
             before = words.pop()
             word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
-        words.append(word)
+        words.append(_unsplit(word, child))
 
     def _cd(self, words: list[Word], ctx: _Context) -> None:
         operands = [word for word in words[1:] if not (word.text.startswith("-") and len(word.text) > 1)]
@@ -913,6 +913,8 @@ class _Walker:
                 name, equals, value = word.text.partition("=")
                 if equals and _ASSIGNABLE.match(name.rstrip("+")):
                     self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
+        if program in ("set", "shopt") and not self.scope.braces_off and any(_BRACES_OFF.search(w.text) for w in args):
+            raise _AnalysisError("the line turns brace expansion off in a way keycardd did not see before walking it")
         if program == "set" and any(
             word.dynamic
             or (word.text.startswith("-") and not word.text.startswith("--") and ("H" in word.text or "k" in word.text))
@@ -1032,6 +1034,14 @@ def _run_by_this_bash(label: str) -> bool:
     `ssh host CMD`, `watch`, `$GIT_SSH_COMMAND` run it in another shell (dash has no brace expansion)."""
     first = label.split(" ", 1)[0]
     return first in _BASH_EVALUATORS or first.startswith("BASH_FUNC_") or family(first) in ("bash", "rbash")
+
+
+def _unsplit(word: Word, node: Node) -> Word:
+    """A word read whole where bash may split it (tree-sitter cut it in two): blanks from an expansion make it
+    unknown, since bash would split there."""
+    if "$" in node_text(node) and re.search(r"[ \t\n]", word.text):
+        return replace(word, dynamic=True)
+    return word
 
 
 def _joined_with_next(node: Node) -> bool:
@@ -1205,8 +1215,11 @@ def _check_node_types(root: Node, source: bytes) -> None:
         if kind == "command":
             children = node.children
             for before, after in itertools.pairwise(children):
-                if b"\n" in source[before.end_byte : after.start_byte]:
+                gap = source[before.end_byte : after.start_byte]
+                if b"\n" in gap:
                     raise _AnalysisError("tree-sitter reads a command across a newline, where bash ends it")
+                if gap.strip():  # `{a,b}\ {c,d}`: tree-sitter drops the escaped blank that joins one bash word
+                    raise _AnalysisError("tree-sitter skips text between two words of a command")
                 if before.type == "variable_assignment" and before.end_byte == after.start_byte:
                     raise _AnalysisError("tree-sitter splits an assignment's value from what follows it")
             first = node.named_children[0] if node.named_children else None

@@ -105,6 +105,9 @@ _LEFT_UNPARSED = re.compile(r"['\"`]|[$<>]\(")
 """Text tree-sitter left in a plain word that bash's brace expansion would read as quoting or a substitution."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _BRACE_SENSITIVE = re.compile(r"[{}'\"`$\\]")
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_]")
+_AFTER_LONE_DOLLAR = frozenset({None, "/", ".", ",", "}", "=", ":", "\\"})
+"""What may follow a literal `$` without making it an expansion."""
 
 
 def resolve_fields(node: Node, env: Env, *, braces: bool) -> list[Word]:
@@ -136,22 +139,41 @@ def resolve_fields(node: Node, env: Env, *, braces: bool) -> list[Word]:
     if "{" in tokens:
         spelt = [node_text(part) for part in parts]
         if not braces:
-            return [resolve(node, env)]  # as before: a word with `{a,b}` or `{1..3}` in it is only known at run time
-        if unmodelled or any(
-            p.type == "expansion" and _BRACE_SENSITIVE.search(t[2:-1]) for p, t in zip(parts, spelt, strict=True)
-        ):
-            return [_unknown(node, env)]  # text bash's brace matching reads differently from tree-sitter
+            return [_unknown(node, env)]  # a word with `{a,b}` or `{1..3}` in it is only known at run time
+        if unmodelled or _reads_into_expansion(parts, spelt):
+            return [_unknown(node, env)]  # text bash reads differently from tree-sitter: not modelled
         expanded = expand_braces(tokens, spelt)
-        if expanded is None:
+        if expanded is None or any(_glued(word, parts, spelt) for word in expanded):
             return [_unknown(node, env)]
         words = expanded
     elif unmodelled:
-        return [resolve(node, env)]
+        word = resolve(node, env)
+        if any(part.type in _SPLIT for part in parts) and _IFS_WHITESPACE.search(word.text):
+            return [Word(word.text, dynamic=True, glob=word.glob)]  # bash would split it: where is not modelled
+        return [word]
     values = [resolve(part, env) for part in parts]  # each part once: its nested commands are visited once
     fields: list[Word] = []
     for word in words:
         fields.extend(_fields(word, parts, values, env))
     return fields
+
+
+def _reads_into_expansion(parts: list[Node], spelt: list[str]) -> bool:
+    """`${...}` with braces or quotes inside: bash's brace matching reads into it, differently from tree-sitter."""
+    return any(p.type == "expansion" and _BRACE_SENSITIVE.search(t[2:-1]) for p, t in zip(parts, spelt, strict=True))
+
+
+def _glued(word: list[Token], parts: list[Node], spelt: list[str]) -> bool:
+    """Whether the braces' removal joined a `$` to what now follows it: `$x{a,b}` is `$xa $xb` (other variables),
+    `{$,x}y` is `$y`."""
+    for index, token in enumerate(word):
+        following = word[index + 1] if index + 1 < len(word) else None
+        if token == "$" and (index == 0 or word[index - 1] != "\\") and following not in _AFTER_LONE_DOLLAR:
+            return True
+        if isinstance(token, int) and parts[token].type == "simple_expansion" and _NAME_CHAR.match(spelt[token][-1]):
+            if isinstance(following, str) and _NAME_CHAR.match(following):
+                return True
+    return False
 
 
 def _unknown(node: Node, env: Env) -> Word:
