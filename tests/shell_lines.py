@@ -993,7 +993,7 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "e=; $e {cmd}",
         "e=; $e$e {cmd}",
         "{prog}${{IFS}}{args}",
-        "x=\"{prog} z\"; $x {args}",
+        'x="{prog} z"; $x {args}',
         "echo {{a,b}}{{1..3}}; {cmd}",
         "bash -c '{prog}{{,}} {args}'",
         "sh -c '{prog}{{,}} {args}'",

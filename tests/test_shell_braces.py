@@ -28,7 +28,8 @@ EDGE_CASES = [
     "{04294967296..04294967297}", "{1..2}{a..b}x", "{a..c}{1..2}", '"{a,b}"', "'{a,b}'", "\\{a,b}", "{a\\,b,c}",
     '{"a,b",c}', "{'x y',z}", "{$HOME,x}", "${HOME}{a,b}", "{a,b}$HOME", '"$HOME"{a,b}', "{~,x}/y", "~/{a,b}",
     "x={a,b}", "--opt={a,b}", "{a..c..-1}", "{-3..3..2}", "{0..0}", "{_..a}", "{a..Z..2}", "a{1..3}b{x,y}c",
-    "{a..A}", "$HOME{a,b}", "x$a{b,c}", "{$HOME,x}y", "${HOME}{a,b}", "{.,..}", "{..,.}", "{a..b,c}", "{1..3,x}", "{a,b}{}", "{}{a,b}", "{,{,}}",
+    "{a..A}", "$HOME{a,b}", "x$a{b,c}", "{$HOME,x}y", "${HOME}{a,b}",
+    "{.,..}", "{..,.}", "{a..b,c}", "{1..3,x}", "{a,b}{}", "{}{a,b}", "{,{,}}",
     "$IFS", "a${IFS}b", "${IFS}a", "a${IFS}", "${IFS}", '"${IFS}"', 'a"${IFS}"b', "$HOME${IFS}x", "x${IFS}${IFS}y",
     "''$IFS''", "\"\"${IFS}x", "{a,b}${IFS}c", "{a${IFS}b,c}",
 ]  # fmt: skip
@@ -84,7 +85,13 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_edge_cases_give_bash_words_exactly(places: tuple[Path, Path]) -> None:
     home, cwd = places
     expected = bash_words(EDGE_CASES, home, cwd)
-    unknown = {"{Z..a..3}", "{a..A}", "$HOME{a,b}", "x$a{b,c}", "{$HOME,x}y"}  # see _words._glued  # a character sequence through `\\` or a backquote: bash re-reads those
+    unknown = {
+        "{Z..a..3}",
+        "{a..A}",
+        "$HOME{a,b}",
+        "x$a{b,c}",
+        "{$HOME,x}y",
+    }  # see _words._glued  # a character sequence through `\\` or a backquote: bash re-reads those
     for word, want in zip(EDGE_CASES, expected, strict=True):
         got = analysis_words(word, home, cwd)
         if word in unknown:

@@ -147,10 +147,10 @@ def resolve_fields(node: Node, env: Env, *, braces: bool) -> list[Word]:
             return [_unknown(node, env)]
         words = expanded
     elif unmodelled:
-        word = resolve(node, env)
-        if any(part.type in _SPLIT for part in parts) and _IFS_WHITESPACE.search(word.text):
-            return [Word(word.text, dynamic=True, glob=word.glob)]  # bash would split it: where is not modelled
-        return [word]
+        whole = resolve(node, env)
+        if any(part.type in _SPLIT for part in parts) and _IFS_WHITESPACE.search(whole.text):
+            return [Word(whole.text, dynamic=True, glob=whole.glob)]  # bash would split it: where is not modelled
+        return [whole]
     values = [resolve(part, env) for part in parts]  # each part once: its nested commands are visited once
     fields: list[Word] = []
     for word in words:
@@ -166,13 +166,14 @@ def _reads_into_expansion(parts: list[Node], spelt: list[str]) -> bool:
 def _glued(word: list[Token], parts: list[Node], spelt: list[str]) -> bool:
     """Whether the braces' removal joined a `$` to what now follows it: `$x{a,b}` is `$xa $xb` (other variables),
     `{$,x}y` is `$y`."""
-    for index, token in enumerate(word):
+    for index, current in enumerate(word):
         following = word[index + 1] if index + 1 < len(word) else None
-        if token == "$" and (index == 0 or word[index - 1] != "\\") and following not in _AFTER_LONE_DOLLAR:
+        if current == "$" and (index == 0 or word[index - 1] != "\\") and following not in _AFTER_LONE_DOLLAR:
             return True
-        if isinstance(token, int) and parts[token].type == "simple_expansion" and _NAME_CHAR.match(spelt[token][-1]):
-            if isinstance(following, str) and _NAME_CHAR.match(following):
-                return True
+        named = isinstance(current, int) and parts[current].type == "simple_expansion"
+        longer = named and _NAME_CHAR.match(spelt[int(current)][-1]) is not None
+        if longer and isinstance(following, str) and _NAME_CHAR.match(following):
+            return True  # `$x` followed by `a`: now `$xa`
     return False
 
 
