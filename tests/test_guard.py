@@ -87,6 +87,13 @@ PROTECTED_FILES = [
     "~/.config/systemd/user/keycardd.service",
     "~/.config/systemd/user/keycardd.service.d/override.conf",
     "~/Library/LaunchAgents/ai.keycard.keycardd.plist",
+    # Codex's and Gemini CLI's hooks, where keycardd's hook is installed for them, and the trust that enables them
+    "~/.codex/hooks.json",
+    "~/.codex/config.toml",
+    "/home/u/proj/.codex/hooks.json",
+    "~/.gemini/settings.json",
+    "~/.gemini/trustedFolders.json",
+    "/home/u/proj/.gemini/settings.json",
 ]
 
 
@@ -132,6 +139,10 @@ SHELL_WRITES = [
     "cat /tmp/evil.json | tee ~/.claude/settings.json",
     "echo x > $HOME/.claude/settings.json",
     "echo x > ${HOME}/.config/keycard/keycard.toml",
+    "echo '{}' > ~/.codex/hooks.json",
+    "sed -i /keycard/d ~/.codex/config.toml",
+    "echo '{}' > .gemini/settings.json",
+    "rm -rf ~/.gemini",
 ]
 
 

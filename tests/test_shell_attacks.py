@@ -223,6 +223,22 @@ POLICY_DENIES = [
     "cat ~/.ssh/id_rsa{,}",
     "cp ~/.ssh/id_rsa{,.bak}",
     "IFS=/; cat ~${IFS}.ssh${IFS}id_rsa",
+    # the attack pass after static brace expansion and field splitting (keycardd/shell/_braces.py, _words.py)
+    "r{m,} -rf ~",
+    "x=; $x rm -rf ~",
+    "cd ~; x='*'; rm -rf $x",  # an unquoted value is a glob: rm -rf ~/*
+    "cd ~; bash -c 'rm -rf $0' '*'",
+    "bash -c 'rm -rf $0' \"$HOME x\"",  # $0 split: rm -rf /home/dev x
+    "cat${IFS}$HOME/.ssh/id_rsa",
+    'cat "$(echo ~/.s)sh/id_rsa"',  # a substitution whose output the line shows
+    "x=$(echo ~/.ssh/id_rsa); cat $x",
+    "k=$(ls ~/.ssh | grep id_ | head -1); cat ~/.ssh/$k",  # a word only known at run time is a pattern
+    'cat ~/.ssh/"$(ls ~/.ssh | head -1)"',
+    "cat ~/.aws/*",  # a bare wildcard below a credential directory
+    "cat ~/.local/share/keyrings/login.keyring",
+    "cat ~/.password-store/bank.gpg",
+    "cat /proc/$$/environ",
+    "echo() { printf x; }; cat $(echo a)",  # echo redefined: its output is not what the line shows
 ]
 ASKS = [
     "git -c alias.p=push p origin main",

@@ -191,11 +191,12 @@ def analyze(
     walker.cwd = cwd if cwd.startswith("/") else None
     try:
         walker.script(line, _Context(depth=0, top=True))
+        commands = walker.finish()
     except _AnalysisError as exc:
         return ShellAnalysis(commands=(), error=str(exc))
     except RecursionError:
         return ShellAnalysis(commands=(), error=f"the command nests deeper than {max_depth} levels")
-    return ShellAnalysis(commands=walker.finish(), writes=tuple(dict.fromkeys(walker.writes)))
+    return ShellAnalysis(commands=commands, writes=tuple(dict.fromkeys(walker.writes)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +255,14 @@ class _Walker:
     scope: _Scope = field(default_factory=_Scope)
     deadline: float = math.inf
     words: int = 0
+    assumed_builtins: set[str] = field(default_factory=set)
+    """Programs whose output a command substitution was resolved to (`echo`, `printf`, `cat`), as the builtins."""
 
     def finish(self) -> tuple[SimpleCommand, ...]:
         """Facts that need the whole line: fork-bomb functions and `hash -p` renames apply to every call."""
+        redefined = self.assumed_builtins & ({*self.functions, *self.aliases, *self.hashed} | {"enable"})
+        if self.assumed_builtins and (redefined or any(c.program == "enable" for c in self.commands)):
+            raise _AnalysisError("the line redefines a command whose output it uses in a substitution")
         result = []
         for index, found in enumerate(self.commands):
             command = with_fields(found, spawns_itself=True) if found.program in self.self_spawning else found
@@ -730,7 +736,8 @@ class _Walker:
 
     def _fields(self, node: Node, ctx: _Context) -> list[Word]:
         """The arguments one word of a command's argv becomes: brace expansion, expansions and field splitting."""
-        if node.type not in ("word", "concatenation", "simple_expansion", "expansion", "brace_expression"):
+        kinds = ("word", "concatenation", "simple_expansion", "expansion", "brace_expression", "command_substitution")
+        if node.type not in kinds:
             return [self._word(node, ctx)]
         text = node_text(node)
         if "{" not in text and "$" not in text:
@@ -748,6 +755,7 @@ class _Walker:
         self._count_word()
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
         env.default_ifs = not self.scope.ifs_changed
+        env.substitution_output = self._substitution_output
         words = resolver(env)
         raw = node_text(node)
         for word in words:
@@ -764,6 +772,18 @@ class _Walker:
         if env.prompt_expansion:
             self._opaque(raw, "`${x@P}` runs the command substitutions in the variable's value", ctx)
         return words
+
+    def _substitution_output(self, node: Node) -> str | None:
+        """`$(echo TEXT)`, `$(printf TEXT)`: the text, when static. Relies on echo and printf being the builtins,
+        which `finish` checks once the whole line is known (a function or alias of that name makes it unparseable)."""
+        text = node_text(node)
+        named = node.named_children
+        if not text.startswith("$(") or len(named) != 1 or named[0].type not in ("command", "redirected_statement"):
+            return None
+        output = _static_output(named[0])
+        if output is not None:
+            self.assumed_builtins.add(os.path.basename(_first_word(named[0])))
+        return output
 
     def _home(self) -> str:
         return self.home if self.home is not None and self.scope.home_known else ""
@@ -797,6 +817,7 @@ class _Walker:
         if value_node is None:
             return ""
         env = Env(lambda sub: None, self._home(), lambda _name, _offset: None)
+        env.substitution_output = self._substitution_output  # x=$(echo ~/.ssh/id_rsa)
         word = resolve(value_node, env)
         if word.dynamic or word.glob or any(char in word.text for char in " \t\n"):
             return None
@@ -1432,6 +1453,15 @@ def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
             if not any(part.dynamic for part in parts):
                 return " ".join(part.text for part in parts) + "\n"
     return None
+
+
+def _first_word(node: Node) -> str:
+    """The program word of a command (or of a redirected statement's command), as spelt."""
+    if node.type == "redirected_statement":
+        body = node.child_by_field_name("body")
+        node = body if body is not None else node
+    name = next((child for child in node.named_children if child.type == "command_name"), None)
+    return node_text(name) if name is not None else ""
 
 
 def _error_excerpt(root: Node, source: bytes) -> str:

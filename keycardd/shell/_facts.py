@@ -40,6 +40,8 @@ _RUNS_SCRIPT = re.compile(
 _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
                    "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",)}  # fmt: skip
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
+_DYNAMIC_PART = re.compile(r"\$\{[^{}]*\}|\$\([^()]*\)|`[^`]*`|\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])")
+"""What a word only known at run time holds in place of text: an expansion or a substitution (without nesting)."""
 _GIT_GLOBAL_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 
@@ -114,6 +116,9 @@ def _split(program: str, args: Sequence[Word], facts: Facts) -> tuple[list[Word]
     for position, word in enumerate(args):
         if word.dynamic:
             facts.unknowns.add("args")
+            pattern = _DYNAMIC_PART.sub("*", word.text)
+            if "/" in pattern and "$" not in pattern and "`" not in pattern:
+                operands.append(Word(pattern, glob=True))  # `~/.ssh/$k` may be any file in ~/.ssh: a pattern
             continue
         text = word.text
         if output_options and position and _takes_output(args[position - 1].text, output_options):

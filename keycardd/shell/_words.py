@@ -47,6 +47,8 @@ class Env:
         """Set when a `${x@P}` expansion was seen: bash runs the value's command substitutions."""
         self.default_ifs = True
         """IFS is bash's default (space, tab, newline): unquoted static expansions are split at those."""
+        self.substitution_output: Callable[[Node], str | None] = lambda _node: None
+        """What a command substitution prints, when the line shows it (`$(echo ~/.s)`); None when unknown."""
 
 
 def resolve(node: Node, env: Env) -> Word:
@@ -89,6 +91,9 @@ def resolve(node: Node, env: Env) -> Word:
             value = env.lookup("PWD", node.start_byte)
             if value is not None:
                 return Word(value)
+        output = env.substitution_output(node) if kind == "command_substitution" else None
+        if output is not None:
+            return Word(output.rstrip("\n"))  # bash drops the trailing newlines
         return Word(text, dynamic=True)
     visit_nested(node, env.visit)
     return Word(node_text(node), dynamic=True)
