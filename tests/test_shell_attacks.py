@@ -256,6 +256,15 @@ ASKS = [
     "python -m twine upload dist/*",
     "python3.12 -m twine upload dist/*",
     "docker buildx build --push -t x .",
+    # the attack pass: deleting the project (the payload's working directory) was no objection
+    "rm -rf .",
+    "rm -rf ./*",
+    "rm -rf ../app",
+    "cd .. && rm -rf app",
+    'rm -rf "$PWD"',
+    "rm -rf /home/dev/app",
+    "rm -rf .git",
+    "find . -delete",
 ]
 BENIGN = [
     "gh release list",
@@ -264,6 +273,10 @@ BENIGN = [
     "python3 - <<'EOF'\nimport os\nprint(os.getcwd())\nEOF",
     "find . -type d -name __pycache__ -prune -exec rm -rf {} +",
     "rm -rf build dist .pytest_cache",
+    "rm -rf build dist *.egg-info",  # a narrow wildcard removes some entries, not the directory
+    "find . -name '*.pyc' -delete",
+    "rm -rf ~/'~'",  # a directory named ~, not the home
+    "rm -rf node_modules/*",
     "rm -rf /tmp/test-output && mkdir -p /tmp/test-output",
     "echo 'rm -rf ~' > notes.txt",
     "cat <<'EOF' > notes.md\n$(rm -rf ~) is an example\nEOF",

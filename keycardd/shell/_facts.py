@@ -42,6 +42,8 @@ _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
 _DYNAMIC_PART = re.compile(r"\$\{[^{}]*\}|\$\([^()]*\)|`[^`]*`|\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])")
 """What a word only known at run time holds in place of text: an expansion or a substitution (without nesting)."""
+_MATCHES_ANY_NAME = re.compile(r"\.?(?:[*?]|\[[^\]]*\])*\*(?:[*?]|\[[^\]]*\])*")
+"""A pattern component every name (or every dotted name) matches: only wildcards and brackets, a `*` among them."""
 _GIT_GLOBAL_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 
@@ -196,10 +198,15 @@ def _canonical(text: str, *, cwd: str | None, home: str | None, fold_case: bool,
 
 
 def _glob_base(path: str) -> str:
-    """The deepest directory of a glob with no pattern in it: `rm -rf ~/*` empties the home directory."""
+    """The deepest directory of a glob with no pattern in it: `rm -rf ~/*` empties the home directory.
+
+    Only where the pattern can match every name there (`*`, `.*`, `?*`, `[a-z]*`); `rm -rf build/*.egg-info`
+    removes some entries of build/, not build/ itself, and stays the path it is."""
     parts = path.split("/")
     for index, part in enumerate(parts):
         if re.search(r"[*?\[]", part):
+            if not _MATCHES_ANY_NAME.fullmatch(part):
+                return path
             return "/".join(parts[:index]) or "/"
     return path
 
