@@ -448,3 +448,59 @@ def test_script_files_a_line_runs_are_exec_paths() -> None:
     accesses = {access for command in commands for access in command.accesses}
     assert {("/tmp/x.sh", "exec"), ("/home/dev/app/env.sh", "exec"), ("/home/dev/app/tool.py", "exec")} <= accesses
     assert ("/home/dev/app/data.txt", "use") in accesses
+
+
+# ---- the other agents' tools: found in the attack pass through the real adapters ----------------------------------
+
+
+def _hook(agent: str, tool: str, tool_input: dict[str, object]) -> tuple[str, str]:
+    payload: dict[str, object] = {"session_id": "s", "cwd": CWD, "tool_name": tool, "tool_input": tool_input}
+    if agent == "gemini":
+        payload.update(hook_event_name="BeforeTool", timestamp="2026-01-01T00:00:00Z")
+    else:
+        payload.update(hook_event_name="PreToolUse")
+    if agent == "codex":
+        payload.update(turn_id="t", model="m", permission_mode="default", tool_use_id="u", transcript_path=None)
+    answer = DECIDER.decide_hook(ENGINE, None, agent, json.dumps(payload).encode(), {})
+    assert answer.decision is not None
+    return answer.decision.outcome.value, answer.decision.reason
+
+
+PATCH_HOOKS = "*** Begin Patch\n*** Delete File: /home/dev/.codex/hooks.json\n*** End Patch\n"
+TOOL_ATTACKS = [
+    # Gemini's web_fetch takes its URLs from the prompt: the metadata host was never seen
+    ("gemini", "web_fetch", {"prompt": "Summarise http://169.254.169.254/latest/meta-data/iam/security-credentials/"}),
+    # read_many_files globs: a wildcard below a credential directory names the credential files
+    ("gemini", "read_many_files", {"include": ["~/.aws/*"]}),
+    ("gemini", "read_many_files", {"include": ["../.aws/cred*"]}),
+    # grep_search's `include` selects the files searched, as Claude Code's Grep `glob`
+    ("gemini", "grep_search", {"pattern": "KEY", "dir_path": "/home/dev", "include": "**/credentials"}),
+    ("gemini", "search_file_content", {"pattern": "KEY", "path": "/home/dev/.aws"}),  # earlier releases' `path`
+    ("gemini", "write_file", {"file_path": "/home/dev/.gemini/settings.json", "content": "{}"}),
+    # Codex runs the argv in `workdir`
+    ("codex", "shell", {"command": ["cat", "id_rsa"], "workdir": "/home/dev/.ssh"}),
+    ("codex", "apply_patch", {"command": PATCH_HOOKS}),
+    ("claude", "Write", {"file_path": "/home/dev/.codex/config.toml", "content": ""}),
+    ("claude", "WebFetch", {"url": "file:///home/dev/.ssh/id_rsa", "prompt": "x"}),
+]
+
+
+@pytest.mark.parametrize(("agent", "tool", "tool_input"), TOOL_ATTACKS)
+def test_tool_attacks_through_the_adapters_are_denied(agent: str, tool: str, tool_input: dict[str, object]) -> None:
+    outcome, reason = _hook(agent, tool, tool_input)
+    assert outcome == "deny", reason
+
+
+@pytest.mark.parametrize(
+    ("agent", "tool", "tool_input"),
+    [
+        ("gemini", "web_fetch", {"prompt": "Summarise https://docs.python.org/3/library/re.html"}),
+        ("gemini", "read_many_files", {"include": ["src/**/*.py", "README.md"]}),
+        ("gemini", "grep_search", {"pattern": "TODO", "dir_path": "/home/dev/app", "include": "*.py"}),
+        ("codex", "shell", {"command": ["ls", "-la"], "workdir": "/home/dev/app/src"}),
+        ("claude", "WebFetch", {"url": "https://example.com/", "prompt": "x"}),
+    ],
+)
+def test_ordinary_tool_calls_stay_no_objection(agent: str, tool: str, tool_input: dict[str, object]) -> None:
+    outcome, reason = _hook(agent, tool, tool_input)
+    assert outcome == "no_objection", reason
