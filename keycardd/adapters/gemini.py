@@ -10,7 +10,6 @@ one policy guards both (`Tool::"bash"` for the shell, `read`/`write`/`edit` with
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import msgspec
