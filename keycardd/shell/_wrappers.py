@@ -545,6 +545,32 @@ def _at(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[U
     return (from_stdin(program, stdin) or [Opaque(program, f"{program} runs a script read from stdin")]), frozenset()
 
 
+def _crontab(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`crontab FILE` or `crontab -` installs jobs that cron runs later through /bin/sh: each job line's command."""
+    parsed = parse_options(args, _g("usT"))
+    if parsed.dynamic or parsed.has("-l", "-r", "-e", "-V"):
+        return [], frozenset()  # listing, removing, or an editor (its variable is checked where it is set)
+    operands = [word for word in args[parsed.index :] if word.text != "-"]
+    if operands:
+        return [Opaque(program, f"{program} installs jobs from {operands[0].text}, which cron runs later")], frozenset()
+    if stdin is None or stdin.text is None:
+        return [Opaque(program, f"{program} installs jobs read from {stdin.source if stdin else 'stdin'}")], frozenset()
+    jobs: list[Unwrapped] = []
+    for line in stdin.text.splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        fields = entry.split(None, 1 if entry.startswith("@") else 5)
+        command = fields[-1] if len(fields) == (2 if entry.startswith("@") else 6) else ""
+        if not command or "%" in command or _CRON_VARIABLE.match(entry):  # `%` feeds stdin; `SHELL=` changes the shell
+            return [Opaque(program, f"{program} installs a job line keycardd does not read: {entry[:60]}")], frozenset()
+        jobs.append(Script(f"{program} job", command))
+    return jobs, frozenset()
+
+
+_CRON_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
 def _parallel(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """GNU parallel: `parallel CMD ::: args` runs CMD through a shell; with no CMD the arguments are commands."""
     grammar = _g("jSaIdNnLPCE", "--jobs --sshlogin --arg-file --delimiter --max-args --max-lines --max-procs "
@@ -896,6 +922,7 @@ _HANDLERS = {
     "sftp": _scp,
     "at": _at,
     "batch": _at,
+    "crontab": _crontab,
     "parallel": _parallel,
     "npx": _tool_runner,
     "bunx": _tool_runner,
