@@ -463,10 +463,12 @@ def test_shims_deny_an_unknown_cursor_gate_when_keycardd_cannot_answer(shim: Any
         ("find ~/work -path '*/.claude/*' -delete", "ask"),
         ("find . -name '*.json' -exec cat {} +", "no_objection"),
         ("find . -name settings.json", "no_objection"),  # only listed
+        ("shopt -s cdable_vars; d=~/.claude; cd d && echo {} > settings.json", "ask"),  # cd follows $d
     ],
 )
-def test_find_acting_on_files_named_like_the_guards_asks(line: str, expected: str) -> None:
-    """-exec's program sees only `{}`: the names find's tests select are the files it changes."""
+def test_guard_files_reached_indirectly_ask(line: str, expected: str) -> None:
+    """-exec's program sees only `{}` (the names find's tests select are the files it changes); with cdable_vars
+    `cd d` goes where $d points: the working directory is unknown and the name is all there is."""
     assert decide("Bash", {"command": line})[0] == expected
 
 

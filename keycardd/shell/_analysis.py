@@ -230,6 +230,10 @@ class _Scope:
     ifs_changed: bool = False
     braces_off: bool = False
     """The text may turn brace expansion off (`set +B`, `set +o braceexpand`): brace words stay unknown."""
+    cd_searches: bool = False
+    """The text may make `cd NAME` look elsewhere than the working directory (CDPATH, cdable_vars)."""
+    dotglob: bool = False
+    """The text may make wildcards match names starting with a dot (dotglob, GLOBIGNORE)."""
 
 
 @dataclass
@@ -721,6 +725,9 @@ class _Walker:
             self.cwd = None
             return
         target = operands[0].text if operands else self.home
+        if self.scope.cd_searches and target is not None and not target.startswith(("/", ".", "~")):
+            self.cwd = None  # `CDPATH=~/.config cd keycard`, `shopt -s cdable_vars; cd d`: the place is elsewhere
+            return
         known = target is not None and (target.startswith("/") or self.cwd is not None)
         if target is None or target == "-" or not known or (target.startswith("~") and not self._home()):
             self.cwd = None
@@ -856,7 +863,9 @@ class _Walker:
         if program == "tee":
             writes.extend(w.text for w in args if not w.text.startswith("-") and w.text not in _HARMLESS_TARGETS)
         self.writes.extend(writes)
-        facts = command_facts(program, args, cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case)
+        facts = command_facts(
+            program, args, cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case, dotglob=self.scope.dotglob
+        )
         unknowns |= facts.unknowns
         accesses = list(facts.accesses)
         for word in redirect_writes:
@@ -935,6 +944,11 @@ class _Walker:
                 name, equals, value = word.text.partition("=")
                 if equals and _ASSIGNABLE.match(name.rstrip("+")):
                     self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
+        if program == "shopt" and any(word.dynamic for word in args):
+            raise _AnalysisError("the line sets shell options only known at run time")
+        seen = {"cdable_vars": self.scope.cd_searches, "dotglob": self.scope.dotglob}
+        if program == "shopt" and any(not seen.get(word.text, True) for word in args):
+            raise _AnalysisError("the line changes how cd or wildcards work in a way keycardd did not see")
         if program in ("set", "shopt") and not self.scope.braces_off and any(_BRACES_OFF.search(w.text) for w in args):
             raise _AnalysisError("the line turns brace expansion off in a way keycardd did not see before walking it")
         if program == "set" and any(
@@ -1004,7 +1018,10 @@ class _Walker:
 
     def _paths(self, word: Word, access: str, unknowns: set[str]) -> list[tuple[str, str]]:
         """The canonical paths a redirect or a `<` names (for a word only known at run time: its pattern)."""
-        facts = command_facts("", [Word("--"), word], cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case)
+        facts = command_facts(
+            "", [Word("--"), word], cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case,
+            dotglob=self.scope.dotglob,
+        )  # fmt: skip
         unknowns |= facts.unknowns
         return [(path, access) for path, _ in facts.accesses]
 
@@ -1218,6 +1235,8 @@ def _scope(tree: Tree, source: bytes, inherit: _Scope | None) -> _Scope:
     scope.pwd_known = not re.search(r"(?<![\w$\{])PWD(?!\w)", text)
     scope.ifs_changed = bool(re.search(r"(?<![\w$\{])IFS(?!\w)", text)) or (inherit is not None and inherit.ifs_changed)
     scope.braces_off = bool(_BRACES_OFF.search(text)) or (inherit is not None and inherit.braces_off)
+    scope.cd_searches = "CDPATH" in text or "cdable_vars" in text or (inherit is not None and inherit.cd_searches)
+    scope.dotglob = "dotglob" in text or "GLOBIGNORE" in text or (inherit is not None and inherit.dotglob)
     return scope
 
 

@@ -59,8 +59,10 @@ class Facts:
     deletes_recursively: bool = False
 
 
-def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: str | None, fold_case: bool) -> Facts:
-    """Flags, canonical path accesses, hosts and unknowns of `program args...`."""
+def command_facts(
+    program: str, args: Sequence[Word], *, cwd: str | None, home: str | None, fold_case: bool, dotglob: bool = False
+) -> Facts:
+    """Flags, canonical path accesses, hosts and unknowns of `program args...` (`dotglob`: `*` matches `.aws`)."""
     facts = Facts()
     operands, outputs = _split(program, args, facts)
     facts.subcommand = _subcommand(program, args)
@@ -97,7 +99,7 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             facts.accesses.append((_glob_base(path), "delete"))
         facts.accesses.append((path, kind))
         if word.glob:  # `cat ~/.ss?/id_rsa`: the protected files the pattern could name, without listing directories
-            facts.accesses.extend((candidate, kind) for candidate in glob_candidates(path))
+            facts.accesses.extend((candidate, kind) for candidate in glob_candidates(path, dotfiles=dotglob))
     for word in outputs:
         path = _canonical(word.text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
         if path is not None:
