@@ -489,9 +489,9 @@ def _ssh(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     found: list[Unwrapped] = []
     for name, value in parsed.options:
         if name == "-o" and value is not None:
-            key, _, setting = value.text.replace("=", " ", 1).partition(" ")
-            if key.lower() in ("proxycommand", "localcommand", "knownhostscommand", "remotecommand"):
-                found.append(code(f"ssh -o {key}", Word(setting.strip(), value.dynamic)))
+            key, setting = _ssh_option(value.text)
+            if key.lower() in _SSH_COMMAND_OPTIONS:
+                found.append(code(f"ssh -o {key}", Word(setting, value.dynamic)))
         if name == "-F":
             found.append(Opaque("ssh -F", "ssh reads a config file that can run commands"))
     if parsed.dynamic:
@@ -502,6 +502,15 @@ def _ssh(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     elif parsed.index < len(args):
         found.extend(from_stdin("ssh", stdin))
     return found, frozenset()
+
+
+_SSH_COMMAND_OPTIONS = frozenset({"proxycommand", "localcommand", "knownhostscommand", "remotecommand"})
+
+
+def _ssh_option(text: str) -> tuple[str, str]:
+    """An `-o` option as ssh's config reader splits it: blanks (newlines too) skipped, `Key=Value` or `Key Value`."""
+    match = re.match(r"\s*([^\s=]*)\s*=?\s*(.*)", text, re.DOTALL)
+    return (match[1], match[2].strip()) if match is not None else ("", "")
 
 
 def _rsync(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
@@ -518,8 +527,8 @@ def _scp(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     for name, value in parsed.options:
         if name == "-S" and value is not None:
             found.append(Inner(f"{program} -S", (value,)))
-        if name == "-o" and value is not None and value.text.lower().startswith(("proxycommand", "localcommand")):
-            found.append(code(f"{program} -o", Word(value.text.replace("=", " ", 1).partition(" ")[2], value.dynamic)))
+        if name == "-o" and value is not None and _ssh_option(value.text)[0].lower() in _SSH_COMMAND_OPTIONS:
+            found.append(code(f"{program} -o", Word(_ssh_option(value.text)[1], value.dynamic)))
     return found, frozenset()
 
 
