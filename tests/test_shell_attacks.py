@@ -246,6 +246,14 @@ POLICY_DENIES = [
     "cd ~ && shopt -s dotglob && cat */credentials",  # dotglob: `*` matches .aws
     "cd ~; GLOBIGNORE=x; cat */credentials",  # setting GLOBIGNORE turns dotglob on
     'shopt -s "dot"glob; cd ~; cat */credentials',  # spelt so the text scan misses it: unparseable
+    # a path the line spells outside a command, reaching a command whose arguments are only known at run time
+    "a=(~/.ssh/id_rsa); cat ${a[0]}",
+    'a=(~/.ssh/id_rsa); cat "${a[@]}"',
+    'while read f; do cat "$f"; done <<< ~/.ssh/id_rsa',
+    "f=(~/.ssh/*); cat ${f[1]}",
+    'mapfile -t k <<< ~/.ssh/id_rsa; cat "${k[0]}"',
+    "f=~/.ssh/id_rsa; f=$f; cat $f",
+    "while read f; do cp $f /tmp/k; done <<EOF\n~/.aws/credentials\nEOF",
 ]
 ASKS = [
     "git -c alias.p=push p origin main",

@@ -86,6 +86,9 @@ _CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "LD_PRELOAD", "LD_AUDIT", "PERL5
                              "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT", "TAR_OPTIONS", "ZIPOPT", "ZIP", "UNZIP",
                              "GZIP", "XZ_OPT", "ZSTD_CLEVEL", "LESS", "MANOPT", "GREP_OPTIONS", "RSYNC_RSH",
                              "RSYNC_CONNECT_PROG", "SSH_AUTH_SOCK_CMD", "CVS_RSH", "RSH"})  # fmt: skip
+_SPELT_PATH = re.compile(r"^(?:[~./]|[^\s=:]*/)[^\s]{0,4095}$|^[^\s/=:]*\.[A-Za-z0-9_-]+$")
+"""A word that names a file (`~/.ssh/id_rsa`, `./x`, `a/b`, `.env`, `key.pem`), not text or a `KEY=value`."""
+_MAX_SPELT_PATHS = 64
 _BRACES_OFF = re.compile(r"(?<![\w-])\+[A-Za-z]*B|braceexpand")
 _BASH_EVALUATORS = frozenset({"eval", "trap", "alias", "mapfile", "readarray", ".", "source"})
 """Wrappers whose string the same bash runs (so brace expansion applies as in the line itself)."""
@@ -259,6 +262,9 @@ class _Walker:
     scope: _Scope = field(default_factory=_Scope)
     deadline: float = math.inf
     words: int = 0
+    spelt_paths: dict[str, None] = field(default_factory=dict)
+    """Canonical paths the line spells outside any command's arguments (assignments, arrays, here-strings,
+    here-documents): where a command whose arguments are only known at run time may be pointed."""
     assumed_builtins: set[str] = field(default_factory=set)
     """Programs whose output a command substitution was resolved to (`echo`, `printf`, `cat`), as the builtins."""
 
@@ -270,6 +276,8 @@ class _Walker:
         result = []
         for index, found in enumerate(self.commands):
             command = with_fields(found, spawns_itself=True) if found.program in self.self_spawning else found
+            if "args" in command.unknowns and self.spelt_paths and not command.dynamic:
+                command = self._pointed_at_spelt_paths(command)
             result.append(command)
             target = self.hashed.get(command.program)
             if target is not None and index < self.hashed_at[command.program]:  # ran before the `hash -p` was seen
@@ -277,6 +285,29 @@ class _Walker:
                     with_fields(command, program=target, text=f"{target} {command.text}", via=(*command.via, "hash -p"))
                 )
         return tuple(result)
+
+    def _pointed_at_spelt_paths(self, command: SimpleCommand) -> SimpleCommand:
+        """`a=(~/.ssh/id_rsa); cat ${a[0]}`, `while read f; do cat "$f"; done <<< ~/.ssh/id_rsa`: a command whose
+        arguments are only known at run time may receive any path the line spells, so each is a path it may
+        touch, with the access its program gives its operands."""
+        words = [Word("--"), *(Word(path) for path in self.spelt_paths)]
+        facts = command_facts(command.program, words, cwd="/", home=self.home, fold_case=self.fold_case)
+        extra = [access for access in facts.accesses if access not in command.accesses]
+        return with_fields(command, accesses=(*command.accesses, *extra)) if extra else command
+
+    def _remember_paths(self, node: Node | None, words: list[Word]) -> None:
+        """Record the static paths among `words` (and an array's elements) in `spelt_paths`, boundedly."""
+        if node is not None and node.type == "array":
+            env = Env(lambda _sub: None, self._home(), lambda _name, _offset: None)
+            words = [resolve(element, env) for element in node.named_children]
+        for word in words:
+            text = word.text
+            if len(self.spelt_paths) >= _MAX_SPELT_PATHS or word.dynamic or not _SPELT_PATH.match(text):
+                continue
+            if (text.startswith("~") and not self._home()) or (not text.startswith(("/", "~")) and self.cwd is None):
+                continue
+            home = self._home() or "/"
+            self.spelt_paths[canonical_path(text, cwd=self.cwd or "/", home=home, fold_case=self.fold_case)] = None
 
     # ---- parsing ---------------------------------------------------------------------------------------------
 
@@ -464,6 +495,8 @@ class _Walker:
             self._word(name_node, ctx)
         value = self._word(value_node, ctx) if value_node is not None else Word("")
         self._check_literal(value, ctx)
+        if name not in ("HOME", "PWD", "OLDPWD", "IFS", "SHELL") and not name.endswith("PATH"):
+            self._remember_paths(value_node, [value])  # HOME=/tmp moves `~`; it is not a file the line names
         appends = any(child.type == "+=" for child in node.children)
         if appends and not value.dynamic and _APPENDED_SUBSCRIPT.search(value.text):  # x=a; x+='[$(cmd)]'
             self._opaque(value.text, "an appended array subscript with a command substitution runs it", ctx)
@@ -591,6 +624,7 @@ class _Walker:
             parts = [self._word(child, ctx) for child in node.named_children if child.type != "file_descriptor"]
             text = " ".join(part.text for part in parts)
             stdin = Stdin(None if any(p.dynamic for p in parts) else text + "\n", "a here-string")
+            self._remember_paths(None, [Word(piece) for piece in text.split()] if stdin.text is not None else [])
         elif node.type == "file_redirect":
             new_stdin, writes = self._file_redirect(node, ctx)
             stdin = new_stdin if new_stdin is not None else stdin
@@ -604,6 +638,7 @@ class _Walker:
         quoted = start is not None and any(mark in node_text(start) for mark in "'\"\\")
         text = node_text(body) if body is not None else ""
         if quoted or body is None:
+            self._remember_paths(None, [Word(piece) for piece in text.split()])
             return Stdin(text, "a here-document")
         operator = next((child.type for child in node.children if not child.is_named), "<<")
         dynamic = bool(body.named_child_count and any(c.type != "heredoc_content" for c in body.named_children))
@@ -621,6 +656,8 @@ class _Walker:
             self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, stdin=None, top=False))
         if "\\" in text or "`" in text:
             dynamic = True
+        if not dynamic:
+            self._remember_paths(None, [Word(piece) for piece in text.split()])
         return Stdin(None if dynamic else text, "a here-document with expansions" if dynamic else "a here-document")
 
     def _file_redirect(self, node: Node, ctx: _Context) -> tuple[Stdin | None, list[Word]]:
