@@ -183,3 +183,15 @@ def test_an_unquoted_static_value_with_a_pattern_is_a_glob() -> None:
 def test_a_quoted_tilde_is_a_file_named_tilde(word: str, path: str) -> None:
     [command] = analyze(f"rm -rf {word}", cwd="/home/u/app", home="/home/u").commands
     assert command.accesses == ((path, "delete"),)
+
+
+def test_a_line_whose_words_expand_past_the_cap_is_unparseable() -> None:
+    """Each word is capped at MAX_WORDS; the line at MAX_FIELDS extra arguments, so its cost stays linear."""
+    line = "echo " + "{a,b}{c,d}{e,f}{g,h} " * 600
+    assert analyze(line, cwd="/home/u", home="/home/u").error is not None
+    assert analyze("echo " + "{a,b}{c,d}{e,f}{g,h} " * 100, cwd="/home/u", home="/home/u").error is None
+
+
+def test_deeply_nested_braces_are_unknown() -> None:
+    [command] = analyze("echo " + "{" * 20 + "a,b" + "}" * 20, cwd="/home/u", home="/home/u").commands
+    assert "args" in command.unknowns

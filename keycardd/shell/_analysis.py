@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -41,6 +42,9 @@ from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwra
 
 MAX_LINE = 64 * 1024
 """Longer lines are not analysed (agents' commands are far shorter; huge ones are a way to hide things)."""
+MAX_FIELDS = 8192
+"""More extra arguments than this from brace expansion and splitting in one line (`{a,b}{c,d}...` repeated)
+make it unparseable: the cost stays linear in the line."""
 MAX_COMMANDS = 1000
 """More simple commands than this in one line (wrappers and nested scripts included) make it unparseable."""
 _HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
@@ -89,6 +93,8 @@ _CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "LD_PRELOAD", "LD_AUDIT", "PERL5
 _SPELT_PATH = re.compile(r"^(?:[~./]|[^\s=:]*/)[^\s]{0,4095}$|^[^\s/=:]*\.[A-Za-z0-9_-]+$")
 """A word that names a file (`~/.ssh/id_rsa`, `./x`, `a/b`, `.env`, `key.pem`), not text or a `KEY=value`."""
 _MAX_SPELT_PATHS = 64
+_BARE_NAME = re.compile(r"(?<![\w$\{])\w+")
+"""A name as spelt outside `$x`/`${x}`: a whole run of word characters (`read x`, `for x`, `x=`)."""
 _BRACES_OFF = re.compile(r"(?<![\w-])\+[A-Za-z]*B|braceexpand")
 _BASH_EVALUATORS = frozenset({"eval", "trap", "alias", "mapfile", "readarray", ".", "source"})
 """Wrappers whose string the same bash runs (so brace expansion applies as in the line itself)."""
@@ -262,6 +268,8 @@ class _Walker:
     scope: _Scope = field(default_factory=_Scope)
     deadline: float = math.inf
     words: int = 0
+    fields: int = 0
+    """Arguments brace expansion and field splitting added so far, beyond one per word (bounded by MAX_FIELDS)."""
     spelt_paths: dict[str, None] = field(default_factory=dict)
     """Canonical paths the line spells outside any command's arguments (assignments, arrays, here-strings,
     here-documents): where a command whose arguments are only known at run time may be pointed."""
@@ -704,7 +712,10 @@ class _Walker:
             if c.type in ("file_redirect", "heredoc_redirect", "herestring_redirect")
         }
         last_end = -1
-        for child in node.children:
+        children = node.children
+        for index, child in enumerate(children):
+            # tree-sitter split one bash word here (`-exe$""c`): the next node starts where this one ends
+            split = index + 1 < len(children) and children[index + 1].start_byte == child.end_byte
             if child.end_byte in redirect_starts and node_text(child).isdigit():
                 continue  # `bash 0<<<'CMD'`: tree-sitter reads the descriptor as an argument; bash does not
             if child.type == "variable_assignment" and name_node is None:
@@ -713,7 +724,7 @@ class _Walker:
                 name_node = child
                 if not child.named_children:
                     words.append(Word(""))
-                elif _joined_with_next(child):
+                elif split:
                     words.append(_unsplit(self._word(child.named_children[0], ctx), child))
                 else:  # `{r,}m` runs rm; `$e rm` with e empty runs rm too
                     words.extend(self._fields(child.named_children[0], ctx))
@@ -721,7 +732,7 @@ class _Walker:
                 stdin, more = self._redirect(child, replace(ctx, stdin=stdin), deferred)
                 writes.extend(more)
             elif name_node is not None:
-                self._argument(child, ctx, words, joined=child.start_byte == last_end)
+                self._argument(child, ctx, words, joined=child.start_byte == last_end, split=split)
             elif child.is_named:
                 self._child(child, ctx)
             else:
@@ -744,9 +755,9 @@ class _Walker:
         )
         self._walk_deferred(deferred, statement or node, ctx, first)
 
-    def _argument(self, child: Node, ctx: _Context, words: list[Word], *, joined: bool) -> None:
+    def _argument(self, child: Node, ctx: _Context, words: list[Word], *, joined: bool, split: bool) -> None:
         """Append the arguments one word of a command gives (none, one, or several: `{a,b}`, `$IFS`)."""
-        if child.is_named and not joined and not _joined_with_next(child):
+        if child.is_named and not joined and not split:
             words.extend(self._fields(child, ctx))
             return
         # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
@@ -772,11 +783,15 @@ class _Walker:
         self.cwd = canonical_path(target, cwd=self.cwd or "/", home=self._home() or "/", fold_case=self.fold_case)
 
     def _word(self, node: Node, ctx: _Context) -> Word:
-        if node.type in ("word", "number"):
+        kind = node.type
+        if kind in ("word", "number", "raw_string"):
             text = node_text(node)
-            if not _SPECIAL_IN_WORD.search(text):
+            if kind != "raw_string" and not _SPECIAL_IN_WORD.search(text):
                 self._count_word()
                 return Word(text)  # the common case, without the machinery below
+            if kind == "raw_string" and "[" not in text and "`" not in text:
+                self._count_word()
+                return Word(text[1:-1], quoted_tilde=text[1:2] == "~")  # 'text': nothing to resolve or check
         return self._checked(node, ctx, lambda env: [resolve(node, env)])[0]
 
     def _fields(self, node: Node, ctx: _Context) -> list[Word]:
@@ -785,10 +800,17 @@ class _Walker:
         if node.type not in kinds:
             return [self._word(node, ctx)]
         text = node_text(node)
+        if node.type == "word" and not _SPECIAL_IN_WORD.search(text):
+            self._count_word()
+            return [Word(text)]  # the common case
         if "{" not in text and "$" not in text:
             return [self._word(node, ctx)]
         braces = ctx.braces and not self.scope.braces_off
-        return self._checked(node, ctx, lambda env: resolve_fields(node, env, braces=braces))
+        words = self._checked(node, ctx, lambda env: resolve_fields(node, env, braces=braces))
+        self.fields += len(words) - 1
+        if self.fields > MAX_FIELDS:
+            raise _AnalysisError(f"the command's words expand to more than {MAX_FIELDS} arguments")
+        return words
 
     def _count_word(self) -> None:
         self.words += 1
@@ -1118,12 +1140,6 @@ def _unsplit(word: Word, node: Node) -> Word:
     return word
 
 
-def _joined_with_next(node: Node) -> bool:
-    """Whether tree-sitter split a bash word here: the next node starts where this one ends (`-exe$""c`)."""
-    following = node.next_sibling
-    return following is not None and following.start_byte == node.end_byte
-
-
 def _unnamed_token(node: Node) -> Word:
     """Text tree-sitter left as an unnamed token in a command: `-exe$` before `""c` is `-exe` and the `$` of `$""`
     (an empty translated string, which the next node is); anything else is only known at run time."""
@@ -1266,8 +1282,10 @@ def _scope(tree: Tree, source: bytes, inherit: _Scope | None) -> _Scope:
                 scope.assignments.setdefault(name, []).append(node)
         stack.extend(node.children)
     text = source.decode("utf-8", "surrogatepass")
-    for name in scope.assignments:
-        scope.mentions[name] = len(re.findall(rf"(?<![\w$\{{]){re.escape(name)}(?!\w)", text))
+    if scope.assignments:  # one pass over the text, not one per name: 3,000 assignments took seconds
+        tokens = Counter(_BARE_NAME.findall(text))
+        for name in scope.assignments:
+            scope.mentions[name] = tokens[name]
     scope.home_known = not re.search(r"(?<![\w$\{])HOME(?!\w)", text) and (inherit is None or inherit.home_known)
     scope.pwd_known = not re.search(r"(?<![\w$\{])PWD(?!\w)", text)
     scope.ifs_changed = bool(re.search(r"(?<![\w$\{])IFS(?!\w)", text)) or (inherit is not None and inherit.ifs_changed)

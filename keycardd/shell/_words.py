@@ -111,6 +111,7 @@ _LEFT_UNPARSED = re.compile(r"['\"`]|[$<>]\(")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _BRACE_SENSITIVE = re.compile(r"[{}'\"`$\\]")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_]")
+_MAX_BRACES = 16
 _AFTER_LONE_DOLLAR = frozenset({None, "/", ".", ",", "}", "=", ":", "\\"})
 """What may follow a literal `$` without making it an expansion."""
 
@@ -141,6 +142,8 @@ def resolve_fields(node: Node, env: Env, *, braces: bool) -> list[Word]:
         else:
             unmodelled = True
     words = [tokens]
+    if tokens.count("{") > _MAX_BRACES:
+        return [_unknown(node, env)]  # bash's matching is quadratic in nesting: not worth following that far
     if "{" in tokens:
         spelt = [node_text(part) for part in parts]
         if not braces:
