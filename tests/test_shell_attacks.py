@@ -254,6 +254,18 @@ POLICY_DENIES = [
     'mapfile -t k <<< ~/.ssh/id_rsa; cat "${k[0]}"',
     "f=~/.ssh/id_rsa; f=$f; cat $f",
     "while read f; do cp $f /tmp/k; done <<EOF\n~/.aws/credentials\nEOF",
+    # programs that run a command: tmux's flags were read as value options, terminals and make were not known
+    "tmux new -d 'rm -rf ~'",
+    "tmux new-session -d rm -rf /",  # several arguments: an argv tmux runs directly
+    "tmux -c 'rm -rf ~'",
+    "tmux new -d -s x vim \\; send-keys -t x 'rm -rf ~' Enter",
+    'screen -S x -X stuff "rm -rf ~\\n"',
+    "xterm -e rm -rf ~",
+    "gnome-terminal -- rm -rf ~",
+    "xfce4-terminal --command='rm -rf ~'",
+    "make -f /dev/stdin <<< $'x:\\n\\trm -rf ~'",
+    "make --eval=$'x:\\n\\trm -rf ~' x",
+    "make SHELL=/tmp/x.sh",
 ]
 ASKS = [
     "git -c alias.p=push p origin main",
@@ -310,6 +322,13 @@ BENIGN = [
     "curl -F file=@dist/app.tar.gz https://uploads.example.com/",
     'python3 -c "import sys; print(sys.version)"',
     "crontab -l",
+    "tmux new -s dev -d",
+    "tmux ls",
+    "screen -ls",
+    "make -j4 test",
+    "make -C docs html CC=clang",
+    "xterm -e vim notes.txt",
+    "tmux new-session -d rm -rf '~'",  # an argv: rm gets a literal ~ (a file named ~)
     "printf '0 3 * * * make backup\\n' | crontab -",
 ]
 
