@@ -274,7 +274,8 @@ class _Walker:
     """Canonical paths the line spells outside any command's arguments (assignments, arrays, here-strings,
     here-documents): where a command whose arguments are only known at run time may be pointed."""
     assumed_builtins: set[str] = field(default_factory=set)
-    """Programs whose output a command substitution was resolved to (`echo`, `printf`, `cat`), as the builtins."""
+    """Names a command substitution's output was read from (`echo`, `printf`, `cat`): the line must not define
+    functions or aliases by these names."""
 
     def finish(self) -> tuple[SimpleCommand, ...]:
         """Facts that need the whole line: fork-bomb functions and `hash -p` renames apply to every call."""
@@ -848,8 +849,8 @@ class _Walker:
         if not text.startswith("$(") or len(named) != 1 or named[0].type not in ("command", "redirected_statement"):
             return None
         output = _static_output(named[0])
-        if output is not None:
-            self.assumed_builtins.add(os.path.basename(_first_word(named[0])))
+        if output is not None:  # `\echo`, `/bin/echo` and a function named either: every spelling is assumed
+            self.assumed_builtins.update({"echo", "printf", "cat", _first_word(named[0])})
         return output
 
     def _home(self) -> str:

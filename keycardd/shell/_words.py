@@ -142,19 +142,17 @@ def resolve_fields(node: Node, env: Env, *, braces: bool) -> list[Word]:
         else:
             unmodelled = True
     words = [tokens]
-    if tokens.count("{") > _MAX_BRACES:
+    if braces and tokens.count("{") > _MAX_BRACES:
         return [_unknown(node, env)]  # bash's matching is quadratic in nesting: not worth following that far
-    if "{" in tokens:
+    if braces and "{" in tokens:
         spelt = [node_text(part) for part in parts]
-        if not braces:
-            return [_unknown(node, env)]  # a word with `{a,b}` or `{1..3}` in it is only known at run time
         if unmodelled or _reads_into_expansion(parts, spelt):
             return [_unknown(node, env)]  # text bash reads differently from tree-sitter: not modelled
         expanded = expand_braces(tokens, spelt)
         if expanded is None or any(_glued(word, parts, spelt) for word in expanded):
             return [_unknown(node, env)]
         words = expanded
-    elif unmodelled:
+    elif unmodelled or "{" in tokens:  # braces off: read whole, as `resolve` does (`{a,b}` is only known at run time)
         whole = resolve(node, env)
         if any(part.type in _SPLIT for part in parts) and _IFS_WHITESPACE.search(whole.text):
             return [Word(whole.text, dynamic=True, glob=whole.glob)]  # bash would split it: where is not modelled
