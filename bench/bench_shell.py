@@ -33,6 +33,9 @@ HUGE = {
     "commands": ("ls a;" * 999 + "echo " + "b " * 40000)[: 64 * 1024],
     "over_the_command_cap": ("git status && ls | grep x; " * 3000)[: 64 * 1024],
     "heredoc": "cat <<'EOF' > notes.md\n" + "x" * (64 * 1024 - 40) + "\nEOF",
+    "assignments": "".join(f"a{i}=x; " for i in range(3000)) + "cat q",  # was quadratic: 1.4 s before the fix
+    "brace_words": (("echo " + "{" * 16 + "a,b" + "}" * 16 + " ") * 2000)[: 64 * 1024],
+    "brace_fields": ("echo " + "{a,b}{c,d}{e,f}{g,h} " * 4000)[: 64 * 1024],
 }
 """The most expensive 64 KiB shapes found: one command with many words costs most (every word is resolved)."""
 

@@ -171,8 +171,9 @@ def glob_candidates(path: str, *, dotfiles: bool = False) -> tuple[str, ...]:
     names, so the path's last components are matched against each of `SENSITIVE_SUFFIXES`, and each suffix that
     fits, through at least one wildcard, replaces them (`~/.aws/cred*` gives `~/.aws/credentials`; `~/.ss*` gives
     `~/.ssh`). `dotfiles`: whether a wildcard at the start of a name matches a leading dot (bash: no; PowerShell's
-    providers: yes). A bare `*` is not expanded: `rm -r build/*` and `cat *` are ordinary, and a rule that names a
-    directory (`*/.ssh/*`) already matches `~/.ssh/*`. Matching ignores case; at most one candidate per suffix.
+    providers: yes). A bare `*` is not expanded on its own (`rm -r build/*` and `cat *` are ordinary), only below a
+    directory of the suffix (`~/.aws/*` gives `~/.aws/credentials`). Matching ignores case; at most one candidate
+    per suffix.
     """
     parts = path.split("/")
     if not any(_GLOB.search(part) for part in parts):
@@ -183,16 +184,19 @@ def glob_candidates(path: str, *, dotfiles: bool = False) -> tuple[str, ...]:
         if (
             len(tail) == len(suffix)
             and any(_GLOB.search(part) for part in tail)
-            and all(_name_matches(name, part, dotfiles=dotfiles) for name, part in zip(suffix, tail, strict=True))
+            and all(
+                _name_matches(name, part, dotfiles=dotfiles, bare_star=len(suffix) > 1)
+                for name, part in zip(suffix, tail, strict=True)
+            )
         ):
             candidates.append("/".join([*parts[: -len(suffix)], *suffix]))
     return tuple(candidates)
 
 
-def _name_matches(name: str, part: str, *, dotfiles: bool) -> bool:
+def _name_matches(name: str, part: str, *, dotfiles: bool, bare_star: bool) -> bool:
     if not _GLOB.search(part):
         return name == part.lower()
-    if part == "*":
+    if part == "*" and not bare_star:
         return False
     if name.startswith(".") and not part.startswith(".") and not dotfiles:
         return False

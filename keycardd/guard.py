@@ -49,13 +49,15 @@ _SCRIPT_PROGRAMS = re.compile(
     r"(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|osascript|"
     r"pwsh|powershell|sh|bash|zsh|dash|ksh|mksh|fish|csh|tcsh|awk|gawk|mawk|nawk|tclsh|Rscript|julia)"
 )
-_SCRIPT_MARKERS = re.compile(r"keycard|\.claude|\.cursor|managed-settings|hooks\.json", re.IGNORECASE)
+_SCRIPT_MARKERS = re.compile(r"keycard|\.claude|\.cursor|\.codex|\.gemini|managed-settings|hooks\.json", re.IGNORECASE)
 """Text that, inside an interpreter's code, names keycard's files or an agent's hook settings."""
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), what)
     for pattern, what in (
         (r"/\.claude/settings(\.local)?\.json$", "Claude Code hook settings"),
         (r"/\.cursor/hooks\.json$", "Cursor hooks"),
+        (r"/\.codex/(hooks\.json|config\.toml)$", "Codex hooks and hook trust"),
+        (r"/\.gemini/(settings\.json|trustedFolders\.json)$", "Gemini CLI hook settings and folder trust"),
         (r"/\.local/state/keycard(/|$)", "keycard state (policy, zone cache, decision log)"),
         (r"/\.config/keycard(/|$)", "keycard configuration"),
         (r"/\.local/share/keycard(/|$)", "keycard's installed hook shim"),
@@ -74,10 +76,10 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 """Where hook settings and keycard's files live for any user and any project, matched by the path's shape. An agent
 keycardd learns to install into later adds its hook config here (and to `protected_locations`)."""
-_SHAPE_PARENTS = re.compile(r"/\.(claude|cursor)$")
+_SHAPE_PARENTS = re.compile(r"/\.(claude|cursor|codex|gemini)$")
 _PROTECTED_NAMES = re.compile(
     r"(^|/)(settings(\.local)?\.json|hooks\.json|managed-settings\.json|[^/]*\.cedar|keycard\.toml|keycard[-_]hook[^/]*|"
-    r"\.claude|\.cursor)/?$"
+    r"trustedFolders\.json|\.claude|\.cursor|\.codex|\.gemini)/?$"
 )
 """Basenames of protected files, for paths whose directory is only known at run time (`cd $X && rm settings.json`)."""
 _CANDIDATE_NAMES = (
@@ -91,10 +93,15 @@ _CANDIDATE_NAMES = (
     "keycard-hook",
     ".claude",
     ".cursor",
+    ".codex",
+    ".gemini",
+    "config.toml",
+    "trustedFolders.json",
     "keycard",
 )
 """Names a wildcard in a directory is tried against (`rm ~/.claude/*` reaches `~/.claude/settings.json`)."""
 _GLOB = re.compile(r"[*?\[]")
+_FIND_ACTIONS = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprintf", "-fls"})
 _DEPENDENCIES = ("cedarpy", "msgspec", "anyio", "watchfiles")
 """keycardd's runtime libraries: a replaced cedarpy decides every later call."""
 
@@ -232,6 +239,9 @@ class Guard:
         if ("cwd" in unknowns or "args" in unknowns) and self._names_a_protected_file(context):
             what = "a file named like keycard's or an agent's hook settings, in a directory known only at run time"
             return replace(request, context={**context, "guard": what, "guard_access": "use"})
+        if program == "find" and self._acts_on_protected_names(context):
+            what = "files find selects by names like keycard's or an agent's hook settings, and acts on"
+            return replace(request, context={**context, "guard": what, "guard_access": "use"})
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
@@ -242,6 +252,15 @@ class Guard:
         if _SCRIPT_PROGRAMS.fullmatch(program) and isinstance(command, str) and _SCRIPT_MARKERS.search(command):
             return replace(request, context={**context, "guard": "keycard files named in a script"})
         return request
+
+    @staticmethod
+    def _acts_on_protected_names(context: Any) -> bool:
+        """`find ~ -name settings.json -exec cp /dev/null {} ;`: what find's tests select is changed (-exec's
+        program sees only `{}`), so names in its tests count as the files it acts on."""
+        args = [str(arg) for arg in context.get("args") or ()]
+        if not any(arg in _FIND_ACTIONS for arg in args):
+            return False
+        return any(_PROTECTED_NAMES.search(arg) or _SCRIPT_MARKERS.search(arg) for arg in args)
 
     @staticmethod
     def _names_a_protected_file(context: Any) -> bool:
@@ -306,6 +325,8 @@ def _reason(verdict: Verdict) -> str:
 
 def protected_locations(config_file: Path | None = None) -> list[Location]:
     """Every place whose change would switch keycardd off or change what it decides, as this process sees them."""
+    from keycardd.install import codex, gemini  # noqa: PLC0415 - install code is not needed on import
+
     home = Path.home()
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
     found = [
@@ -317,6 +338,10 @@ def protected_locations(config_file: Path | None = None) -> list[Location]:
         Location(str(home / ".claude" / "settings.json"), "Claude Code hook settings"),
         Location(str(home / ".claude" / "settings.local.json"), "Claude Code hook settings"),
         Location(str(home / ".cursor" / "hooks.json"), "Cursor hooks"),
+        Location(str(codex.hooks_path("user", None)), "Codex hooks"),
+        Location(str(codex.config_path()), "Codex hook trust"),
+        Location(str(gemini.settings_path("user", None)), "Gemini CLI hook settings"),
+        Location(str(home / ".gemini" / "trustedFolders.json"), "Gemini CLI folder trust"),
         Location(str(config_home / "systemd" / "user" / "keycardd.service"), "keycardd service unit"),
         Location(str(config_home / "systemd" / "user" / "keycardd.socket"), "keycardd service unit"),
         Location(str(home / "Library" / "LaunchAgents" / "ai.keycard.keycardd.plist"), "keycardd LaunchAgent"),
@@ -357,7 +382,7 @@ def _installation() -> list[Location]:
 
 def _installed_shims(home: Path) -> list[Location]:
     """The executables the user's agent configs run as keycardd's hook (they may live outside keycard's dirs)."""
-    from keycardd.install import claude, cursor  # noqa: PLC0415
+    from keycardd.install import claude, codex, cursor, gemini  # noqa: PLC0415
     from keycardd.install.config_file import ConfigFileError, read_json  # noqa: PLC0415
 
     words: list[str] = []
@@ -365,6 +390,10 @@ def _installed_shims(home: Path) -> list[Location]:
         for command, args in claude.installed_commands(read_json(home / ".claude" / "settings.json")):
             words.extend([command, *args])
         for argv in cursor.installed_commands(read_json(home / ".cursor" / "hooks.json")):
+            words.extend(argv)
+        for argv in codex.installed_commands(read_json(codex.hooks_path("user", None))):
+            words.extend(argv)
+        for argv in gemini.installed_commands(read_json(gemini.settings_path("user", None))):
             words.extend(argv)
     except (ConfigFileError, ValueError, TypeError, AttributeError):
         pass  # doctor reports an unreadable config; the shapes still protect the file itself

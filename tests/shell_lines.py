@@ -987,6 +987,21 @@ ATTACKS: dict[str, tuple[str, ...]] = {
         "timeout 5 $(echo {prog}) {args}",
         "/usr/bin/{prog_q}",
     ),
+    "braces": (  # brace expansion and field splitting, resolved statically (tests/test_shell_braces.py)
+        "{prog}{{,}} {args}",
+        "{{{prog},true}} {args}",
+        "e=; $e {cmd}",
+        "e=; $e$e {cmd}",
+        "{prog}${{IFS}}{args}",
+        'x="{prog} z"; $x {args}',
+        "echo {{a,b}}{{1..3}}; {cmd}",
+        "bash -c '{prog}{{,}} {args}'",
+        "sh -c '{prog}{{,}} {args}'",
+        "eval '{prog}{{,}} {args}'",
+        "set +B; {prog}{{,}} {args}",
+        "x{{a..c}} {cmd}",
+        "printf '%s\\n' {{a,b}} | {cmd}",
+    ),
 }
 
 

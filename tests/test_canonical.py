@@ -363,7 +363,8 @@ def test_node_url_reads_a_host_url_hosts_names() -> None:
         ("*.env", False, set()),  # bash: a leading wildcard does not match a leading dot
         ("*.env", True, {".env"}),  # PowerShell's providers: it does
         ("*", True, set()),  # a bare `*` is ordinary (`rm -r build/*`)
-        ("~/.ssh/*", False, set()),  # the directory rule already matches it
+        ("~/.aws/*", False, {"~/.aws/credentials", "~/.aws/config", "~/.aws/sso"}),  # below a credential directory
+        ("build/*", False, set()),
         ("src/*.py", True, set()),
         ("~/.ssh/id_rsa", False, set()),  # no wildcard, nothing to add
     ],

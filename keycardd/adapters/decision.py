@@ -237,6 +237,7 @@ def _shell_parts(call: Call, analysis: ShellAnalysis, settings: Settings) -> lis
     base = {key: value for key, value in call.context.items() if key != "command"}  # the line: one copy, below
     cwd = str(call.context.get("cwd") or "")
     home = settings.canonical_home
+    project = canonical_path(cwd, cwd="/", home=settings.home, fold_case=settings.fold_case) if cwd[:1] == "/" else None
     requests: list[tuple[CedarRequest, str]] = []
     written: dict[str, None] = {}
     for index, command in enumerate(analysis.commands):
@@ -267,7 +268,9 @@ def _shell_parts(call: Call, analysis: ShellAnalysis, settings: Settings) -> lis
         requests.append((CedarRequest(principal, call.action, resource, context), command.text))
         for path, access in command.accesses:
             covers_home = path in ("/", home) or home.startswith(path.rstrip("/") + "/")
-            per_path = {**base, **facts, "file_path": path, "access": access, "covers_home": covers_home}
+            covers_cwd = project is not None and (path == project or project.startswith(path.rstrip("/") + "/"))
+            per_path = {**base, **facts, "file_path": path, "access": access, "covers_home": covers_home,
+                        "covers_cwd": covers_cwd}  # fmt: skip
             requests.append((CedarRequest(principal, call.action, resource, per_path), command.text))
             if access == "write":
                 written[path] = None

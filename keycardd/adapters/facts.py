@@ -49,6 +49,8 @@ class ArgumentsTooLargeError(ValueError):
 
 def with_facts(call: Call, settings: Settings) -> Call:
     """`call` with canonical paths and hosts; shell lines are left to the shell analysis, which does the same."""
+    if call.parts:  # apply_patch's files, read_many_files' paths: each part is decided on its own facts
+        return dataclasses.replace(call, parts=tuple(with_facts(part, settings) for part in call.parts))
     if call.kind is not Kind.GATE or call.malformed is not None or call.shell_line is not None:
         return call
     context = dict(call.context)
@@ -69,8 +71,11 @@ def with_facts(call: Call, settings: Settings) -> Call:
         if isinstance(value, str):
             context[key] = canonical(value)
             paths.append(context[key])
+            paths.extend(glob_candidates(context[key], dotfiles=True))  # read_many_files' `~/.aws/*`
     url = context.get("url")
-    if isinstance(url, str):
+    if isinstance(url, str) and url[:7].lower() == "file://":
+        paths.append(canonical(unquote(urlsplit(url).path) or "/"))  # WebFetch of file:///home/u/.ssh/id_rsa
+    elif isinstance(url, str):
         hosts.extend(_hosts_of(url))
     if call.tool == "grep" and call.arguments is not None:
         paths += [canonical(path) for path in _grep_files(call.arguments, context)]

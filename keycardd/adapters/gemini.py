@@ -9,6 +9,7 @@ one policy guards both (`Tool::"bash"` for the shell, `read`/`write`/`edit` with
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -100,7 +101,11 @@ def _tool_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
         return Call(agent=AGENT, event=event, kind=Kind.GATE, tool=f"mcp__{server}__{name}", context=context)
     tool = TOOL_NAMES.get(tool_name, tool_name.lower())
     cwd = str(context.get("cwd", ""))
-    directory = optional_str(tool_input, "dir_path") or optional_str(tool_input, "directory")
+    directory = (
+        optional_str(tool_input, "dir_path")
+        or optional_str(tool_input, "directory")
+        or optional_str(tool_input, "path")
+    )  # `path`: search_file_content's directory in earlier Gemini CLI releases
     if tool == "bash":
         command = optional_str(tool_input, "command")
         if command is None:
@@ -128,7 +133,20 @@ def _tool_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
     content = optional_str(tool_input, "content")
     if content is not None:
         context["content_size"] = len(content.encode("utf-8", "surrogatepass"))
-    return Call(agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, content=content)
+    arguments: dict[str, Any] | None = None
+    include = optional_str(tool_input, "include")
+    if tool == "grep" and include:
+        arguments = {"glob": include}  # the files searched under the directory, as Claude Code's Grep `glob`
+    prompt = optional_str(tool_input, "prompt")
+    if tool == "webfetch" and prompt:
+        arguments = {"urls": _PROMPT_URL.findall(prompt)}  # web_fetch fetches the URLs written in its prompt
+    return Call(
+        agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, content=content, arguments=arguments
+    )
+
+
+_PROMPT_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
+"""Gemini CLI's web_fetch takes its URLs from the prompt text (its own extraction: `https?://` up to a blank)."""
 
 
 def _read_many(event: str, tool_input: dict[str, Any], context: dict[str, Any]) -> Call:

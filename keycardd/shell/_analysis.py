@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -27,11 +28,23 @@ from tree_sitter import Language, Node, Parser, Tree
 from keycardd.canonical import canonical_path
 from keycardd.shell._facts import command_facts
 from keycardd.shell._options import Grammar, parse_options
-from keycardd.shell._words import SOURCE, STATEMENTS, Env, Word, node_text, resolve, unescape_backquoted
+from keycardd.shell._words import (
+    SOURCE,
+    STATEMENTS,
+    Env,
+    Word,
+    node_text,
+    resolve,
+    resolve_fields,
+    unescape_backquoted,
+)
 from keycardd.shell._wrappers import SHELLS, Inner, Opaque, Script, Stdin, Unwrapped, family, is_wrapper, unwrap
 
 MAX_LINE = 64 * 1024
 """Longer lines are not analysed (agents' commands are far shorter; huge ones are a way to hide things)."""
+MAX_FIELDS = 8192
+"""More extra arguments than this from brace expansion and splitting in one line (`{a,b}{c,d}...` repeated)
+make it unparseable: the cost stays linear in the line."""
 MAX_COMMANDS = 1000
 """More simple commands than this in one line (wrappers and nested scripts included) make it unparseable."""
 _HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
@@ -77,6 +90,14 @@ _CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "LD_PRELOAD", "LD_AUDIT", "PERL5
                              "GIT_TEMPLATE_DIR", "GIT_CONFIG_COUNT", "TAR_OPTIONS", "ZIPOPT", "ZIP", "UNZIP",
                              "GZIP", "XZ_OPT", "ZSTD_CLEVEL", "LESS", "MANOPT", "GREP_OPTIONS", "RSYNC_RSH",
                              "RSYNC_CONNECT_PROG", "SSH_AUTH_SOCK_CMD", "CVS_RSH", "RSH"})  # fmt: skip
+_SPELT_PATH = re.compile(r"^(?:[~./]|[^\s=:]*/)[^\s]{0,4095}$|^[^\s/=:]*\.[A-Za-z0-9_-]+$")
+"""A word that names a file (`~/.ssh/id_rsa`, `./x`, `a/b`, `.env`, `key.pem`), not text or a `KEY=value`."""
+_MAX_SPELT_PATHS = 64
+_BARE_NAME = re.compile(r"(?<![\w$\{])\w+")
+"""A name as spelt outside `$x`/`${x}`: a whole run of word characters (`read x`, `for x`, `x=`)."""
+_BRACES_OFF = re.compile(r"(?<![\w-])\+[A-Za-z]*B|braceexpand")
+_BASH_EVALUATORS = frozenset({"eval", "trap", "alias", "mapfile", "readarray", ".", "source"})
+"""Wrappers whose string the same bash runs (so brace expansion applies as in the line itself)."""
 _PROMPT_VARIABLES = frozenset({"PS0", "PS1", "PS2", "PS3", "PS4"})
 """Prompts are expanded with their command substitutions (PS4 on every command under `set -x`)."""
 """Environment variables that make the next program load code from somewhere the line does not show."""
@@ -179,11 +200,12 @@ def analyze(
     walker.cwd = cwd if cwd.startswith("/") else None
     try:
         walker.script(line, _Context(depth=0, top=True))
+        commands = walker.finish()
     except _AnalysisError as exc:
         return ShellAnalysis(commands=(), error=str(exc))
     except RecursionError:
         return ShellAnalysis(commands=(), error=f"the command nests deeper than {max_depth} levels")
-    return ShellAnalysis(commands=walker.finish(), writes=tuple(dict.fromkeys(walker.writes)))
+    return ShellAnalysis(commands=commands, writes=tuple(dict.fromkeys(walker.writes)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +223,8 @@ class _Context:
     targets: bool = False
     """Its arguments come partly from elsewhere (xargs' stdin, find's matches)."""
     positional: tuple[Word, ...] = ()
+    braces: bool = True
+    """Read by bash, which expands `{a,b}`: false in code other shells run (`sh -c`, `ssh host CMD`, `watch`)."""
 
 
 @dataclass
@@ -213,6 +237,12 @@ class _Scope:
     home_known: bool = True
     pwd_known: bool = True
     ifs_changed: bool = False
+    braces_off: bool = False
+    """The text may turn brace expansion off (`set +B`, `set +o braceexpand`): brace words stay unknown."""
+    cd_searches: bool = False
+    """The text may make `cd NAME` look elsewhere than the working directory (CDPATH, cdable_vars)."""
+    dotglob: bool = False
+    """The text may make wildcards match names starting with a dot (dotglob, GLOBIGNORE)."""
 
 
 @dataclass
@@ -238,12 +268,25 @@ class _Walker:
     scope: _Scope = field(default_factory=_Scope)
     deadline: float = math.inf
     words: int = 0
+    fields: int = 0
+    """Arguments brace expansion and field splitting added so far, beyond one per word (bounded by MAX_FIELDS)."""
+    spelt_paths: dict[str, None] = field(default_factory=dict)
+    """Canonical paths the line spells outside any command's arguments (assignments, arrays, here-strings,
+    here-documents): where a command whose arguments are only known at run time may be pointed."""
+    assumed_builtins: set[str] = field(default_factory=set)
+    """Names a command substitution's output was read from (`echo`, `printf`, `cat`): the line must not define
+    functions or aliases by these names."""
 
     def finish(self) -> tuple[SimpleCommand, ...]:
         """Facts that need the whole line: fork-bomb functions and `hash -p` renames apply to every call."""
+        redefined = self.assumed_builtins & ({*self.functions, *self.aliases, *self.hashed} | {"enable"})
+        if self.assumed_builtins and (redefined or any(c.program == "enable" for c in self.commands)):
+            raise _AnalysisError("the line redefines a command whose output it uses in a substitution")
         result = []
         for index, found in enumerate(self.commands):
             command = with_fields(found, spawns_itself=True) if found.program in self.self_spawning else found
+            if "args" in command.unknowns and self.spelt_paths and not command.dynamic:
+                command = self._pointed_at_spelt_paths(command)
             result.append(command)
             target = self.hashed.get(command.program)
             if target is not None and index < self.hashed_at[command.program]:  # ran before the `hash -p` was seen
@@ -251,6 +294,29 @@ class _Walker:
                     with_fields(command, program=target, text=f"{target} {command.text}", via=(*command.via, "hash -p"))
                 )
         return tuple(result)
+
+    def _pointed_at_spelt_paths(self, command: SimpleCommand) -> SimpleCommand:
+        """`a=(~/.ssh/id_rsa); cat ${a[0]}`, `while read f; do cat "$f"; done <<< ~/.ssh/id_rsa`: a command whose
+        arguments are only known at run time may receive any path the line spells, so each is a path it may
+        touch, with the access its program gives its operands."""
+        words = [Word("--"), *(Word(path) for path in self.spelt_paths)]
+        facts = command_facts(command.program, words, cwd="/", home=self.home, fold_case=self.fold_case)
+        extra = [access for access in facts.accesses if access not in command.accesses]
+        return with_fields(command, accesses=(*command.accesses, *extra)) if extra else command
+
+    def _remember_paths(self, node: Node | None, words: list[Word]) -> None:
+        """Record the static paths among `words` (and an array's elements) in `spelt_paths`, boundedly."""
+        if node is not None and node.type == "array":
+            env = Env(lambda _sub: None, self._home(), lambda _name, _offset: None)
+            words = [resolve(element, env) for element in node.named_children]
+        for word in words:
+            text = word.text
+            if len(self.spelt_paths) >= _MAX_SPELT_PATHS or word.dynamic or not _SPELT_PATH.match(text):
+                continue
+            if (text.startswith("~") and not self._home()) or (not text.startswith(("/", "~")) and self.cwd is None):
+                continue
+            home = self._home() or "/"
+            self.spelt_paths[canonical_path(text, cwd=self.cwd or "/", home=home, fold_case=self.fold_case)] = None
 
     # ---- parsing ---------------------------------------------------------------------------------------------
 
@@ -438,6 +504,8 @@ class _Walker:
             self._word(name_node, ctx)
         value = self._word(value_node, ctx) if value_node is not None else Word("")
         self._check_literal(value, ctx)
+        if name not in ("HOME", "PWD", "OLDPWD", "IFS", "SHELL") and not name.endswith("PATH"):
+            self._remember_paths(value_node, [value])  # HOME=/tmp moves `~`; it is not a file the line names
         appends = any(child.type == "+=" for child in node.children)
         if appends and not value.dynamic and _APPENDED_SUBSCRIPT.search(value.text):  # x=a; x+='[$(cmd)]'
             self._opaque(value.text, "an appended array subscript with a command substitution runs it", ctx)
@@ -565,6 +633,7 @@ class _Walker:
             parts = [self._word(child, ctx) for child in node.named_children if child.type != "file_descriptor"]
             text = " ".join(part.text for part in parts)
             stdin = Stdin(None if any(p.dynamic for p in parts) else text + "\n", "a here-string")
+            self._remember_paths(None, [Word(piece) for piece in text.split()] if stdin.text is not None else [])
         elif node.type == "file_redirect":
             new_stdin, writes = self._file_redirect(node, ctx)
             stdin = new_stdin if new_stdin is not None else stdin
@@ -578,6 +647,7 @@ class _Walker:
         quoted = start is not None and any(mark in node_text(start) for mark in "'\"\\")
         text = node_text(body) if body is not None else ""
         if quoted or body is None:
+            self._remember_paths(None, [Word(piece) for piece in text.split()])
             return Stdin(text, "a here-document")
         operator = next((child.type for child in node.children if not child.is_named), "<<")
         dynamic = bool(body.named_child_count and any(c.type != "heredoc_content" for c in body.named_children))
@@ -595,6 +665,8 @@ class _Walker:
             self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, stdin=None, top=False))
         if "\\" in text or "`" in text:
             dynamic = True
+        if not dynamic:
+            self._remember_paths(None, [Word(piece) for piece in text.split()])
         return Stdin(None if dynamic else text, "a here-document with expansions" if dynamic else "a here-document")
 
     def _file_redirect(self, node: Node, ctx: _Context) -> tuple[Stdin | None, list[Word]]:
@@ -606,7 +678,8 @@ class _Walker:
             self._word(other, ctx)
         if destination is None:
             return None, []
-        word = self._word(destination, ctx)
+        words = self._fields(destination, ctx)  # `> f${IFS}` is `> f`; two words or none: an error, unknown here
+        word = words[0] if len(words) == 1 else Word(node_text(destination), dynamic=True)
         if operator in ("<", "<>") and destination.type != "process_substitution":
             self.pending_reads.append(word)  # `cat < ~/.ssh/id_rsa` reads the file: a path of the next command
         if operator in ("<", "<&", "<>") and descriptor in (None, "0"):
@@ -640,24 +713,27 @@ class _Walker:
             if c.type in ("file_redirect", "heredoc_redirect", "herestring_redirect")
         }
         last_end = -1
-        for child in node.children:
+        children = node.children
+        for index, child in enumerate(children):
+            # tree-sitter split one bash word here (`-exe$""c`): the next node starts where this one ends
+            split = index + 1 < len(children) and children[index + 1].start_byte == child.end_byte
             if child.end_byte in redirect_starts and node_text(child).isdigit():
                 continue  # `bash 0<<<'CMD'`: tree-sitter reads the descriptor as an argument; bash does not
             if child.type == "variable_assignment" and name_node is None:
                 assignments.append(self._assignment(child, ctx))
             elif child.type == "command_name":
                 name_node = child
-                words.append(self._word(child.named_children[0], ctx) if child.named_children else Word(""))
+                if not child.named_children:
+                    words.append(Word(""))
+                elif split:
+                    words.append(_unsplit(self._word(child.named_children[0], ctx), child))
+                else:  # `{r,}m` runs rm; `$e rm` with e empty runs rm too
+                    words.extend(self._fields(child.named_children[0], ctx))
             elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
                 stdin, more = self._redirect(child, replace(ctx, stdin=stdin), deferred)
                 writes.extend(more)
             elif name_node is not None:
-                # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
-                word = self._word(child, ctx) if child.is_named else _unnamed_token(child)
-                if child.start_byte == last_end and words:  # tree-sitter split one bash word in two: join them
-                    before = words.pop()
-                    word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
-                words.append(word)
+                self._argument(child, ctx, words, joined=child.start_byte == last_end, split=split)
             elif child.is_named:
                 self._child(child, ctx)
             else:
@@ -665,7 +741,7 @@ class _Walker:
                 name_node = child
             last_end = child.end_byte
         first = len(self.commands)
-        if name_node is None:
+        if name_node is None or not words:  # no command word, or only expansions that came to nothing
             if writes:  # `X=1 > f` truncates f like `: > f`
                 self._emit([Word(":")], ctx, assignments=tuple(assignments), redirect_writes=writes)
             self._walk_deferred(deferred, statement or node, ctx, first)
@@ -680,12 +756,27 @@ class _Walker:
         )
         self._walk_deferred(deferred, statement or node, ctx, first)
 
+    def _argument(self, child: Node, ctx: _Context, words: list[Word], *, joined: bool, split: bool) -> None:
+        """Append the arguments one word of a command gives (none, one, or several: `{a,b}`, `$IFS`)."""
+        if child.is_named and not joined and not split:
+            words.extend(self._fields(child, ctx))
+            return
+        # An unnamed token (`-n$` in `-n$""5`) is text tree-sitter did not understand: only known at run time.
+        word = self._word(child, ctx) if child.is_named else _unnamed_token(child)
+        if joined and words:  # tree-sitter split one bash word in two: join them
+            before = words.pop()
+            word = Word(before.text + word.text, before.dynamic or word.dynamic, before.glob or word.glob)
+        words.append(_unsplit(word, child))
+
     def _cd(self, words: list[Word], ctx: _Context) -> None:
         operands = [word for word in words[1:] if not (word.text.startswith("-") and len(word.text) > 1)]
         if not ctx.top or words[0].text == "popd" or any(word.dynamic for word in operands) or len(operands) > 1:
             self.cwd = None
             return
         target = operands[0].text if operands else self.home
+        if self.scope.cd_searches and target is not None and not target.startswith(("/", ".", "~")):
+            self.cwd = None  # `CDPATH=~/.config cd keycard`, `shopt -s cdable_vars; cd d`: the place is elsewhere
+            return
         known = target is not None and (target.startswith("/") or self.cwd is not None)
         if target is None or target == "-" or not known or (target.startswith("~") and not self._home()):
             self.cwd = None
@@ -693,18 +784,52 @@ class _Walker:
         self.cwd = canonical_path(target, cwd=self.cwd or "/", home=self._home() or "/", fold_case=self.fold_case)
 
     def _word(self, node: Node, ctx: _Context) -> Word:
+        kind = node.type
+        if kind in ("word", "number", "raw_string"):
+            text = node_text(node)
+            if kind != "raw_string" and not _SPECIAL_IN_WORD.search(text):
+                self._count_word()
+                return Word(text)  # the common case, without the machinery below
+            if kind == "raw_string" and "[" not in text and "`" not in text:
+                self._count_word()
+                return Word(text[1:-1], quoted_tilde=text[1:2] == "~")  # 'text': nothing to resolve or check
+        return self._checked(node, ctx, lambda env: [resolve(node, env)])[0]
+
+    def _fields(self, node: Node, ctx: _Context) -> list[Word]:
+        """The arguments one word of a command's argv becomes: brace expansion, expansions and field splitting."""
+        kinds = ("word", "concatenation", "simple_expansion", "expansion", "brace_expression", "command_substitution")
+        if node.type not in kinds:
+            return [self._word(node, ctx)]
+        text = node_text(node)
+        if node.type == "word" and not _SPECIAL_IN_WORD.search(text):
+            self._count_word()
+            return [Word(text)]  # the common case
+        if "{" not in text and "$" not in text:
+            return [self._word(node, ctx)]
+        braces = ctx.braces and not self.scope.braces_off
+        words = self._checked(node, ctx, lambda env: resolve_fields(node, env, braces=braces))
+        self.fields += len(words) - 1
+        if self.fields > MAX_FIELDS:
+            raise _AnalysisError(f"the command's words expand to more than {MAX_FIELDS} arguments")
+        return words
+
+    def _count_word(self) -> None:
         self.words += 1
         if self.words % 256 == 0 and time.monotonic() > self.deadline:
             raise _AnalysisError("the command takes too long to analyse")
-        if node.type in ("word", "number"):
-            text = node_text(node)
-            if not _SPECIAL_IN_WORD.search(text):
-                return Word(text)  # the common case, without the machinery below
+
+    def _checked(self, node: Node, ctx: _Context, resolver: Callable[[Env], list[Word]]) -> list[Word]:
+        """Resolve a word-like node, walking the commands nested in it and recording the code it hides."""
+        self._count_word()
         env = Env(lambda sub: self._child(sub, replace(ctx, top=False, stdin=None)), self._home(), self._lookup(ctx))
-        word = resolve(node, env)
+        env.default_ifs = not self.scope.ifs_changed
+        env.substitution_output = self._substitution_output
+        words = resolver(env)
         raw = node_text(node)
-        self._check_literal(word, ctx)
-        if word.dynamic and "[" in raw and ("$(" in raw or "`" in raw) and _quoted_subscript_code(node):
+        for word in words:
+            self._check_literal(word, ctx)
+        dynamic = any(word.dynamic for word in words)
+        if dynamic and "[" in raw and ("$(" in raw or "`" in raw) and _quoted_subscript_code(node):
             self._opaque(raw, "an array subscript with a command substitution runs it when evaluated", ctx)
         if ("$(" in raw or "`" in raw) and (hidden := _hidden_substitutions(node)) is not None:
             self._opaque(raw, f"{hidden} runs when bash expands it", ctx)
@@ -713,8 +838,20 @@ class _Walker:
                 for segment in _backquoted(text):
                     self.script(unescape_backquoted(segment), replace(ctx, depth=ctx.depth + 1, top=False, stdin=None))
         if env.prompt_expansion:
-            self._opaque(node_text(node), "`${x@P}` runs the command substitutions in the variable's value", ctx)
-        return word
+            self._opaque(raw, "`${x@P}` runs the command substitutions in the variable's value", ctx)
+        return words
+
+    def _substitution_output(self, node: Node) -> str | None:
+        """`$(echo TEXT)`, `$(printf TEXT)`: the text, when static. Relies on echo and printf being the builtins,
+        which `finish` checks once the whole line is known (a function or alias of that name makes it unparseable)."""
+        text = node_text(node)
+        named = node.named_children
+        if not text.startswith("$(") or len(named) != 1 or named[0].type not in ("command", "redirected_statement"):
+            return None
+        output = _static_output(named[0])
+        if output is not None:  # `\echo`, `/bin/echo` and a function named either: every spelling is assumed
+            self.assumed_builtins.update({"echo", "printf", "cat", _first_word(named[0])})
+        return output
 
     def _home(self) -> str:
         return self.home if self.home is not None and self.scope.home_known else ""
@@ -726,6 +863,8 @@ class _Walker:
                 if index < len(ctx.positional) and not ctx.positional[index].dynamic:
                     return ctx.positional[index].text
                 return None
+            if name == "IFS" and not self.scope.ifs_changed:
+                return " \t\n"  # bash's default: it never takes IFS from the environment
             if name == "HOME" and self.scope.home_known and "HOME" not in self.scope.assignments:
                 return self.home
             if name == "PWD" and self.scope.pwd_known and "PWD" not in self.scope.assignments:
@@ -746,6 +885,7 @@ class _Walker:
         if value_node is None:
             return ""
         env = Env(lambda sub: None, self._home(), lambda _name, _offset: None)
+        env.substitution_output = self._substitution_output  # x=$(echo ~/.ssh/id_rsa)
         word = resolve(value_node, env)
         if word.dynamic or word.glob or any(char in word.text for char in " \t\n"):
             return None
@@ -783,7 +923,9 @@ class _Walker:
         if program == "tee":
             writes.extend(w.text for w in args if not w.text.startswith("-") and w.text not in _HARMLESS_TARGETS)
         self.writes.extend(writes)
-        facts = command_facts(program, args, cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case)
+        facts = command_facts(
+            program, args, cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case, dotglob=self.scope.dotglob
+        )
         unknowns |= facts.unknowns
         accesses = list(facts.accesses)
         for word in redirect_writes:
@@ -862,6 +1004,13 @@ class _Walker:
                 name, equals, value = word.text.partition("=")
                 if equals and _ASSIGNABLE.match(name.rstrip("+")):
                     self._environment(name.rstrip("+"), Word(value, word.dynamic), ctx)
+        if program == "shopt" and any(word.dynamic for word in args):
+            raise _AnalysisError("the line sets shell options only known at run time")
+        seen = {"cdable_vars": self.scope.cd_searches, "dotglob": self.scope.dotglob}
+        if program == "shopt" and any(not seen.get(word.text, True) for word in args):
+            raise _AnalysisError("the line changes how cd or wildcards work in a way keycardd did not see")
+        if program in ("set", "shopt") and not self.scope.braces_off and any(_BRACES_OFF.search(w.text) for w in args):
+            raise _AnalysisError("the line turns brace expansion off in a way keycardd did not see before walking it")
         if program == "set" and any(
             word.dynamic
             or (word.text.startswith("-") and not word.text.startswith("--") and ("H" in word.text or "k" in word.text))
@@ -902,7 +1051,8 @@ class _Walker:
                 name, _, value = assignment.partition("=")
                 self._environment(name, Word(value), inner)  # `env BASH_ENV=/dev/stdin bash -c :`
             if isinstance(item, Script):
-                self.script(item.text, replace(inner, positional=item.positional, function=None))
+                braces = inner.braces and _run_by_this_bash(item.label)
+                self.script(item.text, replace(inner, positional=item.positional, function=None, braces=braces))
             elif item.argv:
                 self._emit(
                     list(item.argv), replace(inner, targets=targets), assignments=item.assignments, redirect_writes=[]
@@ -912,7 +1062,10 @@ class _Walker:
         if isinstance(item, Opaque):
             self._opaque(item.label, item.why, ctx)
         else:
-            self.script(item.text, replace(ctx, depth=ctx.depth + 1, via=(*ctx.via, item.label), top=False))
+            braces = ctx.braces and _run_by_this_bash(item.label)
+            self.script(
+                item.text, replace(ctx, depth=ctx.depth + 1, via=(*ctx.via, item.label), top=False, braces=braces)
+            )
 
     def _opaque(self, text: str, why: str, ctx: _Context) -> None:
         """Record code the line runs but does not show: policies see a command with the unknown "script"."""
@@ -924,10 +1077,11 @@ class _Walker:
         )
 
     def _paths(self, word: Word, access: str, unknowns: set[str]) -> list[tuple[str, str]]:
-        if word.dynamic:
-            unknowns.add("args")
-            return []
-        facts = command_facts("", [Word("--"), word], cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case)
+        """The canonical paths a redirect or a `<` names (for a word only known at run time: its pattern)."""
+        facts = command_facts(
+            "", [Word("--"), word], cwd=self.cwd, home=self._home() or None, fold_case=self.fold_case,
+            dotglob=self.scope.dotglob,
+        )  # fmt: skip
         unknowns |= facts.unknowns
         return [(path, access) for path, _ in facts.accesses]
 
@@ -970,6 +1124,21 @@ class _Walker:
         for name in names:
             self.hashed[name.text] = os.path.basename(path.text.rstrip("/")) or path.text
             self.hashed_at.setdefault(name.text, len(self.commands))
+
+
+def _run_by_this_bash(label: str) -> bool:
+    """Whether a wrapper's string is read by bash (`bash -c`, `eval`, an alias), which expands braces; `sh -c`,
+    `ssh host CMD`, `watch`, `$GIT_SSH_COMMAND` run it in another shell (dash has no brace expansion)."""
+    first = label.split(" ", 1)[0]
+    return first in _BASH_EVALUATORS or first.startswith("BASH_FUNC_") or family(first) in ("bash", "rbash")
+
+
+def _unsplit(word: Word, node: Node) -> Word:
+    """A word read whole where bash may split it (tree-sitter cut it in two): blanks from an expansion make it
+    unknown, since bash would split there."""
+    if "$" in node_text(node) and re.search(r"[ \t\n]", word.text):
+        return replace(word, dynamic=True)
+    return word
 
 
 def _unnamed_token(node: Node) -> Word:
@@ -1114,11 +1283,16 @@ def _scope(tree: Tree, source: bytes, inherit: _Scope | None) -> _Scope:
                 scope.assignments.setdefault(name, []).append(node)
         stack.extend(node.children)
     text = source.decode("utf-8", "surrogatepass")
-    for name in scope.assignments:
-        scope.mentions[name] = len(re.findall(rf"(?<![\w$\{{]){re.escape(name)}(?!\w)", text))
+    if scope.assignments:  # one pass over the text, not one per name: 3,000 assignments took seconds
+        tokens = Counter(_BARE_NAME.findall(text))
+        for name in scope.assignments:
+            scope.mentions[name] = tokens[name]
     scope.home_known = not re.search(r"(?<![\w$\{])HOME(?!\w)", text) and (inherit is None or inherit.home_known)
     scope.pwd_known = not re.search(r"(?<![\w$\{])PWD(?!\w)", text)
     scope.ifs_changed = bool(re.search(r"(?<![\w$\{])IFS(?!\w)", text)) or (inherit is not None and inherit.ifs_changed)
+    scope.braces_off = bool(_BRACES_OFF.search(text)) or (inherit is not None and inherit.braces_off)
+    scope.cd_searches = "CDPATH" in text or "cdable_vars" in text or (inherit is not None and inherit.cd_searches)
+    scope.dotglob = "dotglob" in text or "GLOBIGNORE" in text or (inherit is not None and inherit.dotglob)
     return scope
 
 
@@ -1136,8 +1310,11 @@ def _check_node_types(root: Node, source: bytes) -> None:
         if kind == "command":
             children = node.children
             for before, after in itertools.pairwise(children):
-                if b"\n" in source[before.end_byte : after.start_byte]:
+                gap = source[before.end_byte : after.start_byte]
+                if b"\n" in gap:
                     raise _AnalysisError("tree-sitter reads a command across a newline, where bash ends it")
+                if gap.strip():  # `{a,b}\ {c,d}`: tree-sitter drops the escaped blank that joins one bash word
+                    raise _AnalysisError("tree-sitter skips text between two words of a command")
                 if before.type == "variable_assignment" and before.end_byte == after.start_byte:
                     raise _AnalysisError("tree-sitter splits an assignment's value from what follows it")
             first = node.named_children[0] if node.named_children else None
@@ -1350,6 +1527,15 @@ def _static_output(node: Node, *, ignore_writes: bool = False) -> str | None:
             if not any(part.dynamic for part in parts):
                 return " ".join(part.text for part in parts) + "\n"
     return None
+
+
+def _first_word(node: Node) -> str:
+    """The program word of a command (or of a redirected statement's command), as spelt."""
+    if node.type == "redirected_statement":
+        body = node.child_by_field_name("body")
+        node = body if body is not None else node
+    name = next((child for child in node.named_children if child.type == "command_name"), None)
+    return node_text(name) if name is not None else ""
 
 
 def _error_excerpt(root: Node, source: bytes) -> str:

@@ -38,8 +38,14 @@ _RUNS_SCRIPT = re.compile(
 )
 """Programs whose first operand is a script they run (so the operand's access is "exec")."""
 _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
-                   "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",)}  # fmt: skip
+                   "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",),
+                   "cp": ("-t", "--target-directory"), "mv": ("-t", "--target-directory"),
+                   "ln": ("-t", "--target-directory")}  # fmt: skip
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
+_DYNAMIC_PART = re.compile(r"\$\{[^{}]*\}|\$\([^()]*\)|`[^`]*`|\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])")
+"""What a word only known at run time holds in place of text: an expansion or a substitution (without nesting)."""
+_MATCHES_ANY_NAME = re.compile(r"\.?(?:[*?]|\[[^\]]*\])*\*(?:[*?]|\[[^\]]*\])*")
+"""A pattern component every name (or every dotted name) matches: only wildcards and brackets, a `*` among them."""
 _GIT_GLOBAL_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 
@@ -53,8 +59,10 @@ class Facts:
     deletes_recursively: bool = False
 
 
-def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: str | None, fold_case: bool) -> Facts:
-    """Flags, canonical path accesses, hosts and unknowns of `program args...`."""
+def command_facts(
+    program: str, args: Sequence[Word], *, cwd: str | None, home: str | None, fold_case: bool, dotglob: bool = False
+) -> Facts:
+    """Flags, canonical path accesses, hosts and unknowns of `program args...` (`dotglob`: `*` matches `.aws`)."""
     facts = Facts()
     operands, outputs = _split(program, args, facts)
     facts.subcommand = _subcommand(program, args)
@@ -82,6 +90,8 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             text, kind = text.partition("@")[2], "read"  # `--data-urlencode name@.env` sends the file
         if not _path_like(text, program, kind):
             continue
+        if word.quoted_tilde and text == word.text:
+            text = f"./{text}"  # `rm -rf '~'`: a file named ~ in the working directory, not the home
         path = _canonical(text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
         if path is None:
             continue
@@ -89,7 +99,7 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             facts.accesses.append((_glob_base(path), "delete"))
         facts.accesses.append((path, kind))
         if word.glob:  # `cat ~/.ss?/id_rsa`: the protected files the pattern could name, without listing directories
-            facts.accesses.extend((candidate, kind) for candidate in glob_candidates(path))
+            facts.accesses.extend((candidate, kind) for candidate in glob_candidates(path, dotfiles=dotglob))
     for word in outputs:
         path = _canonical(word.text, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
         if path is not None:
@@ -100,7 +110,24 @@ def command_facts(program: str, args: Sequence[Word], *, cwd: str | None, home: 
             facts.accesses[index] = (facts.accesses[index][0], "use")
     if program == "find":
         _find_starts(args, facts, cwd=cwd, home=home, fold_case=fold_case)
+    if program == "git" and facts.subcommand == "clone":
+        _clone_target(operands, facts, cwd=cwd, home=home, fold_case=fold_case)
     return facts
+
+
+def _clone_target(operands: list[Word], facts: Facts, *, cwd: str | None, home: str | None, fold_case: bool) -> None:
+    """`git clone SOURCE [DIR]` writes DIR, or the source's last name (`https://x/.claude.git` makes `./.claude`)."""
+    texts = [word.text for word in operands]
+    after = texts[texts.index("clone") + 1 :] if "clone" in texts else []
+    if not after:
+        return
+    target = after[-1]
+    if len(after) == 1:
+        name = re.split(r"[/:]", target.rstrip("/"))[-1]
+        target = name.removesuffix(".git") or name
+    path = _canonical(target, cwd=cwd, home=home, fold_case=fold_case, facts=facts)
+    if path is not None:
+        facts.accesses.append((path, "write"))
 
 
 def _split(program: str, args: Sequence[Word], facts: Facts) -> tuple[list[Word], list[Word]]:
@@ -112,6 +139,9 @@ def _split(program: str, args: Sequence[Word], facts: Facts) -> tuple[list[Word]
     for position, word in enumerate(args):
         if word.dynamic:
             facts.unknowns.add("args")
+            pattern = _DYNAMIC_PART.sub("*", word.text)
+            if "/" in pattern and "$" not in pattern and "`" not in pattern:
+                operands.append(Word(pattern, glob=True))  # `~/.ssh/$k` may be any file in ~/.ssh: a pattern
             continue
         text = word.text
         if output_options and position and _takes_output(args[position - 1].text, output_options):
@@ -189,10 +219,15 @@ def _canonical(text: str, *, cwd: str | None, home: str | None, fold_case: bool,
 
 
 def _glob_base(path: str) -> str:
-    """The deepest directory of a glob with no pattern in it: `rm -rf ~/*` empties the home directory."""
+    """The deepest directory of a glob with no pattern in it: `rm -rf ~/*` empties the home directory.
+
+    Only where the pattern can match every name there (`*`, `.*`, `?*`, `[a-z]*`); `rm -rf build/*.egg-info`
+    removes some entries of build/, not build/ itself, and stays the path it is."""
     parts = path.split("/")
     for index, part in enumerate(parts):
         if re.search(r"[*?\[]", part):
+            if not _MATCHES_ANY_NAME.fullmatch(part):
+                return path
             return "/".join(parts[:index]) or "/"
     return path
 

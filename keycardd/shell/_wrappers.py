@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from keycardd.shell._git import git_runs
 from keycardd.shell._options import Grammar, Parsed, parse_options
-from keycardd.shell._words import Word
+from keycardd.shell._words import Word, ansi_c
 
 _VERSIONED = re.compile(r"^([A-Za-z]+?)(?:-?\d+(?:\.\d+)*[a-z]?)?(?:\.exe)?$")
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ksh93", "mksh", "pdksh", "oksh", "ash", "yash", "posh",
@@ -489,9 +489,9 @@ def _ssh(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     found: list[Unwrapped] = []
     for name, value in parsed.options:
         if name == "-o" and value is not None:
-            key, _, setting = value.text.replace("=", " ", 1).partition(" ")
-            if key.lower() in ("proxycommand", "localcommand", "knownhostscommand", "remotecommand"):
-                found.append(code(f"ssh -o {key}", Word(setting.strip(), value.dynamic)))
+            key, setting = _ssh_option(value.text)
+            if key.lower() in _SSH_COMMAND_OPTIONS:
+                found.append(code(f"ssh -o {key}", Word(setting, value.dynamic)))
         if name == "-F":
             found.append(Opaque("ssh -F", "ssh reads a config file that can run commands"))
     if parsed.dynamic:
@@ -502,6 +502,15 @@ def _ssh(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     elif parsed.index < len(args):
         found.extend(from_stdin("ssh", stdin))
     return found, frozenset()
+
+
+_SSH_COMMAND_OPTIONS = frozenset({"proxycommand", "localcommand", "knownhostscommand", "remotecommand"})
+
+
+def _ssh_option(text: str) -> tuple[str, str]:
+    """An `-o` option as ssh's config reader splits it: blanks (newlines too) skipped, `Key=Value` or `Key Value`."""
+    match = re.match(r"\s*([^\s=]*)\s*=?\s*(.*)", text, re.DOTALL)
+    return (match[1], match[2].strip()) if match is not None else ("", "")
 
 
 def _rsync(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
@@ -518,8 +527,8 @@ def _scp(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     for name, value in parsed.options:
         if name == "-S" and value is not None:
             found.append(Inner(f"{program} -S", (value,)))
-        if name == "-o" and value is not None and value.text.lower().startswith(("proxycommand", "localcommand")):
-            found.append(code(f"{program} -o", Word(value.text.replace("=", " ", 1).partition(" ")[2], value.dynamic)))
+        if name == "-o" and value is not None and _ssh_option(value.text)[0].lower() in _SSH_COMMAND_OPTIONS:
+            found.append(code(f"{program} -o", Word(_ssh_option(value.text)[1], value.dynamic)))
     return found, frozenset()
 
 
@@ -543,6 +552,32 @@ def _at(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[U
     if parsed.has("-f"):
         return [Opaque(program, f"{program} -f runs a script file later")], frozenset()
     return (from_stdin(program, stdin) or [Opaque(program, f"{program} runs a script read from stdin")]), frozenset()
+
+
+def _crontab(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`crontab FILE` or `crontab -` installs jobs that cron runs later through /bin/sh: each job line's command."""
+    parsed = parse_options(args, _g("usT"))
+    if parsed.dynamic or parsed.has("-l", "-r", "-e", "-V"):
+        return [], frozenset()  # listing, removing, or an editor (its variable is checked where it is set)
+    operands = [word for word in args[parsed.index :] if word.text != "-"]
+    if operands:
+        return [Opaque(program, f"{program} installs jobs from {operands[0].text}, which cron runs later")], frozenset()
+    if stdin is None or stdin.text is None:
+        return [Opaque(program, f"{program} installs jobs read from {stdin.source if stdin else 'stdin'}")], frozenset()
+    jobs: list[Unwrapped] = []
+    for line in stdin.text.splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        fields = entry.split(None, 1 if entry.startswith("@") else 5)
+        command = fields[-1] if len(fields) == (2 if entry.startswith("@") else 6) else ""
+        if not command or "%" in command or _CRON_VARIABLE.match(entry):  # `%` feeds stdin; `SHELL=` changes the shell
+            return [Opaque(program, f"{program} installs a job line keycardd does not read: {entry[:60]}")], frozenset()
+        jobs.append(Script(f"{program} job", command))
+    return jobs, frozenset()
+
+
+_CRON_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*=")
 
 
 def _parallel(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
@@ -853,26 +888,100 @@ def _tmux(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list
     if program == "screen":
         parsed = parse_options(args, _g("cehpSsTX"))
         rest = tuple(args[parsed.index :])
+        sent = parsed.value("-X")  # `screen -X stuff TEXT` types TEXT into a window; `-X exec CMD` runs CMD
+        if sent is not None and (sent.dynamic or sent.text == "stuff"):
+            typed = ansi_c(" ".join(w.text for w in rest)).replace("^M", "\n").replace("^J", "\n")  # screen's escapes
+            return [code("screen -X", Word(typed, any(w.dynamic for w in rest)))], frozenset()
+        if sent is not None and sent.text not in ("exec", "screen"):
+            return [], frozenset()
         return ([Inner(program, rest)] if rest else []), frozenset()
-    commands = {"new-session", "new", "new-window", "neww", "split-window", "splitw", "respawn-pane", "respawnp",
-                "respawn-window", "respawnw", "run-shell", "run", "if-shell", "if", "send-keys", "send",
-                "pipe-pane", "pipep", "display-popup", "popup"}  # fmt: skip
     found: list[Unwrapped] = []
-    for index, word in enumerate(args):
-        if word.text in commands:
-            parsed = parse_options(args, _g("cstnxyFLefSbhlpwdTgABCEMNHVIXkrIP"), index + 1)
-            tail = args[parsed.index :]
-            if parsed.dynamic:
-                found.append(Opaque(f"tmux {word.text}", "tmux has an option only known at run time"))
-            found.extend(code(f"tmux {word.text}", part) for part in tail if part.text not in (";", "\\;"))
-            break
+    head = parse_options(args, _g("cfLST"))  # tmux's own options: `-c CMD` runs CMD as a shell would
+    found.extend(code("tmux -c", value) for name, value in head.options if name == "-c" and value is not None)
+    if head.dynamic:
+        return [*found, Opaque(program, "tmux has an option only known at run time")], frozenset()
+    segment: list[Word] = []
+    for word in [*args[head.index :], Word(";")]:  # commands are separated by `;` (spelt `\;` in the shell)
+        if word.text not in (";", "\\;"):
+            segment.append(word)
+            continue
+        if segment and segment[0].text in _TMUX_COMMANDS:
+            found.extend(_tmux_command(segment[0].text, segment[1:]))
+        segment = []
     return found, frozenset()
+
+
+def _tmux_command(verb: str, args: Sequence[Word]) -> list[Unwrapped]:
+    """One tmux command that runs a program: one argument is a shell command, several an argv run directly."""
+    label = f"tmux {verb}"
+    parsed = parse_options(args, _g(_TMUX_COMMANDS[verb]))
+    if parsed.dynamic:
+        return [Opaque(label, "tmux has an option only known at run time")]
+    operands = list(args[parsed.index :])
+    if not operands:
+        return []
+    if verb in ("send-keys", "send"):  # keys typed into a pane's shell
+        return [code(label, Word(" ".join(w.text for w in operands), any(w.dynamic for w in operands)))]
+    if verb in ("run-shell", "run", "if-shell", "if", "pipe-pane", "pipep") or len(operands) == 1:
+        return [code(label, operands[0])]
+    return [Inner(label, tuple(operands))]
+
+
+_TMUX_COMMANDS = {
+    "new-session": "cefFnstxy", "new": "cefFnstxy", "new-window": "ceFnt", "neww": "ceFnt",
+    "split-window": "ceFlpt", "splitw": "ceFlpt", "respawn-pane": "cet", "respawnp": "cet",
+    "respawn-window": "cet", "respawnw": "cet", "run-shell": "cdt", "run": "cdt", "if-shell": "t", "if": "t",
+    "send-keys": "cNt", "send": "cNt", "pipe-pane": "t", "pipep": "t", "display-popup": "bcdehsStTwxy",
+    "popup": "bcdehsStTwxy",
+}  # fmt: skip
+"""tmux commands that run a program, with the options that take a value (every other letter is a flag: a value
+option read as a flag only adds a word to what is checked, a flag read as a value option would hide the command)."""
+
+
+def _terminal(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """A terminal emulator runs what follows `-e`, `-x`, `--execute` or `--` (an argv, or one shell command
+    string), or the string of `--command`/`-e` where that takes one (gnome-terminal, xfce4-terminal)."""
+    for index, word in enumerate(args):
+        name, equals, value = word.text.partition("=")
+        if name in ("--command", "--execute") and equals:
+            return [code(f"{program} {name}", Word(value, word.dynamic))], frozenset()
+        if word.text in ("-e", "-x", "--", "--execute", "--command", "--exec"):
+            rest = args[index + 1 :]
+            if not rest:
+                return [], frozenset()
+            if len(rest) == 1 or word.text == "--command":
+                return [code(f"{program} {word.text}", rest[0])], frozenset()
+            return [Inner(f"{program} {word.text}", tuple(rest))], frozenset()
+    return [], frozenset()
+
+
+def _make(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """make runs its makefile's recipes through a shell: a makefile from stdin, `--eval` text or a `SHELL=`
+    setting is code the line gives it (a makefile in the project is a file, not seen: a documented limit)."""
+    parsed = _scan_all(args, _g("CfIjlOEW", "--directory --file --makefile --include-dir --jobs --load-average "
+                                     "--output-sync --eval --what-if --new-file --assume-new --old-file"))  # fmt: skip
+    for name, value in parsed.options:
+        if name in ("-f", "--file", "--makefile") and value is not None and (value.dynamic or value.text in
+                                                                            (*_STDIN_FILES, "-")):  # fmt: skip
+            return [Opaque(program, f"{program} runs recipes from a makefile read from stdin")], frozenset()
+        if name in ("-E", "--eval"):
+            return [Opaque(program, f"{program} --eval runs recipes given in its arguments")], frozenset()
+    for word in args:
+        name = word.text.partition("=")[0].strip()
+        if "=" in word.text and (word.dynamic or name in ("SHELL", ".SHELLFLAGS", "MAKEFLAGS", "MAKEFILES")):
+            return [Opaque(program, f"{program} {name}= changes how its recipes run")], frozenset()
+    return [], frozenset()
+
+
+_TERMINALS = ("xterm", "uxterm", "urxvt", "rxvt", "st", "alacritty", "konsole", "kitty", "wezterm",
+              "gnome-terminal", "mate-terminal", "xfce4-terminal", "tilix", "terminator", "lxterminal",
+              "qterminal", "foot", "x-terminal-emulator", "terminology", "sakura", "guake", "yakuake")  # fmt: skip
 
 
 _RUNNERS = frozenset({"eval", ".", "source", "command", "su", "runuser", "flock", "watch", "xargs", "env", "script",
                       "busybox", "toybox", "ssh", "parallel", "npx", "bunx", "uvx", "pipx", "bwrap", "sg", "tmux",
                       "screen", "setarch", "start-stop-daemon", "!", "jobs", "time", "nohup", "exec", "builtin",
-                      "find"})  # fmt: skip
+                      "find", *_TERMINALS})  # fmt: skip
 """Handled programs that run a command taken from their arguments."""
 
 _HANDLERS = {
@@ -896,6 +1005,7 @@ _HANDLERS = {
     "sftp": _scp,
     "at": _at,
     "batch": _at,
+    "crontab": _crontab,
     "parallel": _parallel,
     "npx": _tool_runner,
     "bunx": _tool_runner,
@@ -943,5 +1053,8 @@ _HANDLERS = {
     "jobs": _jobs,
     "sg": _sg,
     "tmux": _tmux,
+    "make": _make,
+    "gmake": _make,
+    **dict.fromkeys(_TERMINALS, _terminal),
     "screen": _tmux,
 }
