@@ -26,6 +26,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from keycardd import decision_chain
 from keycardd.adapters import HookAnswer
+from keycardd.engine import Engine
 from keycardd.redact import mask
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,24 @@ class DecisionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     content_size: int | None = None
     content_sha256: str | None = None
     repeated: bool = False
+    tool_use_id: str | None = None
+    """The agent's id for this tool call (Claude Code, Codex and Cursor send one): joins with the agent's telemetry."""
+    prompt_id: str | None = None
+    """The agent's id for the user prompt behind the call: Claude Code's `prompt_id`, Codex's `turn_id`, Cursor's
+    `generation_id`."""
+    policy_sha256: str | None = None
+    """The policy set that decided (`status`'s policy sha256): which policy version an audit is looking at."""
+    zone_version: str | None = None
+    """The enforced zone policy set versions (`org@v3, team@v1`), when the decision used zone policy."""
+
+
+class _Correlation(msgspec.Struct):
+    """The ids an agent's payload carries for joining with its own telemetry; every one optional."""
+
+    tool_use_id: object = None
+    prompt_id: object = None
+    turn_id: object = None
+    generation_id: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +88,10 @@ class _Entry:
     answer: HookAnswer
     latency_us: float
     wall_time: float
+    payload: bytes = b""
+    """The agent's payload as received: its correlation ids are read off the hot path, by the writer."""
+    engine: Engine | None = None
+    """The policy that decided (the store's engine when the answer was given)."""
 
 
 class DecisionLog:
@@ -89,39 +112,63 @@ class DecisionLog:
         self._send, self._receive = anyio.create_memory_object_stream[_Entry](QUEUE_SIZE)
         self._encoder = msgspec.json.Encoder()
         self._head: decision_chain.ChainHead | None = None  # read from disk by the first append
+        self.finished = anyio.Event()
+        """Set once the writer has stopped and written what was queued: the exporter flushes after it."""
+        self.export: Callable[[bytes, int], None] | None = None
+        """Set when telemetry export is configured: receives every batch of encoded records (never blocks)."""
 
-    def submit(self, answer: HookAnswer, latency_us: float) -> None:
+    def submit(self, answer: HookAnswer, latency_us: float, payload: bytes = b"", engine: Engine | None = None) -> None:
         """Queue one answer for logging; never blocks, never raises."""
         try:
-            self._send.send_nowait(_Entry(answer, latency_us, time.time()))
+            self._send.send_nowait(_Entry(answer, latency_us, time.time(), payload, engine))
         except anyio.WouldBlock:
             self.dropped += 1
 
     async def run(self) -> None:
-        """The writer task: drain the queue in batches until cancelled."""
+        """The writer task: drain the queue in batches until cancelled, then write what is still queued (a clean
+        shutdown loses no record that was decided) and set `finished`."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:  # decisions go on; every record that cannot be written is counted as dropped
             log.error("cannot create the decision log directory %s: %s", self.path.parent, exc.strerror)
+        gathered: list[_Entry] = []
         async with self._receive:
-            async for first in self._receive:
-                # Gather for a moment: one thread hand-off per batch, not per decision, keeps the loop free.
-                await anyio.sleep(BATCH_WINDOW_S)
-                batch = [first]
-                while len(batch) < BATCH:
-                    try:
-                        batch.append(self._receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
-                lines = b"".join(self._encoder.encode(record(entry)) + b"\n" for entry in batch)
-                if self._sink is not None:
-                    self._sink(lines, len(batch))
-                else:
-                    await self.append_encoded(lines, len(batch))
+            try:
+                async for first in self._receive:
+                    # Gather for a moment: one thread hand-off per batch, not per decision, keeps the loop free.
+                    gathered = [first]
+                    await anyio.sleep(BATCH_WINDOW_S)
+                    batch, gathered = self._more(gathered, BATCH), []
+                    await self._write(batch)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    rest = self._more(gathered, QUEUE_SIZE)
+                    if rest:
+                        await self._write(rest)
+                    self.finished.set()
+
+    def _more(self, batch: list[_Entry], limit: int) -> list[_Entry]:
+        """`batch` and what else is queued, up to `limit` entries."""
+        while len(batch) < limit:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except anyio.WouldBlock:
+                break
+        return batch
+
+    async def _write(self, batch: list[_Entry]) -> None:
+        lines = b"".join(self._encoder.encode(record(entry)) + b"\n" for entry in batch)
+        if self._sink is not None:
+            self._sink(lines, len(batch))
+        else:
+            await self.append_encoded(lines, len(batch))
 
     async def append_encoded(self, lines: bytes, records: int) -> None:
         """Append encoded records: this process's batches, and its replicas' (the primary is the only writer, so
-        rotation stays consistent). Records that cannot be written whole are dropped and counted."""
+        rotation stays consistent). Records that cannot be written whole are dropped and counted. The exporter,
+        when there is one, gets the same records first: the off-machine copy does not depend on the local disk."""
+        if self.export is not None:
+            self.export(lines, records)
         try:
             written = await anyio.to_thread.run_sync(self._append, lines)
         except OSError as exc:
@@ -204,12 +251,18 @@ def _masked(value: object) -> str | None:
     return mask(value) if isinstance(value, str) else None
 
 
+def record_of(answer: HookAnswer) -> DecisionRecord:
+    """The record an answer is logged as, now (the shadow evaluator's differences are exported in this shape)."""
+    return record(_Entry(answer, 0.0, time.time()))
+
+
 def record(entry: _Entry) -> DecisionRecord:
     answer = entry.answer
     call, decision = answer.call, answer.decision
     context = call.context
     command = context.get("command")
     content = call.content
+    tool_use_id, prompt_id = _correlation(entry.payload)
     return DecisionRecord(
         id=uuid.uuid4().hex,
         time=datetime.fromtimestamp(entry.wall_time, UTC).isoformat(timespec="milliseconds"),
@@ -220,7 +273,7 @@ def record(entry: _Entry) -> DecisionRecord:
         policies=list(decision.policies) if decision else [],
         reason=mask(decision.reason) if decision else None,
         latency_us=round(entry.latency_us, 1),
-        session_id=context.get("session_id"),
+        session_id=_masked(context.get("session_id")),
         cwd=_masked(context.get("cwd")),
         command=mask(command) if isinstance(command, str) else None,
         file_path=_masked(context.get("file_path")),
@@ -228,4 +281,43 @@ def record(entry: _Entry) -> DecisionRecord:
         content_size=len(content.encode("utf-8", "surrogatepass")) if content is not None else None,
         content_sha256=hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest() if content else None,
         repeated=answer.repeated,
+        tool_use_id=tool_use_id,
+        prompt_id=prompt_id,
+        policy_sha256=entry.engine.sha256 if entry.engine is not None else None,
+        zone_version=_zone_version(entry.engine),
     )
+
+
+MAX_ID = 200
+"""Longer ids are cut: an id is for joining, and a payload must not be able to fill the log through one."""
+_decode_correlation = msgspec.json.Decoder(_Correlation).decode
+
+
+def _correlation(payload: bytes) -> tuple[str | None, str | None]:
+    """`tool_use_id` and the prompt id from the agent's payload, masked like every other field (they come from
+    the agent, so they are text it chose). A payload that does not decode has none."""
+    if not payload:
+        return None, None
+    try:
+        ids = _decode_correlation(payload)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None, None
+    prompt = next((value for value in (ids.prompt_id, ids.turn_id, ids.generation_id) if isinstance(value, str)), None)
+    return _id(ids.tool_use_id), _id(prompt)
+
+
+def _id(value: object) -> str | None:
+    return mask(value[:MAX_ID]) if isinstance(value, str) and value else None
+
+
+def _zone_version(engine: Engine | None) -> str | None:
+    """The zone policy set versions among the engine's sources (named `zone:<set>@v<version>/<policy>`, and
+    `zone:bundle/<policy>`): `org@v3, bundle`, as `status` shows the zone's version."""
+    if engine is None:
+        return None
+    names = [
+        source.name.removeprefix("zone:").split("/", 1)[0]
+        for source in engine.sources
+        if source.name.startswith("zone:")
+    ]
+    return ", ".join(dict.fromkeys(names)) or None
