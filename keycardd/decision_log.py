@@ -165,10 +165,7 @@ class DecisionLog:
 
     async def append_encoded(self, lines: bytes, records: int) -> None:
         """Append encoded records: this process's batches, and its replicas' (the primary is the only writer, so
-        rotation stays consistent). Records that cannot be written whole are dropped and counted. The exporter,
-        when there is one, gets the same records first: the off-machine copy does not depend on the local disk."""
-        if self.export is not None:
-            self.export(lines, records)
+        rotation stays consistent). Records that cannot be written whole are dropped and counted."""
         try:
             written = await anyio.to_thread.run_sync(self._append, lines)
         except OSError as exc:
@@ -186,31 +183,39 @@ class DecisionLog:
         holds whole lines and the next batch starts on a fresh one. The hash chain is linked here, by the one
         writer, so replicas' records take their place in it like this process's own."""
         with self._file_lock:
-            if self._head is None:
-                self._head = decision_chain.recover_head(decision_chain.log_files(self.path, self.keep)[::-1])
-            chained, heads = decision_chain.link(lines, self._head)
-            lines = b"".join(chained)
+            chained: list[bytes] = []
+            count = 0
             try:
-                if self.path.stat().st_size + len(lines) > self.max_bytes:
-                    self._rotate()
-            except FileNotFoundError:
-                pass
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)  # read: the last byte
-            try:
-                start = os.fstat(fd).st_size
-                if start and os.pread(fd, 1, start - 1) != b"\n":  # cut off earlier (a crash mid-write)
-                    _write_all(fd, b"\n")
-                    start += 1
-                written = _write_all(fd, lines)
-                if written < len(lines):
-                    written = lines.rfind(b"\n", 0, written) + 1
-                    os.ftruncate(fd, start + written)
-                count = lines.count(b"\n", 0, written)
+                if self._head is None:
+                    self._head = decision_chain.recover_head(decision_chain.log_files(self.path, self.keep)[::-1])
+                chained, heads = decision_chain.link(lines, self._head)
+                count = self._write_chained(b"".join(chained))
                 if count:
                     self._head = heads[count - 1]
                 return count
             finally:
-                os.close(fd)
+                if self.export is not None:
+                    self.export(*_for_export(lines, chained[:count]))
+
+    def _write_chained(self, lines: bytes) -> int:
+        try:
+            if self.path.stat().st_size + len(lines) > self.max_bytes:
+                self._rotate()
+        except FileNotFoundError:
+            pass
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)  # read: the last byte
+        try:
+            start = os.fstat(fd).st_size
+            if start and os.pread(fd, 1, start - 1) != b"\n":  # cut off earlier (a crash mid-write)
+                _write_all(fd, b"\n")
+                start += 1
+            written = _write_all(fd, lines)
+            if written < len(lines):
+                written = lines.rfind(b"\n", 0, written) + 1
+                os.ftruncate(fd, start + written)
+            return lines.count(b"\n", 0, written)
+        finally:
+            os.close(fd)
 
     def _rotate(self) -> None:
         for index in range(self.keep - 1, 0, -1):
@@ -227,6 +232,14 @@ class DecisionLog:
 
     def status(self) -> dict[str, object]:
         return {"path": str(self.path), "dropped": self.dropped, "written": self.written}
+
+
+def _for_export(lines: bytes, written: list[bytes]) -> tuple[bytes, int]:
+    """The batch as the exporter gets it, and its record count: the records written with their place in the chain
+    (`seq`, `prev`: the off-machine copy can be checked against the file), the rest as they are. Records the disk
+    refused are exported all the same: the off-machine copy does not depend on the local disk."""
+    unchained = [line + b"\n" for line in lines.splitlines() if line.startswith(b"{")]
+    return b"".join(written + unchained[len(written) :]), len(unchained)
 
 
 def _write_all(fd: int, data: bytes) -> int:

@@ -17,10 +17,12 @@ from conftest import DaemonProcess
 from hardening_helpers import find_secrets
 from otlp_receiver import Receiver, free_port
 from test_daemon import hook, status, wait_until
+from test_processes import start_with_a_replica
 from test_secrets import PAYLOADS, SECRETS
 from test_zone import FETCH, GREP, NO_GREP, NO_WEBFETCH, zone_env
 
 from keycardd.client import Client
+from keycardd.decision_log import DecisionLog
 from keycardd.devzone.server import DevZone
 
 POLICY = """
@@ -196,6 +198,7 @@ def test_the_exported_record_matches_the_local_log_record(
     assert exported["keycard.record.id"] == logged["id"]
     assert exported["tool_use_id"] == logged["tool_use_id"] == "toolu_x"
     assert exported["keycard.policy.sha256"] == logged["policy_sha256"]
+    assert (exported["keycard.log.seq"], exported["keycard.log.prev"]) == (logged["seq"], logged["prev"])
 
 
 def test_records_are_batched_several_to_a_request(
@@ -396,3 +399,42 @@ def test_zone_syncs_and_shadow_differences_are_records_too(
         assert failed.body["status"] == "Failure"
         assert failed.attributes["keycard.zone.error_reason"]
         assert failed.severity_text == "ERROR"
+
+
+def test_keycardctl_status_shows_the_export_and_its_drops(
+    start_daemon: Callable[..., DaemonProcess], receiver: Receiver
+) -> None:
+    daemon = start_daemon(policy=POLICY, env=otel_env(receiver))
+    decide(daemon, claude_read("/work/secrets/a"))
+    wait_until(lambda: telemetry(daemon)["exported"] == 1)
+    shown = subprocess.run(
+        [sys.executable, "-m", "keycardd.cli", "status"], capture_output=True, text=True, env=daemon.env
+    )
+    line = next(line for line in shown.stdout.splitlines() if line.startswith("telemetry:"))
+    assert f"OTLP to {receiver.endpoint}/v1/logs: 1 exported, 0 dropped" in line
+
+
+def test_replicas_decisions_are_exported_by_the_primary(
+    start_daemon: Callable[..., DaemonProcess], receiver: Receiver
+) -> None:
+    daemon, _replica = start_with_a_replica(start_daemon, policy=POLICY, env=otel_env(receiver))
+    for index in range(40):  # one connection each: the kernel spreads them over both processes
+        decide(daemon, claude_read(f"/work/src/{index}.py", tool_use_id=f"toolu_{index}"))
+    wait_until(lambda: telemetry(daemon)["exported"] == 40, timeout_s=30)
+    exported = {record.attributes["tool_use_id"] for record in receiver.of("keycardd.decision")}
+    assert exported == {f"toolu_{index}" for index in range(40)}
+    assert sorted(record.attributes["keycard.log.seq"] for record in receiver.of("keycardd.decision")) == list(
+        range(1, 41)
+    )
+
+
+@pytest.mark.anyio
+async def test_records_the_disk_refuses_are_exported_all_the_same(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    decision_log = DecisionLog(blocker / "decisions.jsonl")
+    exported: list[bytes] = []
+    decision_log.export = lambda lines, records: exported.append(lines)
+    await decision_log.append_encoded(b'{"id":"a"}\n{"id":"b"}\n', 2)
+    assert decision_log.dropped == 2
+    assert [json.loads(line) for line in b"".join(exported).splitlines()] == [{"id": "a"}, {"id": "b"}]

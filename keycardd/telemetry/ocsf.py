@@ -89,6 +89,7 @@ def decision_event(record: DecisionRecord, principal: str) -> LogEvent:
             "prompt_id": record.prompt_id,
             "repeated": record.repeated or None,
             "seq": record.seq,
+            "prev": record.prev,
         }.items()
         if value is not None
     }
@@ -140,6 +141,7 @@ def decision_event(record: DecisionRecord, principal: str) -> LogEvent:
             "keycard.zone.version": record.zone_version,
             "keycard.record.id": record.id,
             "keycard.log.seq": record.seq,
+            "keycard.log.prev": record.prev,
             "session.id": record.session_id,
             "tool_use_id": record.tool_use_id,
             "prompt.id": record.prompt_id,
