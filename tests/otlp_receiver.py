@@ -7,6 +7,7 @@ same port (a collector that is down, then back).
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -33,6 +34,14 @@ class Received:
     time_unix_nano: int
     body: Any
     attributes: dict[str, Any]
+
+    @property
+    def ocsf(self) -> dict[str, Any]:
+        """The body: the OCSF event, as JSON text."""
+        assert isinstance(self.body, str)
+        event = json.loads(self.body)
+        assert isinstance(event, dict)
+        return event
 
 
 @dataclass

@@ -130,22 +130,22 @@ def test_every_decision_kind_is_one_record_with_its_attributes(
     wait_until(lambda: len(receiver.of("keycardd.decision")) == len(expected))
     policy_sha = status(daemon)["policy"]["sha256"]  # type: ignore[index]
     for record in receiver.of("keycardd.decision"):
-        attributes = record.attributes
-        decision, policies, action_id, disposition_id = expected[attributes["keycard.file_path"]]
+        attributes, details = record.attributes, record.ocsf["unmapped"]["keycard"]
+        decision, policies, action_id, disposition_id = expected[details["file_path"]]
         assert attributes["keycard.decision"] == decision
         assert attributes["keycard.policies"] == policies
         assert attributes["keycard.agent"] == "claude-code"
         assert attributes["keycard.event"] == "PreToolUse"
         assert attributes["keycard.tool"] == "read"
-        assert attributes["keycard.cwd"] == "/work"
-        assert attributes["keycard.policy.sha256"] == policy_sha
+        assert details["cwd"] == "/work"
         assert attributes["keycard.principal"] == status(daemon)["principal"]
-        assert attributes["keycard.latency_us"] > 0
+        assert details["latency_us"] > 0
+        assert details["prompt_id"] == PROMPT_ID
         assert attributes["session.id"] == "sess-claude"
         assert attributes["prompt.id"] == PROMPT_ID
         assert attributes["tool_use_id"].startswith("toolu_")
         assert attributes["ocsf.class_uid"] == 6003
-        body = record.body
+        body = record.ocsf
         assert (body["class_uid"], body["category_uid"], body["type_uid"]) == (6003, 6, 600399)
         assert (body["action_id"], body["disposition_id"]) == (action_id, disposition_id)
         assert body["api"]["request"]["uid"] == attributes["tool_use_id"]
@@ -156,7 +156,7 @@ def test_every_decision_kind_is_one_record_with_its_attributes(
         assert record.resource["enduser.id"] == attributes["keycard.principal"]
         assert "service.version" in record.resource
     deny = next(r for r in receiver.of("keycardd.decision") if r.attributes["keycard.decision"] == "deny")
-    assert "secrets stay where they are" in deny.attributes["keycard.reason"]
+    assert "secrets stay where they are" in deny.ocsf["message"]
     assert deny.severity_text == "DENIED"
 
 
@@ -168,14 +168,13 @@ def test_each_agent_is_exported_with_its_correlation_ids(
         decide(daemon, json.dumps(payload).encode(), agent)
     wait_until(lambda: len(receiver.of("keycardd.decision")) == len(AGENT_READS))
     by_agent = {
-        record.attributes["keycard.agent"].removesuffix("-code"): record.attributes
-        for record in receiver.of("keycardd.decision")
+        record.attributes["keycard.agent"].removesuffix("-code"): record for record in receiver.of("keycardd.decision")
     }
     assert by_agent.keys() == AGENT_READS.keys()
     for agent, (session, tool_use_id, prompt_id) in AGENT_IDS.items():
-        attributes = by_agent[agent]
+        attributes = by_agent[agent].attributes
         assert attributes["keycard.decision"] == "deny", agent
-        assert attributes["keycard.file_path"] == "/work/secrets/a", agent
+        assert by_agent[agent].ocsf["unmapped"]["keycard"]["file_path"] == "/work/secrets/a", agent
         assert attributes.get("session.id") == session, agent
         assert attributes.get("tool_use_id") == tool_use_id, agent
         assert attributes.get("prompt.id") == prompt_id, agent
@@ -192,13 +191,15 @@ def test_the_exported_record_matches_the_local_log_record(
     log_path = Path(status(daemon)["log"]["path"])  # type: ignore[index]
     wait_until(lambda: log_path.exists() and log_path.read_text().strip() != "")
     logged = json.loads(log_path.read_text().splitlines()[-1])
-    exported = receiver.of("keycardd.decision")[0].attributes
+    exported = receiver.of("keycardd.decision")[0]
+    details = exported.ocsf["unmapped"]["keycard"]
     assert "[MASKED]" in logged["command"]
-    assert exported["keycard.command"] == logged["command"]
-    assert exported["keycard.record.id"] == logged["id"]
-    assert exported["tool_use_id"] == logged["tool_use_id"] == "toolu_x"
-    assert exported["keycard.policy.sha256"] == logged["policy_sha256"]
-    assert (exported["keycard.log.seq"], exported["keycard.log.prev"]) == (logged["seq"], logged["prev"])
+    assert details["command"] == logged["command"]
+    assert exported.ocsf["metadata"]["uid"] == exported.attributes["keycard.record.id"] == logged["id"]
+    assert exported.attributes["tool_use_id"] == logged["tool_use_id"] == "toolu_x"
+    assert exported.ocsf["policy"]["uid"] == logged["policy_sha256"]
+    assert exported.attributes["keycard.log.seq"] == details["seq"] == logged["seq"]
+    assert details["prev"] == logged["prev"]
 
 
 def test_records_are_batched_several_to_a_request(
@@ -359,9 +360,9 @@ def test_no_secret_reaches_the_collector(start_daemon: Callable[..., DaemonProce
     decide(daemon, json.dumps(planted).encode())
     wait_until(lambda: len(receiver.of("keycardd.decision")) == len(PAYLOADS) + 1)
     texts = [body.decode("latin-1") for body in receiver.raw]
-    texts += [json.dumps([record.body, record.attributes, record.resource]) for record in receiver.records]
+    texts += [json.dumps([record.ocsf, record.attributes, record.resource]) for record in receiver.records]
     assert find_secrets(SECRETS, texts=texts) == []
-    assert any("[MASKED]" in (record.attributes.get("keycard.command") or "") for record in receiver.records)
+    assert any("[MASKED]" in record.ocsf["unmapped"]["keycard"].get("command", "") for record in receiver.records)
 
 
 def test_zone_syncs_and_shadow_differences_are_records_too(
@@ -381,22 +382,22 @@ def test_zone_syncs_and_shadow_differences_are_records_too(
         assert synced[0].attributes["keycard.zone.changed"] is True
         assert synced[0].attributes["keycard.zone.version"] == "org@v1"
         assert synced[0].attributes["keycard.zone.id"] == "z1"
-        assert synced[0].body["class_uid"] == 6002
+        assert synced[0].ocsf["class_uid"] == 6002
         fetch = next(r for r in receiver.of("keycardd.decision") if r.attributes["keycard.tool"] == "webfetch")
         assert fetch.attributes["keycard.decision"] == "deny"
-        assert fetch.attributes["keycard.zone.version"] == "org@v1"
-        assert fetch.attributes["keycard.url"] == "https://a.io"
+        assert fetch.ocsf["policy"]["version"] == "org@v1"
+        assert fetch.ocsf["unmapped"]["keycard"]["url"] == "https://a.io"
         difference = receiver.of("keycardd.shadow_difference")[0]
         assert difference.attributes["keycard.decision"] == "no_objection"
         assert difference.attributes["keycard.shadow.decision"] == "deny"
         assert difference.attributes["keycard.shadow.policies"] == ["zone-no-grep"]
-        assert difference.body["action_id"] == 3  # Observed: nothing was enforced differently
+        assert difference.ocsf["action_id"] == 3  # Observed: nothing was enforced differently
 
         policies.tampering = "signature"
         policies.publish("org", {"p1": NO_GREP})
         wait_until(lambda: any("keycard.zone.error" in r.attributes for r in receiver.of("keycardd.zone_sync")))
         failed = next(r for r in receiver.of("keycardd.zone_sync") if "keycard.zone.error" in r.attributes)
-        assert failed.body["status"] == "Failure"
+        assert failed.ocsf["status"] == "Failure"
         assert failed.attributes["keycard.zone.error_reason"]
         assert failed.severity_text == "ERROR"
 

@@ -1,4 +1,5 @@
-"""Each exported record's shape: an OCSF event as the log body, flat attributes for filtering and joining.
+"""Each exported record's shape: an OCSF event as the log body (JSON text), flat attributes for filtering and
+joining.
 
 Decisions are OCSF *API Activity* events (category 6 Application Activity, class 6003): an agent's tool call is an
 operation an application asks for, and the security control profile's `action_id`/`disposition_id` say what
@@ -6,8 +7,11 @@ keycardd's policy made of it. The OCSF AI-agent work (an `ai_operation`-like cla
 call's own ids sit where such a class would look for them (`api.request.uid`, `actor.session.uid`) and the agent
 names itself as `actor.app_name`. Zone syncs are *Application Lifecycle* events (6002, activity Update).
 
-The flat attributes use the names the agents' own OpenTelemetry events use (`session.id`, `prompt.id`,
-`tool_use_id`: Claude Code's `claude_code.tool_decision` carries them), so a SIEM joins both on the same keys.
+The flat attributes are the keys a pipeline filters and joins on, named as the agents' own OpenTelemetry events
+name them (`session.id`, `prompt.id`, `tool_use_id`: Claude Code's `claude_code.tool_decision` carries them), so a
+SIEM joins both on the same keys; everything else (reason, cwd, command, file path, URL, latency, policy sha, zone
+version, chain hash) is in the body only. Each attribute costs the export thread ~2 us to encode, in a thread that
+shares the GIL with deciding.
 Every value comes from the masked decision-log record: nothing here reads the agent's payload.
 """
 
@@ -127,25 +131,15 @@ def decision_event(record: DecisionRecord, principal: str) -> LogEvent:
         {
             "keycard.decision": record.decision,
             "keycard.policies": record.policies,
-            "keycard.reason": record.reason,
             "keycard.agent": record.agent,
             "keycard.event": record.event,
             "keycard.tool": record.tool,
             "keycard.principal": principal,
-            "keycard.cwd": record.cwd,
-            "keycard.command": record.command,
-            "keycard.file_path": record.file_path,
-            "keycard.url": record.url,
-            "keycard.latency_us": record.latency_us,
-            "keycard.policy.sha256": record.policy_sha256,
-            "keycard.zone.version": record.zone_version,
             "keycard.record.id": record.id,
             "keycard.log.seq": record.seq,
-            "keycard.log.prev": record.prev,
             "session.id": record.session_id,
             "tool_use_id": record.tool_use_id,
             "prompt.id": record.prompt_id,
-            "tool_name": record.tool,
             **_ocsf_attributes(body),
         }
     )
@@ -237,8 +231,8 @@ def _metadata(uid: str | None, log_name: str, correlation: str | None = None) ->
 
 
 def _ocsf_attributes(body: Mapping[str, object]) -> dict[str, object]:
-    """The OCSF ids as flat attributes too: pipelines route on attributes without parsing the body."""
-    keys = ("class_uid", "category_uid", "activity_id", "type_uid", "severity_id", "action_id", "disposition_id")
+    """The OCSF ids a pipeline routes on, as flat attributes too: no need to parse the body for them."""
+    keys = ("class_uid", "action_id", "disposition_id")
     return {f"ocsf.{key}": value for key in keys if isinstance(value := body.get(key), int)}
 
 

@@ -8,6 +8,7 @@ import getpass
 import socket
 from collections.abc import Sequence
 
+import msgspec
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -19,10 +20,15 @@ from keycardd import __version__
 from keycardd.telemetry.config import TelemetryConfig
 from keycardd.telemetry.ocsf import LogEvent
 
+_encode_json = msgspec.json.Encoder().encode
+
 
 class OtlpSink:
-    """Posts batches of events; `send` blocks (up to the configured timeout, the exporter retrying 429/502/503/504
-    inside it) and says whether the collector took them."""
+    """Posts batches of events. The body is the OCSF event as JSON text: one string value, which the encoder
+    handles in microseconds where the same event as a nested OTLP map took ~250 us a record (in a thread that shares
+    the GIL with deciding); SIEMs parse it as they parse OCSF from any other source. `send` blocks (up to the
+    configured timeout, the exporter retrying 429/502/503/504 inside it) and says whether the collector took the
+    batch."""
 
     def __init__(self, config: TelemetryConfig, principal: str) -> None:
         self._exporter = OTLPLogExporter(
@@ -45,7 +51,7 @@ class OtlpSink:
             observed_timestamp=event.time_ns,
             severity_number=SeverityNumber(event.severity_number),
             severity_text=event.severity_text,
-            body=event.body,  # type: ignore[arg-type]  # a nested map of plain values: an OTLP kvlist
+            body=_encode_json(event.body).decode(),
             attributes=event.attributes,  # type: ignore[arg-type]  # flat plain values
             event_name=event.event_name,
         )
