@@ -22,8 +22,10 @@ from test_secrets import PAYLOADS, SECRETS
 from test_zone import FETCH, GREP, NO_GREP, NO_WEBFETCH, zone_env
 
 from keycardd.client import Client
+from keycardd.config import ConfigError
 from keycardd.decision_log import DecisionLog
 from keycardd.devzone.server import DevZone
+from keycardd.telemetry.config import telemetry_config
 
 POLICY = """
 @id("no-secrets") @reason("secrets stay where they are")
@@ -439,3 +441,50 @@ async def test_records_the_disk_refuses_are_exported_all_the_same(tmp_path: Path
     await decision_log.append_encoded(b'{"id":"a"}\n{"id":"b"}\n', 2)
     assert decision_log.dropped == 2
     assert [json.loads(line) for line in b"".join(exported).splitlines()] == [{"id": "a"}, {"id": "b"}]
+
+
+@pytest.mark.parametrize(
+    ("env", "table", "endpoint"),
+    [
+        ({}, None, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c.example:4318/"}, None, "https://c.example:4318/v1/logs"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "https://c.example:4318",
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://logs.example/ingest",
+            },
+            None,
+            "https://logs.example/ingest",
+        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c.example", "OTEL_SDK_DISABLED": "true"}, None, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c.example", "OTEL_LOGS_EXPORTER": "none"}, None, None),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c.example", "OTEL_LOGS_EXPORTER": "console,otlp"},
+            None,
+            "https://c.example/v1/logs",
+        ),
+        ({}, {"endpoint": "https://file.example"}, "https://file.example/v1/logs"),
+        ({}, {"endpoint": "https://file.example", "enabled": False}, None),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://env.example"},
+            {"endpoint": "https://file.example"},
+            "https://env.example/v1/logs",
+        ),
+        ({}, {"logs_endpoint": "http://localhost:4318/v1/logs"}, "http://localhost:4318/v1/logs"),
+    ],
+)
+def test_where_records_go(env: dict[str, str], table: dict[str, object] | None, endpoint: str | None) -> None:
+    config = telemetry_config(table, "/etc/keycard.toml" if table else None, env)
+    assert (config.endpoint if config else None) == endpoint
+
+
+def test_a_token_in_the_endpoint_is_never_shown() -> None:
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    config = telemetry_config(
+        None, None, {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"https://c.example/v1/logs?token={token}"}
+    )
+    assert config is not None
+    assert token not in json.dumps(config.describe())
+    with pytest.raises(ConfigError) as refused:
+        telemetry_config(None, None, {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"http://c.example/v1/logs?token={token}"})
+    assert token not in str(refused.value)
