@@ -1,6 +1,6 @@
-"""Exporting decisions, shadow differences and zone sync results as OpenTelemetry logs (OTLP/HTTP).
+"""Exporting decisions, shadow differences and zone syncs as OpenTelemetry logs (OTLP/HTTP).
 
-`config` reads the standard OTEL_* variables and keycard.toml's `[telemetry]` table, `ocsf` shapes each record,
-`service` owns the bounded queue and the export thread, and `otlp` is the only module that imports the
-OpenTelemetry packages: it is loaded only when export is configured.
+`config` reads the standard OTEL_* variables and keycard.toml's `[telemetry]` table; `service`, in the daemon,
+collects the records and feeds them to the export process (`exporter`), which shapes them (`ocsf`) and posts them
+(`otlp`, the only module that imports the OpenTelemetry packages, and only in that process).
 """

@@ -1,6 +1,6 @@
 """The one module that imports OpenTelemetry: turns `LogEvent`s into SDK log records and posts them with the
-official OTLP/HTTP (protobuf) log exporter. Imported by `service` only when export is configured, so a daemon
-without export never loads the SDK (`status` reports `telemetry.sdk_loaded`)."""
+official OTLP/HTTP (protobuf) log exporter. Imported only by the export process (`keycardd.telemetry.exporter`),
+never by the daemon (`status` reports `telemetry.sdk_loaded`)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ _encode_json = msgspec.json.Encoder().encode
 
 class OtlpSink:
     """Posts batches of events. The body is the OCSF event as JSON text: one string value, which the encoder
-    handles in microseconds where the same event as a nested OTLP map took ~250 us a record (in a thread that shares
-    the GIL with deciding); SIEMs parse it as they parse OCSF from any other source. `send` blocks (up to the
-    configured timeout, the exporter retrying 429/502/503/504 inside it) and says whether the collector took the
-    batch."""
+    handles in microseconds where the same event as a nested OTLP map took ~250 us a record; SIEMs parse it as they
+    parse OCSF from any other source. `send` blocks (up to the configured timeout, the exporter retrying
+    429/502/503/504 inside it) and says whether the collector took the batch."""
 
     def __init__(self, config: TelemetryConfig, principal: str) -> None:
         self._exporter = OTLPLogExporter(

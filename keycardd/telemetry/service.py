@@ -1,17 +1,15 @@
-"""The telemetry export service: a bounded queue, drained by one export thread.
+"""The telemetry service in the daemon: collects what is exported and hands it to the export process.
 
 Nothing here is on the request path. The decision log's writer hands over each batch of records it has just
-chained and written (`submit_decisions`, from its worker thread: one lock, one append); shadow differences and
-zone syncs arrive the same way from their tasks. When the queue is full the new records are dropped and
-counted. The export thread gathers records for a moment, shapes them (`ocsf`) and posts them (`otlp`); a batch the
-collector does not take is retried with exponential backoff and jitter, and dropped (counted) after the last
-attempt. A collector that is down, slow or failing therefore costs deciding nothing: the export thread's own CPU
-(shaping and encoding, ~50-100 us a record) is its only cost.
+chained and written (`submit_decisions`, from its worker thread: one lock, one append); shadow differences and zone
+syncs arrive the same way from their tasks, already shaped. A feeder thread writes them, one line each, to the
+export process (`keycardd.telemetry.exporter`), which shapes, batches, encodes and posts them with its own
+interpreter: the OpenTelemetry SDK is never loaded into the daemon, and its CPU time is not taken from deciding.
+When the daemon's queue is full (the export process is not keeping up, or is gone) new records are dropped and
+counted; the export process counts its own drops and reports them with its other counters.
 
-The thread is a daemon thread, not an anyio worker, and it is the one that imports the OpenTelemetry packages (a
-few hundred ms the event loop does not wait for). At shutdown `run` waits for the decision log's last write, then
-gives the thread what is left of FLUSH_S to send what is queued (one attempt per batch), counts what is left as
-dropped and returns, even if a request is still hanging.
+Shutdown: after the decision log's last write, the feeder writes what is queued and closes the process's input;
+the process sends what it can within its FLUSH_S and exits; after FLUSH_S plus a margin it is killed.
 """
 
 from __future__ import annotations
@@ -19,25 +17,25 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import random
+import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
+import anyio.to_thread
 import msgspec
 
 from keycardd.adapters import HookAnswer
 from keycardd.adapters.decision import Decision
 from keycardd.config import KeycardConfig
-from keycardd.decision_log import DecisionLog, DecisionRecord, record_of
+from keycardd.decision_log import DecisionLog, record_of
 from keycardd.redact import mask
 from keycardd.shadow import ShadowEvaluator
-from keycardd.telemetry import ocsf
+from keycardd.telemetry import exporter, ocsf
 from keycardd.telemetry.config import TelemetryConfig, telemetry_config
 
 if TYPE_CHECKING:  # the zone modules (httpx, joserfc) are loaded only with a zone
@@ -45,64 +43,28 @@ if TYPE_CHECKING:  # the zone modules (httpx, joserfc) are loaded only with a zo
 
 log = logging.getLogger(__name__)
 
-BATCH = 512
-BATCH_WINDOW_S = 1.0
-"""Records are gathered this long before a request: a busy daemon sends one request a second, not one a call."""
-ATTEMPTS = 6
-BACKOFF_S = 0.5
-MAX_BACKOFF_S = 30.0
-FLUSH_S = 5.0
-"""How long shutdown waits for queued records to be sent."""
-SWITCH_INTERVAL_S = 0.0005
-"""How long the event loop may wait for the GIL while the export thread encodes (Python's default is 5 ms, which
-showed as 7-8 ms round-trip p99 with export on against ~1-4 ms off). It only matters while both threads want to run,
-so a daemon with nothing to export pays nothing for it."""
-
-Pending = bytes | ocsf.LogEvent
-"""An encoded decision-log line (shaped in the export thread) or an event already shaped."""
-SinkFactory = Callable[[TelemetryConfig, str], "Sink"]
-
-
-class Sink(Protocol):
-    """What the export thread sends through: `otlp.OtlpSink`, loaded only when the service starts."""
-
-    def send(self, events: Sequence[ocsf.LogEvent]) -> bool: ...
-
-    def shutdown(self) -> None: ...
-
-
-def otlp_sink(config: TelemetryConfig, principal: str) -> Sink:
-    from keycardd.telemetry.otlp import OtlpSink  # noqa: PLC0415 - the SDK is loaded only when export is on
-
-    return OtlpSink(config, principal)
-
-
-@dataclass
-class Counters:
-    """What `status` shows; written by the export thread (drops by both sides, under the queue's lock)."""
-
-    exported: int = 0
-    dropped: int = 0
-    retries: int = 0
-    failed_requests: int = 0
-    last_error: str | None = None
+STOP_MARGIN_S = 2.0
+"""Beyond the export process's own FLUSH_S, before it is killed at shutdown."""
+_encode = msgspec.json.Encoder().encode
 
 
 class TelemetryService:
-    def __init__(self, config: TelemetryConfig, principal: str, sink_factory: SinkFactory = otlp_sink) -> None:
+    def __init__(self, config: TelemetryConfig, principal: str) -> None:
         self.config = config
         self.principal = principal
-        self.counters = Counters()
-        self._sink_factory = sink_factory
-        self._pending: deque[Pending] = deque()
+        self.dropped = 0
+        """Records the daemon could not hand to the export process (its queue full, or the process gone)."""
+        self.reported = exporter.Counters()
+        """The export process's last report."""
+        self.process: subprocess.Popen[bytes] | None = None
+        self._pending: deque[bytes] = deque()
         self._lock = threading.Condition()
-        self._stopping = threading.Event()
-        self._decode = msgspec.json.Decoder(DecisionRecord).decode
+        self._stopping = False
         self._upstream_finished: anyio.Event | None = None
         """The decision log's: at shutdown its last records are exported too."""
         self._zone_failing = False
-        self._sink: Sink | None = None
-        """Created by the export thread; shut down by `run` at the end."""
+        self._gone = False
+        """Set when the export process can no longer be written to: every later record is counted as dropped."""
 
     def attach(self, decision_log: DecisionLog, shadow: ShadowEvaluator, zone: ZoneSync | None) -> None:
         """Hook into the services whose results are exported."""
@@ -116,13 +78,12 @@ class TelemetryService:
 
     def submit_decisions(self, lines: bytes, records: int) -> None:
         """A batch of encoded decision-log records (the decision log's `export` hook)."""
-        self._put(lines.splitlines(), records)
+        self._put([b"D" + line + b"\n" for line in lines.splitlines()])
 
     def shadow_difference(self, answer: HookAnswer, shadow: Decision) -> None:
         """A shadow difference (the shadow evaluator's hook): the request masked exactly as the decision log does."""
-        record = record_of(answer)
-        event = ocsf.shadow_event(record, self.principal, shadow.outcome.value, list(shadow.policies))
-        self._put([event], 1)
+        event = ocsf.shadow_event(record_of(answer), self.principal, shadow.outcome.value, list(shadow.policies))
+        self._put([b"E" + _encode(event) + b"\n"])
 
     def zone_synced(self, zone_id: str, status: ZoneStatus, changed: bool) -> None:
         """A zone sync's result (the zone sync's hook), when it says something: new policy installed, a failure,
@@ -139,132 +100,113 @@ class TelemetryService:
             error=status.last_error,
             reason=status.last_error_reason,
         )
-        self._put([event], 1)
+        self._put([b"E" + _encode(event) + b"\n"])
 
-    def _put(self, items: Sequence[Pending], records: int) -> None:
+    def _put(self, lines: Sequence[bytes]) -> None:
         with self._lock:
-            if len(self._pending) + len(items) > self.config.queue_size:
-                self.counters.dropped += records
+            if self._gone or len(self._pending) + len(lines) > self.config.queue_size:
+                self.dropped += len(lines)
                 return
-            self._pending.extend(items)
-            if len(self._pending) == len(items) or len(self._pending) >= BATCH:
-                self._lock.notify()  # the first record starts a batch window, a full batch ends it
+            self._pending.extend(lines)
+            self._lock.notify()
 
     # The lifecycle: one task in the daemon's task group.
 
     async def run(self) -> None:
-        """Start the export thread and keep it until cancelled; then flush for at most FLUSH_S."""
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        thread = threading.Thread(target=self._export_loop, name="keycardd-telemetry", daemon=True)
-        thread.start()
-        log.info("exporting decisions to %s (OTLP/HTTP)", mask(self.config.endpoint))
+        """Start the export process and feed it until cancelled; then hand it the rest and let it flush."""
+        process = self.process = subprocess.Popen(
+            [sys.executable, "-m", "keycardd.telemetry.exporter"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # a ^C to the daemon's terminal reaches the daemon, which stops it in order
+        )
+        assert process.stdin is not None and process.stdout is not None
+        settings = exporter.Settings(self.config, self.principal)
+        feeder = threading.Thread(target=self._feed, args=(process.stdin, _encode(settings) + b"\n"), daemon=True)
+        reader = threading.Thread(target=self._read_reports, args=(process.stdout,), daemon=True)
+        feeder.start()
+        reader.start()
+        log.info("exporting decisions to %s (OTLP/HTTP, pid %d)", mask(self.config.endpoint), process.pid)
         try:
             await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
-                deadline = time.monotonic() + FLUSH_S
-                if self._upstream_finished is not None:
-                    with anyio.move_on_after(FLUSH_S):
-                        await self._upstream_finished.wait()
+                await self._stop(process, feeder, reader)
+
+    async def _stop(self, process: subprocess.Popen[bytes], feeder: threading.Thread, reader: threading.Thread) -> None:
+        deadline = time.monotonic() + exporter.FLUSH_S + STOP_MARGIN_S
+        if self._upstream_finished is not None:
+            with anyio.move_on_after(exporter.FLUSH_S):
+                await self._upstream_finished.wait()
+        with self._lock:
+            self._stopping = True
+            self._lock.notify()
+        try:
+            await anyio.to_thread.run_sync(process.wait, max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("telemetry: the export process did not finish in time; stopping it")
+            process.kill()
+            await anyio.to_thread.run_sync(process.wait)
+        await anyio.to_thread.run_sync(reader.join, 1.0)
+        with self._lock:
+            left = len(self._pending)
+            self._pending.clear()
+            self.dropped += left
+
+    def _feed(self, stdin: BinaryIO, settings: bytes) -> None:
+        """The feeder thread: settings first, then every queued line; closes the input once stopping and empty."""
+        try:
+            stdin.write(settings)
+            stdin.flush()
+            while True:
                 with self._lock:
-                    self._stopping.set()
-                    self._lock.notify()
-                await anyio.to_thread.run_sync(thread.join, max(0.0, deadline - time.monotonic()))
-                if self._sink is not None:
-                    self._sink.shutdown()
-                with self._lock:
-                    left = len(self._pending)
+                    while not self._pending and not self._stopping:
+                        self._lock.wait()
+                    if not self._pending:
+                        break
+                    lines = b"".join(self._pending)
                     self._pending.clear()
-                    self.counters.dropped += left
-                if left:
-                    log.warning("telemetry: %d records not exported before shutdown", left)
+                try:
+                    stdin.write(lines)
+                    stdin.flush()
+                except OSError:
+                    with self._lock:
+                        self.dropped += lines.count(b"\n")
+                    raise
+        except OSError as exc:
+            log.error("telemetry: the export process is gone (%s); records are counted as dropped", exc)
+            with self._lock:
+                self._gone = True
+                self.dropped += len(self._pending)
+                self._pending.clear()
+                self.reported.last_error = "the export process exited"
+        finally:
+            stdin.close()
+
+    def _read_reports(self, stdout: BinaryIO) -> None:
+        decode = msgspec.json.Decoder(exporter.Counters).decode
+        for line in stdout:
+            try:
+                self.reported = decode(line)
+            except msgspec.DecodeError:
+                log.error("telemetry: the export process sent an unreadable report")
 
     def status(self) -> dict[str, object]:
-        counters = self.counters
+        reported = self.reported
         with self._lock:
-            queued = len(self._pending)
+            queued = len(self._pending) + reported.queued
         return {
             "enabled": True,
             **self.config.describe(),
+            "pid": self.process.pid if self.process is not None else None,
             "queued": queued,
-            "exported": counters.exported,
-            "dropped": counters.dropped,
-            "retries": counters.retries,
-            "failed_requests": counters.failed_requests,
-            "last_error": counters.last_error,
+            "exported": reported.exported,
+            "dropped": self.dropped + reported.dropped,
+            "retries": reported.retries,
+            "failed_requests": reported.failed_requests,
+            "last_error": reported.last_error,
             "sdk_loaded": sdk_loaded(),
         }
-
-    # The export thread's side.
-
-    def _export_loop(self) -> None:
-        try:
-            sink = self._sink = self._sink_factory(self.config, self.principal)
-        except Exception as exc:  # the extra was checked at start; anything else still must not stop deciding
-            log.exception("telemetry: cannot create the OTLP exporter; nothing will be exported")
-            self.counters.last_error = mask(f"{type(exc).__name__}: {exc}")
-            return
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
-            events = [event for item in batch if (event := self._shape(item)) is not None]
-            if events:
-                self._deliver(sink, events)
-
-    def _next_batch(self) -> list[Pending] | None:
-        """Up to BATCH records: gathered for up to BATCH_WINDOW_S after the first, or at once when BATCH are
-        queued (a busy daemon is not held to BATCH records a window); None once stopping with none left."""
-        with self._lock:
-            while not self._pending and not self._stopping.is_set():
-                self._lock.wait()
-            deadline = time.monotonic() + BATCH_WINDOW_S
-            while len(self._pending) < BATCH and not self._stopping.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._lock.wait(remaining)
-            if not self._pending:
-                return None
-            count = min(BATCH, len(self._pending))
-            return [self._pending.popleft() for _ in range(count)]
-
-    def _shape(self, item: Pending) -> ocsf.LogEvent | None:
-        if isinstance(item, ocsf.LogEvent):
-            return item
-        try:
-            return ocsf.decision_event(self._decode(item), self.principal)
-        except msgspec.DecodeError:  # the writer encodes these records itself: a bug, not input
-            log.exception("telemetry: a decision record does not decode")
-            self._drop(1)
-            return None
-
-    def _deliver(self, sink: Sink, events: list[ocsf.LogEvent]) -> None:
-        """Send one batch: retried with backoff and jitter while running, once when stopping."""
-        for attempt in range(ATTEMPTS):
-            try:
-                sent = sink.send(events)
-            except Exception as exc:  # the exporter should not raise; if it does, the batch fails like any other
-                log.exception("telemetry export failed")
-                sent, self.counters.last_error = False, mask(f"{type(exc).__name__}: {exc}")
-            if sent:
-                self.counters.exported += len(events)
-                self.counters.last_error = None
-                return
-            self.counters.failed_requests += 1
-            self.counters.last_error = self.counters.last_error or "the collector did not accept the batch"
-            if attempt + 1 == ATTEMPTS or self._stopping.is_set():
-                break
-            self.counters.retries += 1
-            delay = min(BACKOFF_S * 2**attempt, MAX_BACKOFF_S) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter
-            if self._stopping.wait(delay):
-                continue  # one last attempt at shutdown
-        self._drop(len(events))
-        log.warning("telemetry: %d records dropped after %d failed requests", len(events), attempt + 1)
-
-    def _drop(self, count: int) -> None:
-        with self._lock:  # the event loop counts its drops too
-            self.counters.dropped += count
 
 
 def from_config(config: KeycardConfig, principal: str, env: Mapping[str, str] | None = None) -> TelemetryService | None:
@@ -274,7 +216,7 @@ def from_config(config: KeycardConfig, principal: str, env: Mapping[str, str] | 
 
 
 def sdk_loaded() -> bool:
-    """Whether this process has imported the OpenTelemetry SDK: it must not have unless export is configured."""
+    """Whether this process has imported the OpenTelemetry SDK: the daemon never does (the export process does)."""
     return "opentelemetry" in sys.modules
 
 
