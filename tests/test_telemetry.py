@@ -488,3 +488,48 @@ def test_a_token_in_the_endpoint_is_never_shown() -> None:
     with pytest.raises(ConfigError) as refused:
         telemetry_config(None, None, {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"http://c.example/v1/logs?token={token}"})
     assert token not in str(refused.value)
+
+
+def test_the_sdk_lives_in_the_export_process_not_in_the_daemon(
+    start_daemon: Callable[..., DaemonProcess], receiver: Receiver
+) -> None:
+    daemon = start_daemon(policy=POLICY, env=otel_env(receiver))
+    decide(daemon, claude_read("/work/secrets/a"))
+    wait_until(lambda: telemetry(daemon)["exported"] == 1)
+    document = telemetry(daemon)
+    assert document["sdk_loaded"] is False
+    assert Path(f"/proc/{document['pid']}/cmdline").read_bytes().split(b"\0")[1:3] == [
+        b"-m",
+        b"keycardd.telemetry.exporter",
+    ]
+
+
+def test_an_export_process_that_dies_is_reported_and_its_records_counted(
+    start_daemon: Callable[..., DaemonProcess], receiver: Receiver
+) -> None:
+    daemon = start_daemon(policy=POLICY, env=otel_env(receiver))
+    os.kill(telemetry(daemon)["pid"], signal.SIGKILL)
+    for index in range(5):
+        decide(daemon, claude_read(f"/work/src/{index}.py"))
+    wait_until(lambda: telemetry(daemon)["last_error"] == "the export process exited")
+    decide(daemon, claude_read("/work/src/after.py"))
+    wait_until(lambda: telemetry(daemon)["dropped"] == 6)
+    assert status(daemon)["decisions"]["no_objection"] == 6  # type: ignore[index]
+
+
+def test_the_export_process_ends_with_the_daemon_even_when_it_is_killed(
+    start_daemon: Callable[..., DaemonProcess], receiver: Receiver
+) -> None:
+    daemon = start_daemon(policy=POLICY, env=otel_env(receiver))
+    decide(daemon, claude_read("/work/src/a.py"))
+    pid = telemetry(daemon)["pid"]
+    daemon.stop(signal.SIGKILL)
+    wait_until(lambda: not _running(pid), timeout_s=20)  # its input ends: it flushes and exits
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"

@@ -9,7 +9,7 @@ native library; `http/json` and `grpc` are refused with one sentence naming the 
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -104,7 +104,7 @@ def telemetry_config(
         resource.update(_pairs(env["OTEL_RESOURCE_ATTRIBUTES"], "OTEL_RESOURCE_ATTRIBUTES"))
     service_name = env.get("OTEL_SERVICE_NAME") or table.service_name or resource.pop("service.name", "keycardd")
     resource.pop("service.name", None)
-    if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
+    if not _installed("opentelemetry-exporter-otlp-proto-http"):
         raise ConfigError(
             f"telemetry export to {mask(endpoint)} is configured but the OpenTelemetry exporter is not installed "
             "(pip install 'keycardd[otlp]')"
@@ -119,6 +119,15 @@ def telemetry_config(
         queue_size=table.queue_size,
         source="environment" if uses_env or not file_path else file_path,
     )
+
+
+def _installed(distribution: str) -> bool:
+    """Whether a package is installed, from its metadata: nothing is imported (the daemon never loads the SDK)."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _disabled(env: Mapping[str, str]) -> bool:
