@@ -14,6 +14,7 @@ the process sends what it can within its FLUSH_S and exits; after FLUSH_S plus a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -113,13 +114,20 @@ class TelemetryService:
     # The lifecycle: one task in the daemon's task group.
 
     async def run(self) -> None:
-        """Start the export process and feed it until cancelled; then hand it the rest and let it flush."""
-        process = self.process = subprocess.Popen(
-            [sys.executable, "-m", "keycardd.telemetry.exporter"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,  # a ^C to the daemon's terminal reaches the daemon, which stops it in order
-        )
+        """Start the export process and feed it until cancelled; then hand it the rest and let it flush. A process
+        that cannot start stops nothing else: it is reported and every record counted as dropped."""
+        try:
+            process = self.process = subprocess.Popen(
+                [sys.executable, "-m", "keycardd.telemetry.exporter"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # a ^C to the daemon's terminal reaches the daemon, which stops it in order
+            )
+        except OSError as exc:
+            log.error("telemetry: cannot start the export process: %s; records are counted as dropped", exc)
+            self._lost("the export process could not start")
+            await anyio.sleep_forever()
+            return
         assert process.stdin is not None and process.stdout is not None
         settings = exporter.Settings(self.config, self.principal)
         feeder = threading.Thread(target=self._feed, args=(process.stdin, _encode(settings) + b"\n"), daemon=True)
@@ -175,13 +183,18 @@ class TelemetryService:
                     raise
         except OSError as exc:
             log.error("telemetry: the export process is gone (%s); records are counted as dropped", exc)
-            with self._lock:
-                self._gone = True
-                self.dropped += len(self._pending)
-                self._pending.clear()
-                self.reported.last_error = "the export process exited"
+            self._lost("the export process exited")
         finally:
-            stdin.close()
+            with contextlib.suppress(OSError):  # its last buffered bytes had no reader
+                stdin.close()
+
+    def _lost(self, why: str) -> None:
+        """No export process to write to: what is queued and everything later is counted as dropped."""
+        with self._lock:
+            self._gone = True
+            self.dropped += len(self._pending)
+            self._pending.clear()
+            self.reported.last_error = why
 
     def _read_reports(self, stdout: BinaryIO) -> None:
         decode = msgspec.json.Decoder(exporter.Counters).decode
