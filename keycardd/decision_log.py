@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -25,9 +26,11 @@ import msgspec
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from keycardd import decision_chain
-from keycardd.adapters import HookAnswer
-from keycardd.engine import Engine
 from keycardd.redact import mask
+
+if TYPE_CHECKING:  # types only: the export process reads records without loading the deciding code (~20 MB)
+    from keycardd.adapters import HookAnswer
+    from keycardd.engine import Engine
 
 log = logging.getLogger(__name__)
 
