@@ -40,10 +40,10 @@ class BenchDaemon:
 
 @contextmanager
 def daemon(
-    policy: str | None = None, args: Sequence[str] = (), env: Mapping[str, str] | None = None
+    policy: str | None = None, args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None
 ) -> Iterator[BenchDaemon]:
-    """A keycardd subprocess in a private temporary state directory (`args`: extra command-line arguments, `env`:
-    extra environment variables)."""
+    """A keycardd subprocess in a private temporary state directory (`args`: extra command-line arguments,
+    `extra_env`: extra environment variables)."""
     root = Path(tempfile.mkdtemp(prefix="kcb", dir="/tmp"))
     root.chmod(0o700)
     policy_file = root / "policy.cedar"
@@ -56,7 +56,7 @@ def daemon(
         "KEYCARD_POLICY_FILE": str(policy_file),
         "KEYCARD_POLICY_DIR": str(root / "policy.d"),
         "KEYCARDD_LOG_LEVEL": "WARNING",
-        **(env or {}),
+        **(extra_env or {}),
     }
     process = subprocess.Popen([sys.executable, "-m", "keycardd.daemon", *args], env=env, stdin=subprocess.DEVNULL)
     sock = root / "d.sock"

@@ -66,7 +66,7 @@ def _status(socket_path: Any) -> dict[str, Any]:
 
 def _measure(export: bool, port: int) -> dict[str, Any]:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"} if export else {}
-    with daemon(synthetic_policies(100), env=env) as bench_daemon:
+    with daemon(synthetic_policies(100), extra_env=env) as bench_daemon:
         round_trip = _round_trip(bench_daemon.socket)
         throughput = _throughput(bench_daemon.socket, CLIENTS, REQUESTS_PER_CLIENT)
         status = _status(bench_daemon.socket)

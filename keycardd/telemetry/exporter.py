@@ -12,6 +12,7 @@ gone) flushes what is queued for at most FLUSH_S, then exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -19,7 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import BinaryIO, Protocol
 
 import msgspec
@@ -174,23 +175,21 @@ class Exporter:
             self.counters.dropped += count
 
 
-def serve(
-    input_stream: BinaryIO, output: BinaryIO, sink_factory: Callable[[TelemetryConfig, str], Sink] = otlp_sink
-) -> int:
+def serve(input_stream: BinaryIO, output: BinaryIO) -> int:
     """Read settings and records from `input_stream` until it ends; report counters on `output`."""
     try:
         settings = msgspec.json.decode(input_stream.readline(), type=Settings)
     except msgspec.DecodeError as exc:
         log.error("telemetry: the daemon sent no usable settings: %s", exc)
         return 2
-    exporter = Exporter(settings, sink_factory(settings.config, settings.principal))
+    exporter = Exporter(settings, otlp_sink(settings.config, settings.principal))
     exporter.thread.start()
     write_lock = threading.Lock()
     done = threading.Event()
 
     def report_until_done() -> None:
         while not done.wait(REPORT_S):
-            with write_lock:
+            with write_lock, contextlib.suppress(OSError):  # a daemon that is gone reads no reports
                 output.write(exporter.report())
                 output.flush()
 

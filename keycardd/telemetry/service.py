@@ -64,8 +64,8 @@ class TelemetryService:
         self._upstream_finished: anyio.Event | None = None
         """The decision log's: at shutdown its last records are exported too."""
         self._zone_failing = False
-        self._gone = False
-        """Set when the export process can no longer be written to: every later record is counted as dropped."""
+        self._gone: str | None = None
+        """Why the export process can no longer be written to, once it cannot: every later record is dropped."""
 
     def attach(self, decision_log: DecisionLog, shadow: ShadowEvaluator, zone: ZoneSync | None) -> None:
         """Hook into the services whose results are exported."""
@@ -155,6 +155,7 @@ class TelemetryService:
             log.warning("telemetry: the export process did not finish in time; stopping it")
             process.kill()
             await anyio.to_thread.run_sync(process.wait)
+        await anyio.to_thread.run_sync(feeder.join, 1.0)  # a killed process's pipe fails any write it was blocked in
         await anyio.to_thread.run_sync(reader.join, 1.0)
         with self._lock:
             left = len(self._pending)
@@ -191,10 +192,9 @@ class TelemetryService:
     def _lost(self, why: str) -> None:
         """No export process to write to: what is queued and everything later is counted as dropped."""
         with self._lock:
-            self._gone = True
+            self._gone = why
             self.dropped += len(self._pending)
             self._pending.clear()
-            self.reported.last_error = why
 
     def _read_reports(self, stdout: BinaryIO) -> None:
         decode = msgspec.json.Decoder(exporter.Counters).decode
@@ -217,7 +217,7 @@ class TelemetryService:
             "dropped": self.dropped + reported.dropped,
             "retries": reported.retries,
             "failed_requests": reported.failed_requests,
-            "last_error": reported.last_error,
+            "last_error": self._gone or reported.last_error,
             "sdk_loaded": sdk_loaded(),
         }
 
