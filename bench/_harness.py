@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +39,11 @@ class BenchDaemon:
 
 
 @contextmanager
-def daemon(policy: str | None = None, args: Sequence[str] = ()) -> Iterator[BenchDaemon]:
-    """A keycardd subprocess in a private temporary state directory (`args`: extra command-line arguments)."""
+def daemon(
+    policy: str | None = None, args: Sequence[str] = (), extra_env: Mapping[str, str] | None = None
+) -> Iterator[BenchDaemon]:
+    """A keycardd subprocess in a private temporary state directory (`args`: extra command-line arguments,
+    `extra_env`: extra environment variables)."""
     root = Path(tempfile.mkdtemp(prefix="kcb", dir="/tmp"))
     root.chmod(0o700)
     policy_file = root / "policy.cedar"
@@ -53,6 +56,7 @@ def daemon(policy: str | None = None, args: Sequence[str] = ()) -> Iterator[Benc
         "KEYCARD_POLICY_FILE": str(policy_file),
         "KEYCARD_POLICY_DIR": str(root / "policy.d"),
         "KEYCARDD_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     process = subprocess.Popen([sys.executable, "-m", "keycardd.daemon", *args], env=env, stdin=subprocess.DEVNULL)
     sock = root / "d.sock"

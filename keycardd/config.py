@@ -60,6 +60,8 @@ class _File(msgspec.Struct, frozen=True, kw_only=True):
     zone: _Zone = _Zone()
     org: _Org = _Org()
     credentials: _Credentials = _Credentials()
+    telemetry: dict[str, object] | None = None
+    """Read by `keycardd.telemetry.config` (strictly: unknown keys there are errors), and only by the daemon."""
 
 
 class KeycardConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +78,8 @@ class KeycardConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The file the values came from, if any."""
     warnings: tuple[str, ...] = ()
     """Sections and keys of the file that keycardd does not know (ignored), each naming the file."""
+    telemetry: dict[str, object] | None = None
+    """The file's `[telemetry]` table as written; `keycardd.telemetry.config` resolves it with the OTEL_* vars."""
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
@@ -142,6 +146,7 @@ def load_config(
         credentials=tuple(file.credentials.default),
         path=found,
         warnings=warnings,
+        telemetry=file.telemetry,
     )
 
 
@@ -150,9 +155,11 @@ _KNOWN_KEYS: dict[str, frozenset[str] | None] = {
     "zone": frozenset({"id"}),
     "org": frozenset({"id"}),
     "credentials": frozenset({"default"}),
+    "telemetry": None,
 }
-"""The sections keycardd reads and their keys (None: a plain value). `[[credentials.default]]` entries are checked
-strictly by `CredentialEntry` itself."""
+"""The sections keycardd reads and their keys (None: a plain value, or a table checked elsewhere).
+`[[credentials.default]]` entries are checked strictly by `CredentialEntry` itself, `[telemetry]` by
+`keycardd.telemetry.config.TelemetryTable`."""
 
 
 def _unknown_keys(raw: Mapping[str, object]) -> list[str]:

@@ -50,6 +50,7 @@ from keycardd.replicas import Replicas
 from keycardd.server import AlreadyRunningError, SocketServer, bind_socket, raise_fd_limit
 from keycardd.shadow import ShadowEvaluator
 from keycardd.stats import DecisionStats
+from keycardd.telemetry import service as telemetry_service
 from keycardd.zone.errors import ZoneError
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Daemon:
         zone: ZoneSync | None = None,
         broker: CredentialBroker | None = None,
         primary: PrimaryLink | None = None,
+        telemetry: telemetry_service.TelemetryService | None = None,
     ) -> None:
         self.socket_path = socket_path
         self.store = store
@@ -97,6 +99,10 @@ class Daemon:
         self.stats = DecisionStats()
         self.canaries = CanaryTokens()
         self.shadow = ShadowEvaluator(store, settings)
+        self.telemetry = telemetry
+        """Set when OTLP export is configured (in the primary, which exports its replicas' records too)."""
+        if telemetry is not None:
+            telemetry.attach(decision_log, self.shadow, zone)
         self.started = time.monotonic()
         self.server = SocketServer(self.handle)
         self.http: HttpHookServer | None = None
@@ -180,16 +186,16 @@ class Daemon:
         except UnknownAgentError as exc:
             return ErrorReply(message=str(exc))
         latency_us = (time.perf_counter() - started) * 1e6
-        self._observe(answer, latency_us, is_canary)
+        self._observe(answer, latency_us, request.payload, is_canary)
         return HookResult(stdout=answer.stdout, exit_code=answer.exit_code)
 
-    def _observe(self, answer: HookAnswer, latency_us: float, is_canary: bool = False) -> None:
-        """Everything that happens after the decision: counted here, logged and shadowed by background tasks. A
-        doctor canary is logged as one and neither counted nor shadowed (keycardd/canary.py)."""
+    def _observe(self, answer: HookAnswer, latency_us: float, payload: bytes, is_canary: bool = False) -> None:
+        """Everything that happens after the decision: counted here, logged (and exported) and shadowed by
+        background tasks. A doctor canary is logged as one and neither counted nor shadowed (keycardd/canary.py)."""
         if answer.decision is not None and not answer.repeated and not is_canary:
             self.stats.record(answer.decision.outcome, latency_us, answer.call.agent)
             self.shadow.submit(answer)
-        self.decision_log.submit(answer, latency_us, canary=is_canary)
+        self.decision_log.submit(answer, latency_us, payload, self.store.engine, canary=is_canary)
 
     def _explain(self, request: ExplainRequest) -> Reply:
         try:
@@ -224,6 +230,7 @@ class Daemon:
                 **self.decision_log.chain_status(),
             },
             "shadow": self.shadow.status(),
+            "telemetry": self.telemetry.status() if self.telemetry else telemetry_service.disabled_status(),
             "connections": {"served": self.server.connections, "refused": self.server.refused},
             "processes": 1 + (self.replicas.count if self.replicas is not None else 0),
             **({"http": self.http.status()} if self.http is not None else {}),
@@ -257,6 +264,8 @@ class Daemon:
             tasks.start_soon(self.decision_log.run)
             tasks.start_soon(self.store.watch)
             tasks.start_soon(self.shadow.run)
+            if self.telemetry is not None:
+                tasks.start_soon(self.telemetry.run)
             if self.http is not None and http_listener is not None:
                 tasks.start_soon(self.http.serve, http_listener)
             if self.primary is not None:  # a replica: the primary syncs the zone, brokers and owns the socket file
@@ -340,7 +349,10 @@ def build_daemon(
         user_token = broker.user_access_token if broker is not None else None
         zone = ZoneSync.from_config(config, store, paths.state_dir() / "zone-policy.json", user_token=user_token)
     decision_log = DecisionLog(paths.decision_log_path(), sink=primary.buffer_log if primary is not None else None)
-    return Daemon(socket_path, store, settings, decision_log, zone=zone, broker=broker, primary=primary)
+    telemetry = telemetry_service.from_config(config, str(principal)) if primary is None else None
+    return Daemon(
+        socket_path, store, settings, decision_log, zone=zone, broker=broker, primary=primary, telemetry=telemetry
+    )
 
 
 async def serve(

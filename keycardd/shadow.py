@@ -8,12 +8,13 @@ nothing to the hot path), differences are logged with the request, both decision
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from keycardd.adapters import HookAnswer, Settings
-from keycardd.adapters.decision import decide
+from keycardd.adapters.decision import Decision, decide
 from keycardd.policy_store import PolicyStore
 from keycardd.redact import mask
 
@@ -32,6 +33,8 @@ class ShadowEvaluator:
         self._send: MemoryObjectSendStream[HookAnswer]
         self._receive: MemoryObjectReceiveStream[HookAnswer]
         self._send, self._receive = anyio.create_memory_object_stream[HookAnswer](QUEUE_SIZE)
+        self.on_difference: Callable[[HookAnswer, Decision], None] | None = None
+        """Set when telemetry export is configured: each difference is exported too."""
 
     def submit(self, answer: HookAnswer) -> None:
         if self._store.shadow is None:
@@ -68,6 +71,8 @@ class ShadowEvaluator:
             list(shadow.policies),
             mask(str({key: call.context[key] for key in sorted(call.context)})),
         )
+        if self.on_difference is not None:
+            self.on_difference(answer, shadow)
 
     def drain(self) -> dict[str, int]:
         """The counters since the last drain, and reset (a replica reporting to its primary)."""

@@ -71,6 +71,8 @@ def isolated_home(tmp_path: Path, short_dir: Path, monkeypatch: pytest.MonkeyPat
         "KEYCARD_SOCKET",
     ):
         monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:  # no test exports unless it asks to
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return home
 

@@ -74,6 +74,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"http:      {_http_text(document['http'])}")
     print(f"log:       {document['log']['path']} ({document['log']['dropped']} dropped)")
     print(f"shadow:    {_shadow_text(document['shadow'])}")
+    if "telemetry" in document:
+        print(f"telemetry: {_telemetry_text(document['telemetry'])}")
     if "zone" in document:
         print(f"zone:      {_zone_text(document['zone'])}")
         for line in _zone_details(document["zone"]):
@@ -105,6 +107,16 @@ def _shadow_text(shadow: dict[str, Any]) -> str:
     if not shadow["active"]:
         return "off (no shadow policy set)"
     return f"{shadow['evaluated']} evaluated, {shadow['differences']} differences, {shadow['dropped']} dropped"
+
+
+def _telemetry_text(telemetry: dict[str, Any]) -> str:
+    if not telemetry["enabled"]:
+        return "off (no OTLP endpoint configured)"
+    text = (
+        f"OTLP to {telemetry['endpoint']}: {telemetry['exported']} exported, {telemetry['dropped']} dropped, "
+        f"{telemetry['queued']} queued, {telemetry['retries']} retries"
+    )
+    return text + (f"; last error: {telemetry['last_error']}" if telemetry.get("last_error") else "")
 
 
 def _zone_text(zone: dict[str, Any]) -> str:

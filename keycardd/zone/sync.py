@@ -109,6 +109,8 @@ class ZoneSync:
     auth: ApiAuth = field(default_factory=NoAuth)
     on_change: Callable[[], object] | None = None
     """Called after new zone policy is installed and cached (the primary tells its replicas to load the cache)."""
+    on_result: Callable[[ZoneStatus, bool], object] | None = None
+    """Called after every sync with the status and whether new policy was installed (telemetry exports it)."""
     status_: ZoneStatus = field(init=False)
     _jwks: KeySet | None = field(default=None, init=False)
     _jwks_uri: str | None = field(default=None, init=False)
@@ -186,11 +188,15 @@ class ZoneSync:
             raise self._failure(f"{type(exc).__name__}: {exc}", "unexpected") from None
         self.status_.last_sync = datetime.now(UTC).isoformat(timespec="seconds")
         self.status_.last_error = self.status_.last_error_reason = None
+        if self.on_result is not None:
+            self.on_result(self.status_, changed)
         return changed
 
     def _failure(self, message: str, reason: str) -> ZoneError:
         self.status_.last_error, self.status_.last_error_reason = message, reason
         log.error("zone policy sync failed (%s), keeping the last verified policy: %s", reason, message)
+        if self.on_result is not None:
+            self.on_result(self.status_, False)
         return ZoneError(message, reason=reason)
 
     async def _sync(self, client: httpx.AsyncClient, api: ManagementApi) -> bool:
