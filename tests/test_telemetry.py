@@ -123,8 +123,8 @@ def test_every_decision_kind_is_one_record_with_its_attributes(
     daemon = start_daemon(policy=POLICY, env=otel_env(receiver))
     expected = {
         "/work/secrets/a": ("deny", ["no-secrets"], 2, 2),
-        "/work/ops/run.sh": ("ask", ["ask-ops", "all"], 0, 23),
-        "/work/docs/guide.md": ("allow", ["approved-docs", "all"], 1, 1),
+        "/work/ops/run.sh": ("ask", ["ask-ops"], 0, 23),
+        "/work/docs/guide.md": ("allow", ["approved-docs"], 1, 1),
         "/work/src/main.py": ("no_objection", ["all"], 1, 16),
     }
     for index, path in enumerate(expected):
