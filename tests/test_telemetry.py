@@ -504,16 +504,24 @@ def test_the_sdk_lives_in_the_export_process_not_in_the_daemon(
     ]
 
 
-def test_an_export_process_that_dies_is_reported_and_its_records_counted(
+def test_an_export_process_that_dies_is_replaced_and_every_record_is_exported_or_counted(
     start_daemon: Callable[..., DaemonProcess], receiver: Receiver
 ) -> None:
     daemon = start_daemon(policy=POLICY, env=otel_env(receiver))
-    os.kill(telemetry(daemon)["pid"], signal.SIGKILL)
-    for index in range(5):
+    killed = telemetry(daemon)["pid"]
+    os.kill(killed, signal.SIGKILL)  # an agent can: it is not the daemon
+    wait_until(lambda: telemetry(daemon)["restarts"] == 1)
+    assert str(telemetry(daemon)["last_error"]).startswith("the export process exited")
+    for index in range(5):  # while no export process runs
         decide(daemon, claude_read(f"/work/src/{index}.py"))
-    wait_until(lambda: telemetry(daemon)["last_error"] == "the export process exited")
+    wait_until(lambda: telemetry(daemon)["pid"] not in (killed, None) and _running(telemetry(daemon)["pid"]))
     decide(daemon, claude_read("/work/src/after.py"))
-    wait_until(lambda: telemetry(daemon)["dropped"] == 6)
+    wait_until(
+        lambda: any(
+            r.ocsf["unmapped"]["keycard"]["file_path"] == "/work/src/after.py" for r in receiver.of("keycardd.decision")
+        )
+    )
+    wait_until(lambda: telemetry(daemon)["exported"] + telemetry(daemon)["dropped"] == 6)  # none lost silently
     assert status(daemon)["decisions"]["no_objection"] == 6  # type: ignore[index]
 
 

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 STOP_MARGIN_S = 2.0
 """Beyond the export process's own FLUSH_S, before it is killed at shutdown."""
+RESTART_S = 1.0
+MAX_RESTART_S = 60.0
+"""An export process that exited is replaced after RESTART_S, doubling up to this while replacements keep failing."""
 _encode = msgspec.json.Encoder().encode
 
 
@@ -56,7 +59,12 @@ class TelemetryService:
         self.dropped = 0
         """Records the daemon could not hand to the export process (its queue full, or the process gone)."""
         self.reported = exporter.Counters()
-        """The export process's last report."""
+        """The running export process's last report."""
+        self._earlier = exporter.Counters()
+        """The finished export processes' counters, summed."""
+        self.restarts = 0
+        """Export processes that exited by themselves and were replaced."""
+        self._exit_error: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._pending: deque[bytes] = deque()
         self._lock = threading.Condition()
@@ -114,10 +122,24 @@ class TelemetryService:
     # The lifecycle: one task in the daemon's task group.
 
     async def run(self) -> None:
-        """Start the export process and feed it until cancelled; then hand it the rest and let it flush. A process
-        that cannot start stops nothing else: it is reported and every record counted as dropped."""
+        """Keep an export process running and fed until cancelled; then hand it the rest and let it flush.
+
+        A process that exits (an agent may kill it: it is not the daemon) or cannot start stops nothing else: it is
+        reported, what it held and what arrives meanwhile is counted as dropped, and a new one is started after a
+        delay that doubles while they keep failing (RESTART_S up to MAX_RESTART_S)."""
+        delay = RESTART_S
+        while True:
+            started = time.monotonic()
+            await self._run_process()
+            if time.monotonic() - started > MAX_RESTART_S:
+                delay = RESTART_S  # it ran for a while: the next failure is a new story
+            await anyio.sleep(delay)
+            delay = min(delay * 2, MAX_RESTART_S)
+
+    async def _run_process(self) -> None:
+        """One export process, from start until it exits by itself (returns) or the daemon stops (cancelled)."""
         try:
-            process = self.process = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "keycardd.telemetry.exporter"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -126,20 +148,33 @@ class TelemetryService:
         except OSError as exc:
             log.error("telemetry: cannot start the export process: %s; records are counted as dropped", exc)
             self._lost("the export process could not start")
-            await anyio.sleep_forever()
             return
         assert process.stdin is not None and process.stdout is not None
-        settings = exporter.Settings(self.config, self.principal)
-        feeder = threading.Thread(target=self._feed, args=(process.stdin, _encode(settings) + b"\n"), daemon=True)
+        with self._lock:
+            self.process, self._gone = process, None
+        retired = threading.Event()
+        settings = _encode(exporter.Settings(self.config, self.principal)) + b"\n"
+        feeder = threading.Thread(target=self._feed, args=(process.stdin, settings, retired), daemon=True)
         reader = threading.Thread(target=self._read_reports, args=(process.stdout,), daemon=True)
         feeder.start()
         reader.start()
         log.info("exporting decisions to %s (OTLP/HTTP, pid %d)", mask(self.config.endpoint), process.pid)
         try:
-            await anyio.sleep_forever()
+            code = await anyio.to_thread.run_sync(process.wait, abandon_on_cancel=True)
         finally:
             with anyio.CancelScope(shield=True):
-                await self._stop(process, feeder, reader)
+                if process.returncode is None:  # cancelled: the daemon is stopping
+                    await self._stop(process, feeder, reader)
+        with self._lock:
+            retired.set()
+            self._lock.notify_all()
+        await anyio.to_thread.run_sync(feeder.join, 1.0)  # a write to the dead process's pipe fails at once
+        await anyio.to_thread.run_sync(reader.join, 1.0)  # its last report: what the dead process had counted
+        self._retire_counters()
+        self.restarts += 1
+        self._exit_error = f"the export process exited (status {code}); a new one is started"
+        log.error("telemetry: %s; records are counted as dropped meanwhile", self._exit_error)
+        self._lost(self._exit_error)
 
     async def _stop(self, process: subprocess.Popen[bytes], feeder: threading.Thread, reader: threading.Thread) -> None:
         deadline = time.monotonic() + exporter.FLUSH_S + STOP_MARGIN_S
@@ -148,7 +183,7 @@ class TelemetryService:
                 await self._upstream_finished.wait()
         with self._lock:
             self._stopping = True
-            self._lock.notify()
+            self._lock.notify_all()
         try:
             await anyio.to_thread.run_sync(process.wait, max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -162,16 +197,17 @@ class TelemetryService:
             self._pending.clear()
             self.dropped += left
 
-    def _feed(self, stdin: BinaryIO, settings: bytes) -> None:
-        """The feeder thread: settings first, then every queued line; closes the input once stopping and empty."""
+    def _feed(self, stdin: BinaryIO, settings: bytes, retired: threading.Event) -> None:
+        """The feeder thread of one export process: settings first, then every queued line; closes the input once
+        stopping and empty, or once its process has exited (`retired`: the lines are left to the next process)."""
         try:
             stdin.write(settings)
             stdin.flush()
             while True:
                 with self._lock:
-                    while not self._pending and not self._stopping:
+                    while not self._pending and not self._stopping and not retired.is_set():
                         self._lock.wait()
-                    if not self._pending:
+                    if retired.is_set() or not self._pending:
                         break
                     lines = b"".join(self._pending)
                     self._pending.clear()
@@ -189,6 +225,17 @@ class TelemetryService:
             with contextlib.suppress(OSError):  # its last buffered bytes had no reader
                 stdin.close()
 
+    def _retire_counters(self) -> None:
+        """Fold a finished process's last report into the totals, so that `status` counts across restarts."""
+        last, self.reported = self.reported, exporter.Counters()
+        earlier = self._earlier
+        self._earlier = exporter.Counters(
+            exported=earlier.exported + last.exported,
+            dropped=earlier.dropped + last.dropped + last.queued,  # what it still held died with it
+            retries=earlier.retries + last.retries,
+            failed_requests=earlier.failed_requests + last.failed_requests,
+        )
+
     def _lost(self, why: str) -> None:
         """No export process to write to: what is queued and everything later is counted as dropped."""
         with self._lock:
@@ -205,7 +252,7 @@ class TelemetryService:
                 log.error("telemetry: the export process sent an unreadable report")
 
     def status(self) -> dict[str, object]:
-        reported = self.reported
+        reported, earlier = self.reported, self._earlier
         with self._lock:
             queued = len(self._pending) + reported.queued
         return {
@@ -213,11 +260,12 @@ class TelemetryService:
             **self.config.describe(),
             "pid": self.process.pid if self.process is not None else None,
             "queued": queued,
-            "exported": reported.exported,
-            "dropped": self.dropped + reported.dropped,
-            "retries": reported.retries,
-            "failed_requests": reported.failed_requests,
-            "last_error": self._gone or reported.last_error,
+            "exported": earlier.exported + reported.exported,
+            "dropped": self.dropped + earlier.dropped + reported.dropped,
+            "retries": earlier.retries + reported.retries,
+            "failed_requests": earlier.failed_requests + reported.failed_requests,
+            "last_error": self._gone or reported.last_error or self._exit_error,
+            "restarts": self.restarts,
             "sdk_loaded": sdk_loaded(),
         }
 
