@@ -53,6 +53,8 @@ own (`allowedEnvVars`), a project install writes the project directory; doctor's
 (keycardd/canary.py). An empty value means unset."""
 RECEIVE_SIZE = 1 << 16
 ACCEPT_RETRY_S = 0.1
+LINGER_S = 1.0
+"""How long a refused request's remaining bytes are read and dropped before the connection closes."""
 MAX_HEADERS = 16 * 1024
 _NO_OBJECTION = b"{}"
 _encode = msgspec.json.Encoder().encode
@@ -218,7 +220,9 @@ class HttpHookServer:
                     log.warning("http hook listener: %s", refusal.message)
                 else:
                     self.rejected += 1
-                return await self._send_error(stream, refusal)
+                await self._send_error(stream, refusal)
+                await _linger(stream)
+                return False
             try:
                 reply = await self._handler(HookRequest(agent=agent, payload=body, env=env))
             except Exception:
@@ -331,6 +335,19 @@ class HttpHookServer:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return False
         return not close
+
+
+async def _linger(stream: SocketStream) -> None:
+    """After refusing a request whose body may still be arriving: send our end of the stream and drop what comes for
+    a moment, so that the client reads the refusal instead of a reset (closing with unread bytes sends one, which
+    can reach the client before it has read the answer)."""
+    with anyio.move_on_after(LINGER_S):
+        try:
+            await stream.send_eof()
+            while await stream.receive(RECEIVE_SIZE):
+                pass
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
 
 
 async def _receive(stream: SocketStream) -> bytes:
