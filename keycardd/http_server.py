@@ -2,9 +2,9 @@
 
 Claude Code POSTs the hook's JSON to `/hooks/claude` and reads the answer from a 2xx JSON body. This module owns
 only the HTTP: httptools parses every request (keycardd/http_messages.py: keep-alive, pipelining, chunked bodies,
-limits), and the body goes, as bytes,
-into the same `HookRequest` the Unix-socket shims send, so the adapter, counts, latency and decision log are the
-ones the shim path uses. The shim's stdout becomes the body (`{}` when it prints nothing: no objection).
+limits), and the body goes, as bytes, into the same `HookRequest` the Unix-socket shims send, so the adapter,
+counts, latency and decision log are the ones the shim path uses. The shim's stdout becomes the body (`{}` when it
+prints nothing: no objection).
 
 Only the user gets a decision. Every connection's owner uid is checked against ours in the kernel's socket table
 before a byte is read (403), and every request must carry the per-user secret (401). A refusal is logged and
@@ -251,6 +251,7 @@ class HttpHookServer:
             if isinstance(event, BadRequest):
                 self.rejected += 1
                 await self._send_error(stream, _Refusal(event.status, event.message))
+                await _linger(stream)
                 return None
             if event is not None:  # CLOSED: the client has gone (no body can come before a head)
                 return None
