@@ -131,7 +131,8 @@ class RequestReader:
             self._fail(400, "protocol upgrades are not supported here")
         else:
             method = self._parser.get_method()
-            keep_alive = self._parser.should_keep_alive()
+            # HTTP/1.0 keep-alive would need a `Connection: keep-alive` answer; such a client gets one request.
+            keep_alive = self._parser.should_keep_alive() and self._parser.get_http_version() == "1.1"
             self._events.append(RequestHead(method, self._target, self._headers, keep_alive))
 
     def on_body(self, body: bytes) -> None:

@@ -117,7 +117,8 @@ def test_the_end_of_the_stream_between_requests_closes_and_within_one_is_a_400()
 
 
 def test_connection_close_and_http_1_0_are_not_kept_alive() -> None:
-    for data in (post(b"{}", b"Connection: close\r\n"), post(b"{}").replace(b"HTTP/1.1", b"HTTP/1.0", 1)):
+    http_1_0 = post(b"{}", b"Connection: keep-alive\r\n").replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+    for data in (post(b"{}", b"Connection: close\r\n"), post(b"{}").replace(b"HTTP/1.1", b"HTTP/1.0", 1), http_1_0):
         reader = RequestReader(LIMIT)
         reader.feed(data)
         head = reader.next_event()
