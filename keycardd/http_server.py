@@ -1,9 +1,10 @@
 """The loopback HTTP transport for Claude Code's `http` hooks: no process spawn per tool call, the same decisions.
 
 Claude Code POSTs the hook's JSON to `/hooks/claude` and reads the answer from a 2xx JSON body. This module owns
-only the HTTP: h11 parses and frames every message (keep-alive, pipelining, limits), and the body goes, as bytes,
-into the same `HookRequest` the Unix-socket shims send, so the adapter, counts, latency and decision log are the
-ones the shim path uses. The shim's stdout becomes the body (`{}` when it prints nothing: no objection).
+only the HTTP: httptools parses every request (keycardd/http_messages.py: keep-alive, pipelining, chunked bodies,
+limits), and the body goes, as bytes, into the same `HookRequest` the Unix-socket shims send, so the adapter,
+counts, latency and decision log are the ones the shim path uses. The shim's stdout becomes the body (`{}` when it
+prints nothing: no objection).
 
 Only the user gets a decision. Every connection's owner uid is checked against ours in the kernel's socket table
 before a byte is read (403), and every request must carry the per-user secret (401). A refusal is logged and
@@ -24,15 +25,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 
 import anyio
-import h11
 import msgspec
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
 from keycardd import protocol, tcp_owner
 from keycardd.hook_secret import HookSecretError, ensure_secret, read_secret
+from keycardd.http_messages import END_OF_MESSAGE, BadRequest, RequestHead, RequestReader, json_response
 from keycardd.protocol import ErrorReply, HookRequest, HookResult, Reply
 from keycardd.stats import LATENCY_WINDOW, latency_summary
 
@@ -53,6 +53,8 @@ own (`allowedEnvVars`), a project install writes the project directory; doctor's
 (keycardd/canary.py). An empty value means unset."""
 RECEIVE_SIZE = 1 << 16
 ACCEPT_RETRY_S = 0.1
+LINGER_S = 1.0
+"""How long a refused request's remaining bytes are read and dropped before the connection closes."""
 MAX_HEADERS = 16 * 1024
 _NO_OBJECTION = b"{}"
 _encode = msgspec.json.Encoder().encode
@@ -164,27 +166,24 @@ class HttpHookServer:
     async def _serve_connection(self, stream: SocketStream) -> None:
         async with stream:
             raw = stream.extra(SocketAttribute.raw_socket)
-            connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
             if self.open_connections >= self._limits.max_connections:
                 self.rejected += 1
-                await self._send_error(stream, connection, _Refusal(503, "too many open connections"))
+                await self._send_error(stream, _Refusal(503, "too many open connections"))
                 return
             refusal = self._peer_refusal(raw)
             if refusal is not None:
                 self.refused += 1
                 log.warning("http hook listener: %s", refusal.message)
-                await self._send_error(stream, connection, refusal)
+                await self._send_error(stream, refusal)
                 return
             self.open_connections += 1
             try:
                 # The first request must come within the read timeout (a client connects to send one), so that
                 # connections nobody uses cannot hold the slots for the idle timeout.
+                reader = RequestReader(MAX_HEADERS)
                 wait_s = self._limits.read_timeout_s
-                while await self._serve_request(stream, connection, wait_s):
-                    connection.start_next_cycle()
+                while await self._serve_request(stream, reader, wait_s):
                     wait_s = self._limits.idle_timeout_s
-            except h11.LocalProtocolError:  # the client broke the exchange off; nothing more can be sent
-                pass
             except Exception:  # a bug here must cost one connection, not the daemon
                 log.exception("internal error serving an http hook connection")
             finally:
@@ -203,10 +202,10 @@ class HttpHookServer:
             return _Refusal(403, f"refused a connection from uid {uid} (only uid {self._uid} may use it)")
         return None
 
-    async def _serve_request(self, stream: SocketStream, connection: h11.Connection, wait_s: float) -> bool:
+    async def _serve_request(self, stream: SocketStream, reader: RequestReader, wait_s: float) -> bool:
         """Read one request (waiting up to `wait_s` for it to start) and answer it; False when the connection is
         done."""
-        request = await self._next_request(stream, connection, wait_s)
+        request = await self._next_request(stream, reader, wait_s)
         if request is None:
             return False
         started = time.perf_counter()
@@ -214,17 +213,16 @@ class HttpHookServer:
         try:
             try:
                 agent, env = self._admit(request)
-                body = await self._read_body(stream, connection)
+                body = await self._read_body(stream, reader)
             except _Refusal as refusal:
                 if refusal.status in (401, 403):
                     self.refused += 1
                     log.warning("http hook listener: %s", refusal.message)
                 else:
                     self.rejected += 1
-                return await self._send_error(stream, connection, refusal)
-            except h11.RemoteProtocolError as exc:
-                self.rejected += 1
-                return await self._send_error(stream, connection, _bad_framing(exc))
+                await self._send_error(stream, refusal)
+                await _linger(stream)
+                return False
             try:
                 reply = await self._handler(HookRequest(agent=agent, payload=body, env=env))
             except Exception:
@@ -233,30 +231,29 @@ class HttpHookServer:
             if not isinstance(reply, HookResult):
                 self.rejected += 1
                 message = reply.message if isinstance(reply, ErrorReply) else "keycardd could not answer this hook"
-                return await self._send_error(stream, connection, _Refusal(500, message))
+                return await self._send_error(stream, _Refusal(500, message))
             self.served += 1
-            kept = await self._send(stream, connection, 200, reply.stdout or _NO_OBJECTION)
+            kept = await self._send(stream, 200, reply.stdout or _NO_OBJECTION, close=not request.keep_alive)
             self._latencies_us.append((time.perf_counter() - started) * 1e6)
             return kept
         finally:
             self._in_flight -= 1
 
-    async def _next_request(
-        self, stream: SocketStream, connection: h11.Connection, wait_s: float
-    ) -> h11.Request | None:
-        """Wait (up to `wait_s`) for the next request's head; None when the connection should close."""
-        started = False
-        deadline = anyio.current_time() + wait_s
+    async def _next_request(self, stream: SocketStream, reader: RequestReader, wait_s: float) -> RequestHead | None:
+        """Wait (up to `wait_s`) for the next request's head; None when the connection should close. A request
+        already received (pipelined) is taken without a timer."""
+        started = reader.started
+        deadline = anyio.current_time() + (self._limits.read_timeout_s if started else wait_s)
         while True:
-            try:
-                event = connection.next_event()
-            except h11.RemoteProtocolError as exc:
-                self.rejected += 1
-                await self._send_error(stream, connection, _bad_framing(exc))
-                return None
-            if isinstance(event, h11.Request):
+            event = reader.next_event()
+            if isinstance(event, RequestHead):
                 return event
-            if event is not h11.NEED_DATA:  # ConnectionClosed, or PAUSED after a client that must not continue
+            if isinstance(event, BadRequest):
+                self.rejected += 1
+                await self._send_error(stream, _Refusal(event.status, event.message))
+                await _linger(stream)
+                return None
+            if event is not None:  # CLOSED: the client has gone (no body can come before a head)
                 return None
             if self._closing and not started:
                 return None
@@ -270,16 +267,16 @@ class HttpHookServer:
             if wait.cancelled_caught:
                 if started:
                     self.rejected += 1
-                    await self._send_error(stream, connection, _Refusal(408, "timed out reading the request head"))
+                    await self._send_error(stream, _Refusal(408, "timed out reading the request head"))
                 return None
             if data and not started:
                 started = True
                 deadline = anyio.current_time() + self._limits.read_timeout_s
-            connection.receive_data(data)
+            reader.feed(data)
 
-    def _admit(self, request: h11.Request) -> tuple[str, dict[str, str]]:
+    def _admit(self, request: RequestHead) -> tuple[str, dict[str, str]]:
         """Route, authenticate and check the request head; the agent and forwarded environment if it passes."""
-        headers = {name: value for name, value in request.headers}
+        headers = request.headers
         if not hmac.compare_digest(headers.get(b"authorization", b""), self._authorization):
             present = "a wrong" if b"authorization" in headers else "no"
             raise _Refusal(401, f"refused a request with {present} hook secret")
@@ -293,7 +290,7 @@ class HttpHookServer:
         if content_type != b"application/json":
             raise _Refusal(415, "the body must be application/json")
         length = headers.get(b"content-length")
-        if length is not None and int(length) > self._limits.max_body:
+        if length is not None and int(length) > self._limits.max_body:  # llhttp has checked it is a number
             raise _Refusal(413, f"the body is over the {self._limits.max_body}-byte limit")
         env = {}
         for header, name in FORWARDED_HEADERS.items():
@@ -302,58 +299,60 @@ class HttpHookServer:
                 env[name] = value.decode("utf-8", "replace")
         return agent, env
 
-    async def _read_body(self, stream: SocketStream, connection: h11.Connection) -> bytes:
+    async def _read_body(self, stream: SocketStream, reader: RequestReader) -> bytes:
         """The whole body (also chunked), within the read timeout and size limit. A body that came with its head
         (the common case) is taken without a timer."""
         chunks: list[bytes] = []
         size = 0
         deadline = anyio.current_time() + self._limits.read_timeout_s
         while True:
-            event = connection.next_event()
-            if isinstance(event, h11.Data):
-                size += len(event.data)
+            event = reader.next_event()
+            if isinstance(event, bytes):
+                size += len(event)
                 if size > self._limits.max_body:
                     raise _Refusal(413, f"the body is over the {self._limits.max_body}-byte limit")
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
+                chunks.append(event)
+            elif event is END_OF_MESSAGE:
                 return b"".join(chunks)
-            elif event is h11.NEED_DATA:
+            elif isinstance(event, BadRequest):  # bad chunked framing, or the client closed mid-body
+                raise _Refusal(event.status, event.message)
+            elif event is None:
                 with anyio.move_on_after(deadline - anyio.current_time()):
-                    connection.receive_data(await _receive(stream))
+                    reader.feed(await _receive(stream))
                     continue
                 raise _Refusal(408, "timed out reading the request body")
-            else:  # ConnectionClosed mid-body
+            else:  # nothing else can come within a body
                 raise _Refusal(400, "the connection closed before the body ended")
 
-    async def _send_error(self, stream: SocketStream, connection: h11.Connection, refusal: _Refusal) -> bool:
-        body = _encode({"error": refusal.message})
-        return await self._send(stream, connection, refusal.status, body, close=True)
+    async def _send_error(self, stream: SocketStream, refusal: _Refusal) -> bool:
+        await self._send(stream, refusal.status, _encode({"error": refusal.message}), close=True)
+        return False
 
-    async def _send(
-        self, stream: SocketStream, connection: h11.Connection, status: int, body: bytes, *, close: bool = False
-    ) -> bool:
+    async def _send(self, stream: SocketStream, status: int, body: bytes, *, close: bool) -> bool:
         """Send one response; False when the connection must close afterwards."""
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if close or self._closing:
-            headers.append((b"connection", b"close"))
+        close = close or self._closing
         try:
-            response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode())
-            data = connection.send(response)
-            data += connection.send(h11.Data(data=body)) + connection.send(h11.EndOfMessage())
-            await stream.send(data)
-        except (h11.LocalProtocolError, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            await stream.send(json_response(status, body, close=close))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return False
-        return connection.our_state is h11.DONE and connection.their_state is h11.DONE
+        return not close
 
 
-def _bad_framing(exc: h11.RemoteProtocolError) -> _Refusal:
-    status = exc.error_status_hint
-    message = "request headers too large" if status == 431 else f"malformed HTTP request: {exc}"
-    return _Refusal(status, message)
+async def _linger(stream: SocketStream) -> None:
+    """After refusing a request whose body may still be arriving: send our end of the stream and drop what comes for
+    a moment, so that the client reads the refusal instead of a reset (closing with unread bytes sends one, which
+    can reach the client before it has read the answer)."""
+    with anyio.move_on_after(LINGER_S):
+        try:
+            await stream.send_eof()
+            while await stream.receive(RECEIVE_SIZE):
+                pass
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
 
 
 async def _receive(stream: SocketStream) -> bytes:
-    """The next bytes from the client, or b"" when it has gone (what h11 reads as the end of the stream)."""
+    """The next bytes from the client, or b"" when it has gone (what the reader takes as the end of the stream)."""
     try:
         return await stream.receive(RECEIVE_SIZE)
     except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
