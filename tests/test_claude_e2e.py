@@ -73,12 +73,17 @@ class Project:
     daemon_socket: Path
 
     def claude(
-        self, claude_bin: Path, *calls: tuple[str, dict[str, Any]], extra: tuple[str, ...] = ()
+        self,
+        claude_bin: Path,
+        *calls: tuple[str, dict[str, Any]],
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> tuple[Script, list[dict[str, Any]]]:
-        """Run `claude -p` once; the fake model makes these tool calls, one per turn, then ends the turn."""
+        """Run `claude -p` once; the fake model makes these tool calls, one per turn, then ends the turn. `env` adds
+        to Claude Code's environment (its telemetry settings, say)."""
         script = Script(list(calls))
         with fake_anthropic(script) as url:
-            env = {
+            full_env = {
                 "PATH": os.environ["PATH"],
                 "HOME": str(self.home),
                 "ANTHROPIC_BASE_URL": url,
@@ -86,6 +91,7 @@ class Project:
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
                 "KEYCARDD_SOCKET": str(self.daemon_socket),
                 "IS_SANDBOX": "1",
+                **(env or {}),
             }
             result = subprocess.run(
                 [
@@ -100,7 +106,7 @@ class Project:
                     *extra,
                 ],
                 cwd=self.root,
-                env=env,
+                env=full_env,
                 capture_output=True,
                 text=True,
                 timeout=180,
