@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
+import itertools
+import math
 import os
 import re
 import shutil
@@ -62,6 +64,10 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"/\.config/keycard(/|$)", "keycard configuration"),
         (r"/\.local/share/keycard(/|$)", "keycard's installed hook shim"),
         (r"/systemd/user/([^/]*\.wants/)?keycardd[^/]*(/|$)", "keycardd service unit"),
+        (
+            r"/\.config/environment\.d(/|$)",
+            "systemd's user environment (KEYCARD_* and OTEL_* reach keycardd's service)",
+        ),
         (r"/LaunchAgents/ai\.keycard\.keycardd\.plist$", "keycardd LaunchAgent"),
         (r"^/etc/claude-code(/|$)", "Claude Code managed settings"),
         (r"^/Library/Application Support/ClaudeCode(/|$)", "Claude Code managed settings"),
@@ -156,8 +162,10 @@ class Guard:
 
         A change (anything but read and exec) through a symbolic link is judged by where the link leads: `ln -s
         ~/.claude x` in one call, then a Write to `x/settings.json` in the next. That costs a `realpath` (a few
-        `lstat`s) on such requests only, and only when the path as written is not protected already.
+        `lstat`s) on such requests only, and only when the path as written is not protected already. A path with a
+        NUL byte is judged by what comes before it, the file a C library would open.
         """
+        path = path.split("\0", 1)[0]  # what a C API opens; os.path.realpath refuses a NUL outright
         found = self._protects(path, access)
         if found is None and access not in _HARMLESS_ACCESS and os.path.isabs(path):
             resolved = os.path.realpath(path)
@@ -197,22 +205,20 @@ class Guard:
         return best[1] if best is not None else None
 
     def _glob_protects(self, pattern: str) -> str | None:
-        """What a wildcard path (`rm ~/.claude/*`, `settings.js*`) could match: a protected location, or a protected
-        name in the wildcard's own directory."""
+        """What a wildcard path (`rm ~/.claude/*`, `settings.js*`, `ln -sf x ~/.local/share/k*/bin/keycardd`,
+        `> /srv/*/.claude/settings.json`) could match: a protected location, a path inside one, or a path of a
+        protected shape, with each wildcard component standing for the protected names it matches or any other."""
+        components = pattern.split("/")
         for location, what in self._keys:
-            if fnmatch.fnmatchcase(location, pattern):
+            if fnmatch.fnmatchcase(location, pattern) or _inside(components, location.split("/")):
                 return what
-        directory, _, last = pattern.rpartition("/")
-        if _GLOB.search(directory):
-            return None
-        for name in _CANDIDATE_NAMES:
-            if name.startswith(".") and not last.startswith("."):
-                continue  # a shell wildcard does not match a leading dot
-            candidate = f"{directory}/{name}"
-            if fnmatch.fnmatchcase(candidate, pattern):
-                found = self._protects(candidate, "write")
-                if found is not None:
-                    return found
+        choices = [_stand_ins(component) if _GLOB.search(component) else (component,) for component in components]
+        if math.prod(len(choice) for choice in choices) > _MAX_STAND_INS:
+            return "a wildcard path with too many wildcards to check against keycard's files"
+        for candidate in itertools.product(*choices):
+            found = self._protects("/".join(candidate), "write")
+            if found is not None:
+                return found
         return None
 
     def mark_all(self, requests: Sequence[CedarRequest]) -> list[CedarRequest]:
@@ -301,6 +307,29 @@ def _access(tool: str, context: Any) -> str:
     return "use"
 
 
+def _inside(pattern: list[str], location: list[str]) -> bool:
+    """Whether a wildcard path, compared component by component, names `location` or something inside it."""
+    return len(pattern) >= len(location) and all(
+        fnmatch.fnmatchcase(part, glob) for part, glob in zip(location, pattern, strict=False)
+    )
+
+
+def _stand_ins(glob: str) -> tuple[str, ...]:
+    """What a wildcard component is tried as: each protected name it matches, and one ordinary name it matches
+    (the wildcard with its wildcards filled in), for the shapes that only care about the components around it."""
+    ordinary = _UNMATCHED.sub("", _BRACKET.sub(lambda match: match[1], glob).replace("?", "x")) or "x"
+    names = [name for name in _CANDIDATE_NAMES if fnmatch.fnmatchcase(name, glob)]
+    if not glob.startswith("."):  # a shell wildcard does not match a leading dot
+        names = [name for name in names if not name.startswith(".")]
+    return tuple(dict.fromkeys([*names, ordinary]))
+
+
+_BRACKET = re.compile(r"\[[!^]?(.)[^\]]*\]")
+_UNMATCHED = re.compile(r"[*?\[\]]")
+"""What is left of a wildcard once its classes are filled in: never a wildcard again."""
+_MAX_STAND_INS = 4096
+
+
 def _deciding(policies: tuple[str, ...]) -> tuple[str, ...]:
     """The guard policies that decided, without the baseline permit every guard answer also matches."""
     return tuple(policy for policy in policies if policy != "guard-baseline")
@@ -344,6 +373,7 @@ def protected_locations(config_file: Path | None = None) -> list[Location]:
         Location(str(home / ".gemini" / "trustedFolders.json"), "Gemini CLI folder trust"),
         Location(str(config_home / "systemd" / "user" / "keycardd.service"), "keycardd service unit"),
         Location(str(config_home / "systemd" / "user" / "keycardd.socket"), "keycardd service unit"),
+        Location(str(config_home / "environment.d"), "systemd's user environment (reaches keycardd's service)"),
         Location(str(home / "Library" / "LaunchAgents" / "ai.keycard.keycardd.plist"), "keycardd LaunchAgent"),
     ]
     policy_dir = paths.policy_dir()

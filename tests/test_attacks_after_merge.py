@@ -1,0 +1,183 @@
+"""Attacks on what was merged with the OTLP export, the httptools listener and the install records, by an agent that
+runs as the user. Each test here failed before its fix; what held is listed in /work/coord/notes/attack2.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import SocketListener
+from conftest import DaemonProcess
+
+from keycardd.adapters import Decider, Settings
+from keycardd.engine import Engine, EntityUid, PolicySource
+from keycardd.http_server import HttpHookServer, HttpLimits, bind_http
+from keycardd.protocol import DocumentReply, HookRequest, HookResult, Reply, StatusRequest
+
+OPEN = PolicySource("open.cedar", '@id("everything") @approve\npermit (principal, action, resource);\n')
+
+
+def decide(tool: str, tool_input: Any, *, raw: bytes | None = None) -> tuple[str, str]:
+    """(decision, reason) for a Claude Code PreToolUse under a policy that approves everything: only the guard or
+    the payload checks can refuse."""
+    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
+    payload = {"hook_event_name": "PreToolUse", "tool_name": tool, "tool_input": tool_input, "cwd": "/home/u/proj"}
+    answer = decider.decide_hook(Engine.compile([OPEN]), None, "claude", raw or json.dumps(payload).encode(), {})
+    assert answer.decision is not None
+    return answer.decision.outcome.value, answer.decision.reason
+
+
+# ---- the guard: a wildcard in a directory component -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ln -sf /tmp/evil ~/.local/share/k*/bin/keycardd",  # the autostart link, repointed
+        "ln -sf /tmp/evil ~/.local/share/keycar?/bin/keycardd",
+        "ln -sf /tmp/evil ~/.local/*/keycard/bin/keycardd",
+        "ln -sf /tmp/evil ~/.*/share/keycard/bin/keycardd",
+        "cp /tmp/record.json ~/.local/share/k*/originals/0123.json",  # an install record, rewritten
+        "echo '{}' > /srv/*/.claude/settings.local.json",
+        "echo '{}' > ./.c[l]aude/settings.local.json",
+        "cp /tmp/open.cedar ~/.local/state/*/policy.cedar",
+    ],
+)
+def test_a_wildcard_in_a_directory_does_not_hide_a_protected_file(line: str) -> None:
+    decision, reason = decide("Bash", {"command": line})
+    assert decision == "deny", reason
+    assert "guard-protected-files" in reason
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo KEYCARD_POLICY_FILE=/tmp/open.cedar > ~/.config/environment.d/keycard.conf",
+        "echo OTEL_EXPORTER_OTLP_ENDPOINT=https://collector.evil.example > ~/.config/environment.d/otel.conf",
+        "cp /tmp/x.conf ~/.config/environment.d/",
+    ],
+)
+def test_the_user_service_environment_is_protected(line: str) -> None:
+    """systemd gives ~/.config/environment.d to every user service at its next start: a KEYCARD_POLICY_FILE there
+    replaces the policy, an OTEL_* endpoint sends every decision elsewhere."""
+    decision, reason = decide("Bash", {"command": line})
+    assert decision == "deny", reason
+
+
+def test_a_write_tool_path_with_a_nul_byte_is_judged_by_what_comes_before_it() -> None:
+    decision, reason = decide("Write", {"file_path": "~/.claude/settings.json\u0000.txt", "content": "{}"})
+    assert decision == "deny", reason
+    assert "guard-protected-files" in reason
+
+
+@pytest.mark.parametrize("line", ["ls src/*/x.py", "cat */package.json", "rm -rf build/*/tmp", "cat .[a-z]*rc"])
+def test_ordinary_wildcards_are_untouched(line: str) -> None:
+    assert decide("Bash", {"command": line})[0] == "allow"
+
+
+# ---- odd payloads: a deny, never a crash ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_deeply_nested_tool_input_is_a_malformed_payload_deny(depth: int) -> None:
+    """Before: msgspec's RecursionError escaped decide_hook; over http that was a 500, which lets the call run on a
+    Claude Code without `onFailure: block`."""
+    nested = b'{"a":' * depth + b"1" + b"}" * depth
+    raw = b'{"hook_event_name":"PreToolUse","tool_name":"mcp__x__write","tool_input":' + nested + b"}"
+    decision, reason = decide("", None, raw=raw)
+    assert decision == "deny"
+    assert "nested too deeply" in reason
+
+
+def test_a_deeply_nested_hook_over_the_socket_is_denied_and_the_daemon_keeps_serving(daemon: DaemonProcess) -> None:
+    nested = b"[" * 50_000 + b"]" * 50_000
+    raw = b'{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"ls","x":' + nested + b"}}"
+    with daemon.client() as client:
+        reply = client.request(HookRequest(agent="claude", payload=raw))
+        assert isinstance(reply, HookResult)
+        answer = json.loads(reply.stdout)["hookSpecificOutput"]
+        assert answer["permissionDecision"] == "deny"
+        assert isinstance(client.request(StatusRequest()), DocumentReply)
+    assert daemon.process.poll() is None
+
+
+# ---- the http listener: headers that would be a guess ---------------------------------------------------------
+
+SECRET = b"s3cret-for-attacks"
+AUTH = b"Authorization: Bearer " + SECRET + b"\r\n"
+BODY = b'{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"ls"}}'
+decided: list[HookRequest] = []
+
+
+async def _decide(hook: HookRequest) -> Reply:
+    decided.append(hook)
+    return HookResult(stdout=b'{"decided":true}')
+
+
+@asynccontextmanager
+async def serving() -> AsyncIterator[int]:
+    server = HttpHookServer(_decide, SECRET.decode(), HttpLimits(read_timeout_s=2, idle_timeout_s=2))
+    sock = bind_http("127.0.0.1", 0)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.serve, await SocketListener.from_socket(sock))
+        yield sock.getsockname()[1]
+        server.shutdown()
+
+
+async def exchange(port: int, data: bytes) -> bytes:
+    """Send `data`, close our side, and read everything the listener answers."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(data)
+        await stream.send_eof()
+        received = b""
+        with anyio.fail_after(5):
+            while True:
+                try:
+                    received += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return received
+
+
+def post(headers: bytes, body: bytes = BODY, version: bytes = b"HTTP/1.1", length: bool = True) -> bytes:
+    framing = b"Content-Length: %d\r\n" % len(body) if length else b""
+    return (
+        (b"POST /hooks/claude " + version + b"\r\nHost: x\r\nContent-Type: application/json\r\n" + headers + framing)
+        + b"\r\n"
+        + body
+    )
+
+
+CHUNKED = b"%x\r\n%s\r\n0\r\n" % (len(BODY), BODY)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (post(b"Authorization: Bearer wrong\r\n" + AUTH), b"400"),  # which one counts would be a guess
+        (post(AUTH + b"Content-Type: text/plain\r\n"), b"400"),
+        (post(AUTH + b"X-Keycard-Canary: a\r\nX-Keycard-Canary: b\r\n"), b"400"),
+        # a chunked body's trailer is not a header: it arrives after the head was checked
+        (post(b"Transfer-Encoding: chunked\r\n", CHUNKED + AUTH + b"\r\n", length=False), b"401"),
+        (post(AUTH, version=b"HTTP/2.0"), b"505"),
+    ],
+)
+async def test_ambiguous_or_late_headers_are_refused(request_bytes: bytes, status: bytes) -> None:
+    decided.clear()
+    async with serving() as port:
+        response = await exchange(port, request_bytes)
+    assert response.startswith(b"HTTP/1.1 " + status + b" "), response
+    assert decided == []
+
+
+@pytest.mark.anyio
+async def test_a_chunked_request_with_one_of_each_header_is_served() -> None:
+    decided.clear()
+    async with serving() as port:
+        response = await exchange(port, post(AUTH + b"Transfer-Encoding: chunked\r\n", CHUNKED + b"\r\n", length=False))
+    assert response.startswith(b"HTTP/1.1 200 "), response
+    assert [hook.payload for hook in decided] == [BODY]
