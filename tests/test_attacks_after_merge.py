@@ -4,19 +4,26 @@ runs as the user. Each test here failed before its fix; what held is listed in /
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from anyio.abc import SocketListener
 from conftest import DaemonProcess
+from otlp_receiver import Receiver
+from test_daemon import wait_until
+from test_telemetry import claude_read, otel_env, receiver, telemetry
+from test_telemetry import decide as decide_daemon
 
 from keycardd.adapters import Decider, Settings
 from keycardd.engine import Engine, EntityUid, PolicySource
 from keycardd.http_server import HttpHookServer, HttpLimits, bind_http
 from keycardd.protocol import DocumentReply, HookRequest, HookResult, Reply, StatusRequest
+
+__all__ = ["receiver"]  # a fixture, imported for the export process's test
 
 OPEN = PolicySource("open.cedar", '@id("everything") @approve\npermit (principal, action, resource);\n')
 
@@ -181,3 +188,23 @@ async def test_a_chunked_request_with_one_of_each_header_is_served() -> None:
         response = await exchange(port, post(AUTH + b"Transfer-Encoding: chunked\r\n", CHUNKED + b"\r\n", length=False))
     assert response.startswith(b"HTTP/1.1 200 "), response
     assert [hook.payload for hook in decided] == [BODY]
+
+
+# ---- the export process: its credentials stay out of what the agent can read -----------------------------------
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc/<pid>/environ")
+def test_the_export_processs_environment_holds_no_otlp_headers(
+    start_daemon: Callable[..., DaemonProcess], receiver: Receiver
+) -> None:
+    """Before: the export process inherited OTEL_EXPORTER_OTLP_HEADERS, and any process of the user (`cat
+    /proc/$(pgrep -f telemetry.exporter)/environ`) read the collector's API key from it."""
+    secret = "x-api-key=sk-otlp-9f8e7d6c5b4a"
+    daemon = start_daemon(env=otel_env(receiver, OTEL_EXPORTER_OTLP_HEADERS=secret))
+    decide_daemon(daemon, claude_read("/work/a"))
+    wait_until(lambda: len(receiver.of("keycardd.decision")) == 1)
+    assert receiver.headers[0]["x-api-key"] == "sk-otlp-9f8e7d6c5b4a"  # the export still carries it
+    pid = telemetry(daemon)["pid"]
+    environment = Path(f"/proc/{pid}/environ").read_bytes()
+    assert b"sk-otlp-9f8e7d6c5b4a" not in environment
+    assert b"OTEL_EXPORTER_OTLP_ENDPOINT" in environment  # the rest of the environment is passed on

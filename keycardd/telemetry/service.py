@@ -143,6 +143,7 @@ class TelemetryService:
                 [sys.executable, "-m", "keycardd.telemetry.exporter"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                env=exporter_environment(os.environ),
                 start_new_session=True,  # a ^C to the daemon's terminal reaches the daemon, which stops it in order
             )
         except OSError as exc:
@@ -274,6 +275,16 @@ def from_config(config: KeycardConfig, principal: str, env: Mapping[str, str] | 
     """The export service the configuration asks for, or None; raises `ConfigError` when it cannot be used."""
     settings = telemetry_config(config.telemetry, config.path, os.environ if env is None else env)
     return TelemetryService(settings, principal) if settings is not None else None
+
+
+def exporter_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The export process's environment: the daemon's without the OTLP header variables. It gets the headers with its
+    settings on stdin; in its environment they would be readable by any process of the user, the agent's included,
+    in /proc/<pid>/environ (or `ps eww`), for as long as it runs."""
+    return {name: value for name, value in env.items() if name not in _HEADER_VARIABLES}
+
+
+_HEADER_VARIABLES = frozenset({"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"})
 
 
 def sdk_loaded() -> bool:
