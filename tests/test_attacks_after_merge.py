@@ -86,6 +86,38 @@ def test_ordinary_wildcards_are_untouched(line: str) -> None:
     assert decide("Bash", {"command": line})[0] == "allow"
 
 
+# ---- the other agents' file tools ------------------------------------------------------------------------------
+
+SETTINGS = "~/.claude/settings.json"
+
+
+def agent_decision(agent: str, payload: dict[str, Any]) -> str:
+    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com")))
+    answer = decider.decide_hook(Engine.compile([OPEN]), None, agent, json.dumps(payload).encode(), {})
+    assert answer.decision is not None
+    return answer.decision.outcome.value
+
+
+def test_codex_apply_patch_with_the_patch_as_its_argument_is_decided_per_file() -> None:
+    """Codex's shell has an `apply_patch` that applies its first argument: not only the heredoc form."""
+    patch = f"*** Begin Patch\n*** Update File: {SETTINGS}\n@@\n-a\n+b\n*** End Patch"
+    for command in (f"apply_patch '{patch}'", ["apply_patch", patch]):
+        payload = {"session_id": "s", "cwd": "/w", "hook_event_name": "PreToolUse", "tool_name": "Bash"}
+        assert agent_decision("codex", {**payload, "tool_input": {"command": command}}) == "deny", command
+
+
+def test_a_cursor_tool_of_unknown_shape_meets_the_guard() -> None:
+    payload = {"hook_event_name": "preToolUse", "conversation_id": "c", "workspace_roots": ["/w"]}
+    edit = {"tool_name": "EditNotebook", "tool_input": {"target_notebook": SETTINGS, "new_string": "x"}}
+    assert agent_decision("cursor", {**payload, **edit}) == "deny"
+
+
+def test_a_gemini_tool_of_unknown_shape_meets_the_guard() -> None:
+    payload = {"session_id": "s", "cwd": "/w", "hook_event_name": "BeforeTool", "timestamp": "t"}
+    edit = {"tool_name": "smart_edit", "tool_input": {"file_path": SETTINGS, "old_string": "a", "new_string": "b"}}
+    assert agent_decision("gemini", {**payload, **edit}) in ("ask", "deny")
+
+
 # ---- odd payloads: a deny, never a crash ------------------------------------------------------------------------
 
 
