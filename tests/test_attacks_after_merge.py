@@ -4,6 +4,8 @@ runs as the user. Each test here failed before its fix; what held is listed in /
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from keycardd.adapters import Decider, Settings
 from keycardd.engine import Engine, EntityUid, PolicySource
 from keycardd.http_server import HttpHookServer, HttpLimits, bind_http
 from keycardd.protocol import DocumentReply, HookRequest, HookResult, Reply, StatusRequest
+from keycardd.telemetry.service import STALL_S
 
 __all__ = ["receiver"]  # a fixture, imported for the export process's test
 
@@ -240,3 +243,19 @@ def test_the_export_processs_environment_holds_no_otlp_headers(
     environment = Path(f"/proc/{pid}/environ").read_bytes()
     assert b"sk-otlp-9f8e7d6c5b4a" not in environment
     assert b"OTEL_EXPORTER_OTLP_ENDPOINT" in environment  # the rest of the environment is passed on
+
+
+def test_a_stopped_export_process_is_replaced_and_said_so(
+    start_daemon: Callable[..., DaemonProcess], receiver: Receiver
+) -> None:
+    """Before: `kill -STOP` on the export process (a Bash line naming no keycard file: `pkill -STOP -f exporter`)
+    held every later record while status showed it running with no error."""
+    daemon = start_daemon(env=otel_env(receiver))
+    stopped = telemetry(daemon)["pid"]
+    os.kill(stopped, signal.SIGSTOP)
+    wait_until(lambda: telemetry(daemon)["pid"] not in (stopped, None), timeout_s=STALL_S * 3)
+    document = telemetry(daemon)
+    assert document["restarts"] >= 1
+    assert "no report" in document["last_error"]
+    decide_daemon(daemon, claude_read("/work/b"))
+    wait_until(lambda: len(receiver.of("keycardd.decision")) >= 1)  # the replacement exports
