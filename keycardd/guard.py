@@ -128,9 +128,17 @@ def guard_policy_source() -> PolicySource:
 class Guard:
     """The protected locations, resolved once, and the compiled guard policy."""
 
-    def __init__(self, locations: Iterable[Location], *, pids: Iterable[int] = (), fold_case: bool = True) -> None:
+    def __init__(
+        self,
+        locations: Iterable[Location],
+        *,
+        pids: Iterable[int] = (),
+        processes: Iterable[str] = (),
+        fold_case: bool = True,
+    ) -> None:
         """`fold_case` compares paths case-insensitively (right on macOS and Windows, whose file systems ignore case;
-        on others it only protects a few more spellings, which nothing legitimate needs to write)."""
+        on others it only protects a few more spellings, which nothing legitimate needs to write). `processes` are
+        the command lines and names of keycardd's processes, which `pkill -f` and `pgrep` patterns are tried on."""
         self._fold = fold_case
         unique: dict[str, Location] = {}
         for location in locations:
@@ -141,6 +149,7 @@ class Guard:
         self._order = {key: (index, what) for index, (key, what) in enumerate(self._keys)}
         """Each location's place in `locations` (the first that holds a path names it) and what it is."""
         self._pids = frozenset(str(pid) for pid in pids)
+        self._processes = tuple(process.casefold() for process in processes)
         self._shapes = (
             tuple((re.compile(pattern.pattern, re.IGNORECASE), what) for pattern, what in _SHAPES)
             if fold_case
@@ -152,7 +161,7 @@ class Guard:
     def from_environment(cls, *, config_file: Path | None = None, pids: Iterable[int] = ()) -> Guard:
         """keycardd's own files, wherever this environment puts them (the only I/O: `realpath` and two reads), and
         its processes: this one and `pids`."""
-        return cls(protected_locations(config_file), pids=[os.getpid(), *pids])
+        return cls(protected_locations(config_file), pids=[os.getpid(), *pids], processes=_own_processes())
 
     def _key(self, path: str) -> str:
         return path.casefold() if self._fold else path
@@ -225,7 +234,7 @@ class Guard:
         """`mark` for a line's requests: a kill whose targets come from elsewhere (`pgrep keycardd | xargs kill`)
         counts as aimed at keycardd when the line names it."""
         line = next((str(r.context["line"]) for r in requests if "line" in r.context), "")
-        named = "keycard" in line.lower()
+        named = "keycard" in line.lower() or any(self._finds_keycardd(request.context) for request in requests)
         return [self.mark(request, line_names_keycardd=named) for request in requests]
 
     def mark(self, request: CedarRequest, *, line_names_keycardd: bool = False) -> CedarRequest:
@@ -251,13 +260,27 @@ class Guard:
         if program in _CONTROL_PROGRAMS:
             args = context.get("args") or ()
             own = program == "kill" and any(str(arg).lstrip("-") in self._pids for arg in args)
-            own = own or (line_names_keycardd and program in _KILLERS)
+            own = own or (line_names_keycardd and program in _KILLERS) or self._finds_keycardd(context)
             what = "keycardd's own process" if own else "keycardd's process and service"
             return replace(request, context={**context, "guard": what})
         command = context.get("command")
         if _SCRIPT_PROGRAMS.fullmatch(program) and isinstance(command, str) and _SCRIPT_MARKERS.search(command):
             return replace(request, context={**context, "guard": "keycard files named in a script"})
         return request
+
+    def _finds_keycardd(self, context: Any) -> bool:
+        """Whether a `pkill`/`pgrep`/`killall`/`pidof` pattern could select one of keycardd's processes (`pkill -STOP
+        -f exporter` stops the export process; `kill $(pgrep -f exporter)` kills it). Judged without running the
+        pattern, which could backtrack for ever: it can if it is all wildcards, or one of its literal runs is part
+        of a process's command line or name."""
+        if context.get("program") not in _PROCESS_FINDERS or not self._processes:
+            return False
+        patterns = [str(arg).casefold() for arg in context.get("args") or () if not str(arg).startswith("-")]
+        for pattern in patterns:
+            runs = [run for run in _REGEX_SYNTAX.split(pattern) if run]
+            if not runs or any(run in process for run in runs for process in self._processes):
+                return True
+        return False
 
     @staticmethod
     def _acts_on_protected_names(context: Any) -> bool:
@@ -328,6 +351,19 @@ _BRACKET = re.compile(r"\[[!^]?(.)[^\]]*\]")
 _UNMATCHED = re.compile(r"[*?\[\]]")
 """What is left of a wildcard once its classes are filled in: never a wildcard again."""
 _MAX_STAND_INS = 4096
+
+
+def _own_processes() -> list[str]:
+    """The command lines of this daemon and of its export process, and the names `pkill` without `-f` matches."""
+    executable = sys.executable
+    daemon = " ".join(getattr(sys, "orig_argv", None) or [executable, *sys.argv])
+    exporter = f"{executable} -m keycardd.telemetry.exporter"
+    names = {os.path.basename(path)[:15] for path in (executable, os.path.realpath(executable))}  # comm, and exe's
+    return [daemon, exporter, *sorted(names), "keycardd"]
+
+
+_PROCESS_FINDERS = frozenset({"pkill", "pgrep", "killall", "pidof"})
+_REGEX_SYNTAX = re.compile(r"[\\^$.|?*+()\[\]{}]")
 
 
 def _deciding(policies: tuple[str, ...]) -> tuple[str, ...]:

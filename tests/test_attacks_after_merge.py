@@ -84,6 +84,28 @@ def test_a_write_tool_path_with_a_nul_byte_is_judged_by_what_comes_before_it() -
     assert "guard-protected-files" in reason
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pkill -STOP -f exporter",  # the export process, stopped: its records held
+        "pkill -f telemetry.exporter",
+        "kill -STOP $(pgrep -f exporter)",
+        "pgrep -f exporter | xargs kill -9",
+        "pkill -f .",
+    ],
+)
+def test_a_kill_whose_pattern_selects_keycardds_processes_asks(line: str) -> None:
+    """Before: a kill aimed at the export process by a pattern naming no keycard file had no objection."""
+    decision, reason = decide("Bash", {"command": line})
+    assert decision == "ask", reason
+    assert "guard-ask-kill" in reason
+
+
+@pytest.mark.parametrize("line", ["pkill -f vite", "pkill node", "kill $(pgrep -f 'jest --watch')"])
+def test_a_kill_of_other_programs_is_untouched(line: str) -> None:
+    assert decide("Bash", {"command": line})[0] == "allow"
+
+
 @pytest.mark.parametrize("line", ["ls src/*/x.py", "cat */package.json", "rm -rf build/*/tmp", "cat .[a-z]*rc"])
 def test_ordinary_wildcards_are_untouched(line: str) -> None:
     assert decide("Bash", {"command": line})[0] == "allow"
