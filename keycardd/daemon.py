@@ -170,7 +170,7 @@ class Daemon:
         is_canary = False
         if canary.ENV in request.env:  # doctor's: the token leaves the request before anything decides on it
             env = dict(request.env)
-            is_canary = self.canaries.valid(env.pop(canary.ENV))
+            is_canary = self.canaries.valid(env.pop(canary.ENV)) and canary.is_canary_payload(request.payload)
             request = HookRequest(agent=request.agent, payload=request.payload, env=env)
         store = self.store
         decide = functools.partial(
