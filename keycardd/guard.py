@@ -429,9 +429,10 @@ def _installation() -> list[Location]:
     """keycardd's package, its runtime libraries, its Python environment and its commands."""
     package = Path(__file__).resolve().parent
     found = [Location(str(package), "keycardd's package")]
-    from keycardd.install.shim import data_dir  # noqa: PLC0415 - install code is not needed on import
+    from keycardd.install.shim import data_dir, recorded_daemon_path  # noqa: PLC0415 - not needed on import
 
     found.append(Location(str(data_dir()), "keycard's installed hook shim"))
+    found.extend(_autostarted_daemon(recorded_daemon_path()))
     for name in _DEPENDENCIES:
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
@@ -443,6 +444,20 @@ def _installation() -> list[Location]:
         located = str(beside) if beside.exists() else shutil.which(command)
         if located:
             found.append(Location(located, "keycardd's command"))
+    return found
+
+
+def _autostarted_daemon(link: Path) -> list[Location]:
+    """The keycardd that install recorded for the hooks' autostart, and its Python environment: the link itself is
+    protected with keycard's data directory, but the program it leads to may be another installation than this
+    daemon's (a checkout's `.venv`), whose change would run at the next autostart."""
+    if not link.is_symlink():
+        return []
+    target = Path(os.path.realpath(link))
+    found = [Location(str(target), "the keycardd the hooks start")]
+    environment = target.parent.parent
+    if (environment / "pyvenv.cfg").is_file():
+        found.append(Location(str(environment), "the Python environment of the keycardd the hooks start"))
     return found
 
 

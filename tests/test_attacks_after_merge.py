@@ -22,6 +22,7 @@ from test_telemetry import decide as decide_daemon
 
 from keycardd.adapters import Decider, Settings
 from keycardd.engine import Engine, EntityUid, PolicySource
+from keycardd.guard import Guard
 from keycardd.http_server import HttpHookServer, HttpLimits, bind_http
 from keycardd.protocol import DocumentReply, HookRequest, HookResult, Reply, StatusRequest
 from keycardd.telemetry.service import STALL_S
@@ -281,3 +282,27 @@ def test_a_stopped_export_process_is_replaced_and_said_so(
     assert "no report" in document["last_error"]
     decide_daemon(daemon, claude_read("/work/b"))
     wait_until(lambda: len(receiver.of("keycardd.decision")) >= 1)  # the replacement exports
+
+
+def test_the_keycardd_the_hooks_autostart_is_protected_where_it_lives(
+    isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`keycardctl install` from a checkout links <data dir>/keycard/bin/keycardd to that checkout's .venv, which may
+    not be the running daemon's installation: before, a Write to the linked program (or its environment) was fine,
+    and the next autostart ran it."""
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    environment = tmp_path / "checkout" / ".venv"
+    program = environment / "bin" / "keycardd"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    (environment / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    link = isolated_home / ".local" / "share" / "keycard" / "bin" / "keycardd"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(program)
+    decider = Decider(Settings(principal=EntityUid("User", "dev@example.com"), guard=Guard.from_environment()))
+    site = environment / "lib" / "python3.12" / "site-packages" / "keycardd" / "daemon.py"
+    for path in (program, site):
+        payload = {"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": str(tmp_path)}
+        payload["tool_input"] = {"file_path": str(path), "content": "import os; os.system('evil')"}
+        answer = decider.decide_hook(Engine.compile([OPEN]), None, "claude", json.dumps(payload).encode(), {})
+        assert answer.decision is not None and answer.decision.outcome.value == "deny", (path, answer.decision)
