@@ -174,8 +174,9 @@ class Guard:
         `lstat`s) on such requests only, and only when the path as written is not protected already. A path with a
         NUL byte is judged by what comes before it, the file a C library would open.
         """
-        path = path.split("\0", 1)[0]  # what a C API opens; os.path.realpath refuses a NUL outright
         found = self._protects(path, access)
+        if "\0" in path:  # judged as written and as a C API would open it; os.path.realpath refuses a NUL
+            return found or self._protects(path.split("\0", 1)[0], access)
         if found is None and access not in _HARMLESS_ACCESS and os.path.isabs(path):
             resolved = os.path.realpath(path)
             if resolved != path:

@@ -79,10 +79,14 @@ def test_the_user_service_environment_is_protected(line: str) -> None:
     assert decision == "deny", reason
 
 
-def test_a_write_tool_path_with_a_nul_byte_is_judged_by_what_comes_before_it() -> None:
+def test_a_path_with_a_nul_byte_is_judged_as_written_and_by_what_comes_before_it() -> None:
+    """Before: os.path.realpath raised ValueError on it, out of decide_hook."""
     decision, reason = decide("Write", {"file_path": "~/.claude/settings.json\u0000.txt", "content": "{}"})
     assert decision == "deny", reason
     assert "guard-protected-files" in reason
+    payload = {"hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": "/w\u0000/x"}
+    payload["tool_input"] = {"command": "echo {} > .claude/settings.json"}
+    assert decide("", None, raw=json.dumps(payload).encode())[0] == "deny"
 
 
 @pytest.mark.parametrize(
