@@ -236,7 +236,14 @@ class Guard:
         counts as aimed at keycardd when the line names it."""
         line = next((str(r.context["line"]) for r in requests if "line" in r.context), "")
         named = "keycard" in line.lower() or any(self._finds_keycardd(request.context) for request in requests)
-        return [self.mark(request, line_names_keycardd=named) for request in requests]
+        marked = [self.mark(request, line_names_keycardd=named) for request in requests]
+        steered = _steering_variables(requests)
+        return [
+            replace(request, context={**request.context, "guard": _AGENT_WITHOUT_HOOKS})
+            if "guard" not in request.context and _starts_an_agent_without_hooks(request.context, steered)
+            else request
+            for request in marked
+        ]
 
     def mark(self, request: CedarRequest, *, line_names_keycardd: bool = False) -> CedarRequest:
         """The request with `guard` (and `guard_access`) facts if it touches the guard; unchanged otherwise."""
@@ -352,6 +359,48 @@ _BRACKET = re.compile(r"\[[!^]?(.)[^\]]*\]")
 _UNMATCHED = re.compile(r"[*?\[\]]")
 """What is left of a wildcard once its classes are filled in: never a wildcard again."""
 _MAX_STAND_INS = 4096
+
+
+_AGENT_WITHOUT_HOOKS = "an agent started with settings that may leave out keycard's hooks"
+_SETTINGS_FLAGS = {
+    "claude": re.compile(r"--settings?(-sources)?(=.*)?"),
+    "codex": re.compile(r"-c|--config(=.*)?"),
+    "gemini": None,
+    "cursor-agent": None,
+}
+"""Each agent CLI's options that choose its settings: Claude Code's `--settings` (which may say `disableAllHooks`)
+and `--setting-sources`, Codex's `-c`/`--config` overrides (its hooks are config and a feature flag)."""
+_AGENT_PACKAGES = {"@anthropic-ai/claude-code": "claude", "@openai/codex": "codex", "@google/gemini-cli": "gemini"}
+_PACKAGE_RUNNERS = frozenset({"npx", "bunx", "pnpx", "pnpm", "yarn", "npm"})
+_STEERING_VARIABLES = frozenset({"HOME", "XDG_CONFIG_HOME", "CLAUDE_CONFIG_DIR", "CODEX_HOME"})
+"""Where the agents read their settings, hooks included: a nested agent given another one runs without keycard's."""
+_EXPORTERS = frozenset({"export", "env", "declare", "typeset", "readonly", "setenv", "set"})
+
+
+def _steering_variables(requests: Sequence[CedarRequest]) -> frozenset[str]:
+    """The variables a line assigns or exports, of those that move an agent's settings (`export CODEX_HOME=/tmp/x;
+    codex exec ...` sets it in another command than the agent's)."""
+    names: set[str] = set()
+    for request in requests:
+        context = request.context
+        words = [*(context.get("assignments") or ())]
+        if context.get("program") in _EXPORTERS:
+            words.extend(context.get("args") or ())
+        names.update(str(word).partition("=")[0] for word in words if "=" in str(word))
+    return frozenset(names & _STEERING_VARIABLES)
+
+
+def _starts_an_agent_without_hooks(context: Any, steered: frozenset[str]) -> bool:
+    """Whether this command starts a coding agent (`claude -p`, `npx @openai/codex exec`) whose settings, and so
+    hooks, it chooses: an agent started with keycard's hooks is checked like this one, one started without is not."""
+    program = context.get("program")
+    args = [str(arg) for arg in context.get("args") or ()]
+    if program in _PACKAGE_RUNNERS:
+        program = next((agent for arg in args for package, agent in _AGENT_PACKAGES.items() if package in arg), None)
+    if program not in _SETTINGS_FLAGS:
+        return False
+    flags = _SETTINGS_FLAGS[program]
+    return bool(steered) or (flags is not None and any(flags.fullmatch(arg) for arg in args))
 
 
 def _own_processes() -> list[str]:

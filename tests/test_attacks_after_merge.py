@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -108,6 +110,29 @@ def test_a_kill_whose_pattern_selects_keycardds_processes_asks(line: str) -> Non
 
 @pytest.mark.parametrize("line", ["pkill -f vite", "pkill node", "kill $(pgrep -f 'jest --watch')"])
 def test_a_kill_of_other_programs_is_untouched(line: str) -> None:
+    assert decide("Bash", {"command": line})[0] == "allow"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo '{\"disableAllHooks\": true}' > /tmp/s.json && claude --settings /tmp/s.json -p 'rm -rf ~/work'",
+        "claude --setting-sources '' -p 'rm -rf ~/work'",
+        "CLAUDE_CONFIG_DIR=/tmp/empty claude -p 'rm -rf ~/work'",
+        "export CODEX_HOME=/tmp/empty; codex exec 'rm -rf ~/work'",
+        "codex exec -c features.codex_hooks=false 'rm -rf ~/work'",
+        "env HOME=/tmp/h npx @google/gemini-cli -p 'rm -rf ~/work'",
+    ],
+)
+def test_a_nested_agent_started_with_settings_of_its_own_asks(line: str) -> None:
+    """Before: a nested agent told to load other settings (with no hooks, or disableAllHooks) ran unchecked."""
+    decision, reason = decide("Bash", {"command": line})
+    assert decision == "ask", reason
+    assert "guard-ask-agent-without-hooks" in reason
+
+
+@pytest.mark.parametrize("line", ["claude -p 'fix the tests'", "claude -c", "codex exec 'fix'", "HOME=/tmp/h npm test"])
+def test_a_nested_agent_with_its_usual_settings_is_untouched(line: str) -> None:
     assert decide("Bash", {"command": line})[0] == "allow"
 
 
@@ -267,7 +292,10 @@ def test_the_export_processs_environment_holds_no_otlp_headers(
     wait_until(lambda: len(receiver.of("keycardd.decision")) == 1)
     assert receiver.headers[0]["x-api-key"] == "sk-otlp-9f8e7d6c5b4a"  # the export still carries it
     pid = telemetry(daemon)["pid"]
-    environment = Path(f"/proc/{pid}/environ").read_bytes()
+    try:
+        environment = Path(f"/proc/{pid}/environ").read_bytes()
+    except PermissionError:  # not dumpable (keycardd/process_privacy.py): only root reads it at all
+        return
     assert b"sk-otlp-9f8e7d6c5b4a" not in environment
     assert b"OTEL_EXPORTER_OTLP_ENDPOINT" in environment  # the rest of the environment is passed on
 
@@ -310,3 +338,24 @@ def test_the_keycardd_the_hooks_autostart_is_protected_where_it_lives(
         payload["tool_input"] = {"file_path": str(path), "content": "import os; os.system('evil')"}
         answer = decider.decide_hook(Engine.compile([OPEN]), None, "claude", json.dumps(payload).encode(), {})
         assert answer.decision is not None and answer.decision.outcome.value == "deny", (path, answer.decision)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_DUMPABLE) is Linux's")
+def test_keep_private_makes_the_process_non_dumpable() -> None:
+    """A non-dumpable process's /proc/<pid>/environ is root's to read: OTEL_EXPORTER_OTLP_HEADERS or a zone client
+    secret in the daemon's environment is then out of the agent's `cat /proc/<pid>/environ`."""
+    probe = (
+        "import ctypes; from keycardd.process_privacy import keep_private; assert keep_private(); "
+        "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"  # PR_GET_DUMPABLE
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "0"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every process's environment")
+def test_the_daemons_environment_is_not_readable_by_the_users_other_processes(
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = start_daemon(env={"KEYCARD_API_CLIENT_SECRET": "zone-secret-for-test"})
+    with pytest.raises(PermissionError):
+        Path(f"/proc/{daemon.process.pid}/environ").read_bytes()
