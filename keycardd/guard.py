@@ -238,9 +238,14 @@ class Guard:
         named = "keycard" in line.lower() or any(self._finds_keycardd(request.context) for request in requests)
         marked = [self.mark(request, line_names_keycardd=named) for request in requests]
         steered = _steering_variables(requests)
+        names_guard_files = bool(_SCRIPT_MARKERS.search(line))
         return [
-            replace(request, context={**request.context, "guard": _AGENT_WITHOUT_HOOKS})
-            if "guard" not in request.context and _starts_an_agent_without_hooks(request.context, steered)
+            request
+            if "guard" in request.context
+            else replace(request, context={**request.context, "guard": _AGENT_WITHOUT_HOOKS})
+            if _starts_an_agent_without_hooks(request.context, steered)
+            else replace(request, context={**request.context, "guard": _SCRIPT_GUARD})
+            if names_guard_files and _runs_code_from_stdin(request.context)
             else request
             for request in marked
         ]
@@ -273,7 +278,7 @@ class Guard:
             return replace(request, context={**context, "guard": what})
         command = context.get("command")
         if _SCRIPT_PROGRAMS.fullmatch(program) and isinstance(command, str) and _SCRIPT_MARKERS.search(command):
-            return replace(request, context={**context, "guard": "keycard files named in a script"})
+            return replace(request, context={**context, "guard": _SCRIPT_GUARD})
         return request
 
     def _finds_keycardd(self, context: Any) -> bool:
@@ -359,6 +364,25 @@ _BRACKET = re.compile(r"\[[!^]?(.)[^\]]*\]")
 _UNMATCHED = re.compile(r"[*?\[\]]")
 """What is left of a wildcard once its classes are filled in: never a wildcard again."""
 _MAX_STAND_INS = 4096
+
+
+_SCRIPT_GUARD = "keycard files named in a script"
+_STDIN_NAMES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+_CODE_OPTIONS = frozenset({"-c", "-e", "-E", "-m", "-p", "-r", "--eval", "--print", "--command"})
+"""Options after which an interpreter's code is in its arguments (or a module), not on its standard input."""
+
+
+def _runs_code_from_stdin(context: Any) -> bool:
+    """An interpreter that reads its program from standard input (`python3 <<'EOF'`, `echo ... | node`, `ruby -
+    <<< ...`): the program is in the line's heredoc or pipe, which the request's own command does not show."""
+    program, args = context.get("program"), context.get("args")
+    if not isinstance(program, str) or not _SCRIPT_PROGRAMS.fullmatch(program) or args is None:
+        return False  # `args` is None on the requests for the paths a command names
+    args = [str(arg) for arg in args]
+    if any(arg in _CODE_OPTIONS for arg in args):
+        return False
+    operands = [arg for arg in args if arg in _STDIN_NAMES or not arg.startswith("-")]
+    return not operands or operands[0] in _STDIN_NAMES
 
 
 _AGENT_WITHOUT_HOOKS = "an agent started with settings that may leave out keycard's hooks"

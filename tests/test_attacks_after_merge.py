@@ -136,6 +136,30 @@ def test_a_nested_agent_with_its_usual_settings_is_untouched(line: str) -> None:
     assert decide("Bash", {"command": line})[0] == "allow"
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "python3 <<'EOF'\nimport os\nopen(os.path.expanduser('~/.claude/settings.json'), 'w').write('{}')\nEOF",
+        "echo \"open('/home/u/.claude/settings.local.json', 'w').write('{}')\" | python3",
+        "python3 /dev/stdin <<< \"open('/home/u/.codex/hooks.json', 'w')\"",
+        'node <<< \'require("fs").writeFileSync(process.env.HOME + "/.cursor/hooks.json", "{}")\'',
+    ],
+)
+def test_a_script_read_from_a_heredoc_or_pipe_that_names_guard_files_asks(line: str) -> None:
+    """Before: only `python3 -c CODE` was searched for keycard's files; the same code on standard input ran."""
+    decision, reason = decide("Bash", {"command": line})
+    assert decision == "ask", reason
+    assert "guard-ask-script-naming-guard-files" in reason
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["cat ~/.claude/settings.json | python3 -m json.tool", "python3 - <<'EOF'\nprint(1)\nEOF", "jq . x | node t.js"],
+)
+def test_scripts_on_stdin_that_name_nothing_of_keycards_are_untouched(line: str) -> None:
+    assert decide("Bash", {"command": line})[0] == "allow"
+
+
 @pytest.mark.parametrize("line", ["ls src/*/x.py", "cat */package.json", "rm -rf build/*/tmp", "cat .[a-z]*rc"])
 def test_ordinary_wildcards_are_untouched(line: str) -> None:
     assert decide("Bash", {"command": line})[0] == "allow"
