@@ -383,3 +383,21 @@ def test_the_daemons_environment_is_not_readable_by_the_users_other_processes(
     daemon = start_daemon(env={"KEYCARD_API_CLIENT_SECRET": "zone-secret-for-test"})
     with pytest.raises(PermissionError):
         Path(f"/proc/{daemon.process.pid}/environ").read_bytes()
+
+
+# ---- left for the shell analysis (keycardd/shell/, changed by another engineer meanwhile) -------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="keycardd/shell: these programs' writes are not known to the analysis yet")
+@pytest.mark.parametrize(
+    "line",
+    [
+        "yq -i '.hooks = {}' ~/.claude/settings.json",  # yq is analysed as a reader, like jq; -i edits in place
+        "openssl enc -d -in /tmp/x -out ~/.claude/settings.json",  # openssl is a reader; -out writes
+        "cd ~ && tar xf /tmp/dotfiles.tar",  # extracts into the directory cd chose: the analysis has no path for it
+        "cd ~/.claude && patch -p0 < /tmp/p",
+        "git -C ~ apply /tmp/p",
+    ],
+)
+def test_writes_the_shell_analysis_does_not_see_yet(line: str) -> None:
+    assert decide("Bash", {"command": line})[0] in ("deny", "ask")
