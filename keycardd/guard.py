@@ -172,7 +172,7 @@ class Guard:
         A change (anything but read and exec) through a symbolic link is judged by where the link leads: `ln -s
         ~/.claude x` in one call, then a Write to `x/settings.json` in the next. That costs a `realpath` (a few
         `lstat`s) on such requests only, and only when the path as written is not protected already. A path with a
-        NUL byte is judged by what comes before it, the file a C library would open.
+        NUL byte is judged as written and by what comes before the NUL, the file a C library would open.
         """
         found = self._protects(path, access)
         if "\0" in path:  # judged as written and as a C API would open it; os.path.realpath refuses a NUL
@@ -239,16 +239,7 @@ class Guard:
         marked = [self.mark(request, line_names_keycardd=named) for request in requests]
         steered = _steering_variables(requests)
         names_guard_files = bool(_SCRIPT_MARKERS.search(line))
-        return [
-            request
-            if "guard" in request.context
-            else replace(request, context={**request.context, "guard": _AGENT_WITHOUT_HOOKS})
-            if _starts_an_agent_without_hooks(request.context, steered)
-            else replace(request, context={**request.context, "guard": _SCRIPT_GUARD})
-            if names_guard_files and _runs_code_from_stdin(request.context)
-            else request
-            for request in marked
-        ]
+        return [_mark_by_line(request, steered, names_guard_files) for request in marked]
 
     def mark(self, request: CedarRequest, *, line_names_keycardd: bool = False) -> CedarRequest:
         """The request with `guard` (and `guard_access`) facts if it touches the guard; unchanged otherwise."""
@@ -401,6 +392,19 @@ _STEERING_VARIABLES = frozenset({"HOME", "XDG_CONFIG_HOME", "CLAUDE_CONFIG_DIR",
 _EXPORTERS = frozenset({"export", "env", "declare", "typeset", "readonly", "setenv", "set"})
 
 
+def _mark_by_line(request: CedarRequest, steered: frozenset[str], names_guard_files: bool) -> CedarRequest:
+    """The marks only the whole line shows: a nested agent whose settings another command of the line moved, and an
+    interpreter whose program is the line's heredoc or pipe (`names_guard_files`: the line names keycard's files)."""
+    context = request.context
+    if "guard" in context:
+        return request
+    if _starts_an_agent_without_hooks(context, steered):
+        return replace(request, context={**context, "guard": _AGENT_WITHOUT_HOOKS})
+    if names_guard_files and _runs_code_from_stdin(context):
+        return replace(request, context={**context, "guard": _SCRIPT_GUARD})
+    return request
+
+
 def _steering_variables(requests: Sequence[CedarRequest]) -> frozenset[str]:
     """The variables a line assigns or exports, of those that move an agent's settings (`export CODEX_HOME=/tmp/x;
     codex exec ...` sets it in another command than the agent's)."""
@@ -417,8 +421,10 @@ def _steering_variables(requests: Sequence[CedarRequest]) -> frozenset[str]:
 def _starts_an_agent_without_hooks(context: Any, steered: frozenset[str]) -> bool:
     """Whether this command starts a coding agent (`claude -p`, `npx @openai/codex exec`) whose settings, and so
     hooks, it chooses: an agent started with keycard's hooks is checked like this one, one started without is not."""
-    program = context.get("program")
-    args = [str(arg) for arg in context.get("args") or ()]
+    program, given = context.get("program"), context.get("args")
+    if given is None:  # the requests for the paths a command names
+        return False
+    args = [str(arg) for arg in given]
     if program in _PACKAGE_RUNNERS:
         program = next((agent for arg in args for package, agent in _AGENT_PACKAGES.items() if package in arg), None)
     if program not in _SETTINGS_FLAGS:
