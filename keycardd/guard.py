@@ -150,6 +150,8 @@ class Guard:
         """Each location's place in `locations` (the first that holds a path names it) and what it is."""
         self._pids = frozenset(str(pid) for pid in pids)
         self._processes = tuple(process.casefold() for process in processes)
+        home = re.escape(str(Path.home()).rstrip("/"))
+        self._startup_files = re.compile(f"^{home}{_STARTUP_FILES}", re.IGNORECASE if fold_case else 0)
         self._shapes = (
             tuple((re.compile(pattern.pattern, re.IGNORECASE), what) for pattern, what in _SHAPES)
             if fold_case
@@ -251,6 +253,8 @@ class Guard:
                 what = self.protects(value, access)
                 if what is not None:
                     return replace(request, context={**context, "guard": what, "guard_access": access})
+                if access not in _HARMLESS_ACCESS and self._startup_files.search(value):
+                    return replace(request, context={**context, "guard": _STARTUP_GUARD})
         program = context.get("program")
         if not isinstance(program, str):
             return request
@@ -357,6 +361,15 @@ _UNMATCHED = re.compile(r"[*?\[\]]")
 _MAX_STAND_INS = 4096
 
 
+_STARTUP_FILES = (
+    r"/(\.bashrc|\.bash_profile|\.bash_login|\.profile|\.zshrc|\.zshenv|\.zprofile|\.zlogin|\.pam_environment|"
+    r"\.config/fish/(config\.fish|conf\.d(/[^/]*)?))$"
+)
+"""The shells' startup files, in the home directory."""
+_STARTUP_GUARD = "a shell startup file, whose exports reach the agents' hooks and the keycardd they start"
+"""The next agent inherits what these export, and so do its hooks and the keycardd they start: KEYCARDD_SOCKET (the
+hook asks another daemon), KEYCARDD_BIN (the hook starts another program), KEYCARD_POLICY_FILE. Not keycard's
+files, so a change asks rather than being refused."""
 _SCRIPT_GUARD = "keycard files named in a script"
 _STDIN_NAMES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 _CODE_OPTIONS = frozenset({"-c", "-e", "-E", "-m", "-p", "-r", "--eval", "--print", "--command"})

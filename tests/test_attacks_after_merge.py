@@ -160,6 +160,26 @@ def test_scripts_on_stdin_that_name_nothing_of_keycards_are_untouched(line: str)
     assert decide("Bash", {"command": line})[0] == "allow"
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo 'export KEYCARDD_SOCKET=/tmp/fake.sock' >> ~/.bashrc",  # the next session's hooks ask another daemon
+        "echo 'export KEYCARDD_BIN=/tmp/evil' >> ~/.zshenv",  # ... or autostart another program
+        "printf 'set -x KEYCARD_POLICY_FILE /tmp/open.cedar' > ~/.config/fish/conf.d/k.fish",
+    ],
+)
+def test_a_change_to_a_shell_startup_file_asks(line: str) -> None:
+    """Before: no objection, and the next agent started from a shell ran its hooks with those variables."""
+    decision, reason = decide("Bash", {"command": line})
+    assert decision == "ask", reason
+    assert "guard-ask-shell-startup-file" in reason
+
+
+@pytest.mark.parametrize("line", ["cat ~/.bashrc", "source ~/.profile", "echo x > ~/dotfiles/.bashrc"])
+def test_reading_startup_files_or_a_dotfiles_copy_is_untouched(line: str) -> None:
+    assert decide("Bash", {"command": line})[0] == "allow"
+
+
 @pytest.mark.parametrize("line", ["ls src/*/x.py", "cat */package.json", "rm -rf build/*/tmp", "cat .[a-z]*rc"])
 def test_ordinary_wildcards_are_untouched(line: str) -> None:
     assert decide("Bash", {"command": line})[0] == "allow"
