@@ -180,7 +180,9 @@ def test_reading_startup_files_or_a_dotfiles_copy_is_untouched(line: str) -> Non
     assert decide("Bash", {"command": line})[0] == "allow"
 
 
-@pytest.mark.parametrize("line", ["ls src/*/x.py", "cat */package.json", "rm -rf build/*/tmp", "cat .[a-z]*rc"])
+@pytest.mark.parametrize(
+    "line", ["ls src/*/x.py", "cat */package.json", "rm -rf build/*/tmp", "cat .[a-z]*rc", "ls a/*/*/*/*"]
+)
 def test_ordinary_wildcards_are_untouched(line: str) -> None:
     assert decide("Bash", {"command": line})[0] == "allow"
 
