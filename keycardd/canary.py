@@ -6,7 +6,10 @@ latency figures. doctor asks the daemon for a canary token (`CanaryRequest`, on 
 only) and passes it to the hook in `KEYCARD_CANARY` (the shims forward it; an http hook's doctor POST sends it as
 `X-Keycard-Canary`, behind the hook secret). A call that carries a token this daemon issued in the last few minutes
 is decided exactly like any other (the token is taken out of the environment before deciding, so it can never
-change a decision), is not counted in `status` and is logged with `"canary": true`.
+change a decision), is not counted in `status` and is logged with `"canary": true`. Only doctor's own canary
+payloads, byte for byte, can be so marked: an agent that got hold of a token and started a nested agent with it
+(`KEYCARD_CANARY=<token> claude -p ...`) would otherwise have had that agent's calls left out of the counts and the
+shadow evaluation.
 
 Logged rather than dropped, for the audit: the decision log stays a complete record of what was decided, and a token
 that leaked (doctor's environment is the user's) could only relabel calls as canaries, never hide them. A value that
@@ -16,7 +19,9 @@ environment gains nothing.
 
 from __future__ import annotations
 
+import functools
 import hmac
+import json
 import secrets
 import time
 
@@ -49,3 +54,15 @@ class CanaryTokens:
         return any(
             hmac.compare_digest(token.encode(), live.encode()) and expiry > now for live, expiry in self._expiry.items()
         )
+
+
+def is_canary_payload(raw: bytes) -> bool:
+    """Whether `raw` is one of the payloads doctor sends as canaries, as doctor encodes them."""
+    return raw in _canary_payloads()
+
+
+@functools.cache
+def _canary_payloads() -> frozenset[bytes]:
+    from keycardd.install.doctor import CANARIES  # noqa: PLC0415 - loaded on the first canary only
+
+    return frozenset(json.dumps(payload).encode() for entries in CANARIES.values() for _, payload in entries)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import SocketListener, TaskStatus
 
-from keycardd import __version__, canary, paths, systemd
+from keycardd import __version__, canary, paths, process_privacy, systemd
 from keycardd.adapters import Decider, HookAnswer, Settings, UnknownAgentError
 from keycardd.balance import ConnectionBalance
 from keycardd.canary import CanaryTokens
@@ -170,7 +170,7 @@ class Daemon:
         is_canary = False
         if canary.ENV in request.env:  # doctor's: the token leaves the request before anything decides on it
             env = dict(request.env)
-            is_canary = self.canaries.valid(env.pop(canary.ENV))
+            is_canary = self.canaries.valid(env.pop(canary.ENV)) and canary.is_canary_payload(request.payload)
             request = HookRequest(agent=request.agent, payload=request.payload, env=env)
         store = self.store
         decide = functools.partial(
@@ -468,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--http-port", type=_tcp_port, default=os.environ.get("KEYCARDD_HTTP_PORT", str(DEFAULT_PORT)))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    process_privacy.keep_private()
     socket_path = args.socket or paths.socket_path()
     if args.autostarted:
         os.chdir("/")  # the shim already did; a daemon started any other way with this flag is steered no more

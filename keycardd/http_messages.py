@@ -21,7 +21,10 @@ class RequestHead:
     method: bytes
     target: bytes
     headers: dict[bytes, bytes]
-    """Lower-cased names; of a repeated header, the last value."""
+    """Lower-cased names; of a repeated header, the last value (a trailer's fields are not headers)."""
+    repeated: frozenset[bytes]
+    """The lower-cased names that came more than once: which value counts would be a guess, so a header the server
+    reads must not be among them."""
     keep_alive: bool
     """May the connection serve another request after this one (HTTP/1.1 without `Connection: close`)?"""
 
@@ -57,6 +60,7 @@ class RequestReader:
         self._events: deque[RequestEvent] = deque()
         self._target = b""
         self._headers: dict[bytes, bytes] = {}
+        self._repeated: set[bytes] = set()
         self._in_head = False
         self._in_message = False
         self._head_size = 0
@@ -110,7 +114,7 @@ class RequestReader:
 
     def on_message_begin(self) -> None:
         self._in_message = self._in_head = True
-        self._target, self._headers = b"", {}
+        self._target, self._headers, self._repeated = b"", {}, set()
         self._head_size = self._head_fed = 0
 
     def on_url(self, url: bytes) -> None:
@@ -118,7 +122,14 @@ class RequestReader:
         self._head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.lower()] = value
+        """A header field, or (after the head) a chunked body's trailer field, which is dropped: it would arrive
+        after the head was checked, and may not carry what decides how a request is handled (RFC 9110 6.5.1)."""
+        if not self._in_head:
+            return
+        key = name.lower()
+        if key in self._headers:
+            self._repeated.add(key)
+        self._headers[key] = value
         self._head_size += len(name) + len(value) + 4
 
     def on_headers_complete(self) -> None:
@@ -127,13 +138,15 @@ class RequestReader:
             return
         if self._head_size > self._max_head:
             self._fail(431, "request headers too large")
+        elif self._parser.get_http_version() not in ("1.0", "1.1"):
+            self._fail(505, "only HTTP/1.0 and HTTP/1.1 are served here")
         elif self._parser.should_upgrade():  # llhttp would hand the body over as another protocol's bytes
             self._fail(400, "protocol upgrades are not supported here")
         else:
             method = self._parser.get_method()
             # HTTP/1.0 keep-alive would need a `Connection: keep-alive` answer; such a client gets one request.
             keep_alive = self._parser.should_keep_alive() and self._parser.get_http_version() == "1.1"
-            self._events.append(RequestHead(method, self._target, self._headers, keep_alive))
+            self._events.append(RequestHead(method, self._target, self._headers, frozenset(self._repeated), keep_alive))
 
     def on_body(self, body: bytes) -> None:
         if not self._done:

@@ -51,6 +51,8 @@ FORWARDED_HEADERS = {
 """Headers that carry what a shim forwards from its environment: Claude Code fills the `KEYCARD_RUN*` ones from its
 own (`allowedEnvVars`), a project install writes the project directory; doctor's canaries carry their token
 (keycardd/canary.py). An empty value means unset."""
+_READ_HEADERS = frozenset({b"authorization", b"content-type", b"content-length", *FORWARDED_HEADERS})
+"""The headers this server acts on: each must come at most once."""
 RECEIVE_SIZE = 1 << 16
 ACCEPT_RETRY_S = 0.1
 LINGER_S = 1.0
@@ -277,6 +279,9 @@ class HttpHookServer:
     def _admit(self, request: RequestHead) -> tuple[str, dict[str, str]]:
         """Route, authenticate and check the request head; the agent and forwarded environment if it passes."""
         headers = request.headers
+        if request.repeated & _READ_HEADERS:
+            names = ", ".join(sorted(name.decode("latin-1") for name in request.repeated & _READ_HEADERS))
+            raise _Refusal(400, f"repeated header ({names}): which value counts would be a guess")
         if not hmac.compare_digest(headers.get(b"authorization", b""), self._authorization):
             present = "a wrong" if b"authorization" in headers else "no"
             raise _Refusal(401, f"refused a request with {present} hook secret")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import SocketListener, SocketStream, UNIXSocketStream
 
-from keycardd import protocol
+from keycardd import process_privacy, protocol
 from keycardd.balance import ConnectionBalance
 from keycardd.engine import Outcome
 from keycardd.http_server import HttpOptions, open_listener
@@ -184,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log_format = "%(asctime)s %(name)s[replica %(process)d] %(levelname)s %(message)s"
     logging.basicConfig(level=args.log_level.upper(), format=log_format)
+    process_privacy.keep_private()
     fds, unparseable = (args.listen_fd, args.channel_fd), Outcome(args.unparseable)
     balance = None
     if args.balance_fd is not None and args.slot is not None and args.processes is not None:

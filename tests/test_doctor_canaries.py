@@ -18,9 +18,12 @@ from shims import C_SHIM, build_c_shim
 from test_processes import start_with_a_replica
 
 from keycardd import paths
+from keycardd.install.doctor import CANARIES
 from keycardd.protocol import CanaryRequest, DocumentReply, HookRequest, HookResult, StatusRequest
 
-FORBIDDEN = json.dumps(
+FORBIDDEN = json.dumps(CANARIES["claude"][0][1]).encode()
+"""doctor's forbidden Claude Code canary, as doctor sends it: only its canary payloads can be marked as canaries."""
+AGENTS_CALL = json.dumps(
     {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "rm -rf / --no-preserve-root"}}
 ).encode()
 
@@ -111,3 +114,17 @@ def test_canaries_that_reach_a_replica_are_marked_by_the_primary(start_daemon: C
     records = logged(40)
     assert all(record["canary"] is True for record in records)
     assert sum(status(daemon)["decisions"].values()) == 0
+
+
+def test_a_live_token_does_not_mark_an_agents_own_call(daemon: DaemonProcess) -> None:
+    """An agent that got a token (it runs as the user: a script can ask the socket) and starts a nested agent with
+    `KEYCARD_CANARY=<token>` must not get that agent's calls left out of the counts and the shadow evaluation."""
+    with daemon.client() as client:
+        reply = client.request(CanaryRequest())
+        assert isinstance(reply, DocumentReply)
+        env = {"cwd": "/", "KEYCARD_CANARY": reply.body["token"]}
+        answer = client.request(HookRequest(agent="claude", payload=AGENTS_CALL, env=env))
+    assert isinstance(answer, HookResult) and b'"deny"' in answer.stdout
+    assert status(daemon)["decisions"]["deny"] == 1
+    (record,) = logged(1)
+    assert "canary" not in record

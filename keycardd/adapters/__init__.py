@@ -7,6 +7,7 @@ This is the hot path after the socket: decode, normalise, evaluate, render. It d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,9 @@ from keycardd.adapters import claude, codex, cursor, gemini, twins
 from keycardd.adapters.decision import Call, Decision, Kind, Settings, decide
 from keycardd.adapters.facts import with_facts
 from keycardd.adapters.payload import Payload, decode
-from keycardd.engine import Engine
+from keycardd.engine import Engine, Outcome
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AGENTS", "Call", "Decider", "Decision", "HookAnswer", "Kind", "Settings", "UnknownAgentError"]
 
@@ -71,10 +74,22 @@ class Decider:
         twin_key = twins.key(call, env) if earlier is None else None
         if twin_key is not None:
             earlier = self._twins.twin_of(twin_key, call.agent)
-        decision = earlier or decide(call, engine, engine_error, self.settings)
+        decision = earlier or _decide_failing_closed(call, engine, engine_error, self.settings)
         if key is not None and not shell_twin:
             self._dedupe.put(key, decision)
         if twin_key is not None and earlier is None:
             self._twins.put(twin_key, call.agent, decision)
         stdout, code = render(call, decision)
         return HookAnswer(stdout, code, call, decision, repeated=earlier is not None)
+
+
+def _decide_failing_closed(call: Call, engine: Engine | None, engine_error: str | None, settings: Settings) -> Decision:
+    """`decide`, or a deny when deciding raised: a gate must never be left unanswered, because an http hook whose
+    daemon answers 500 lets the call run (on an agent without `onFailure: block`). The bug is logged for a fix."""
+    try:
+        return decide(call, engine, engine_error, settings)
+    except Exception:
+        log.exception("internal error deciding a %s call; denied", call.event)
+        return Decision(
+            Outcome.DENY, "keycardd hit an internal error deciding this call, so it is denied; see its log", ()
+        )

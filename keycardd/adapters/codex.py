@@ -27,7 +27,9 @@ SHELL_TOOLS = frozenset({"bash", "shell", "exec_command", "local_shell", "unifie
 TOOL_NAMES = {"web_search": "websearch", "web_fetch": "webfetch", "view_image": "read"}
 PATCH_TOOLS = frozenset({"apply_patch", "applypatch"})
 _PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^\*\*\* Move to: (.+?)\s*$", re.MULTILINE)
-_SHELL_PATCH = re.compile(r"\bapply_?patch\b[^\n]*\n\s*\*\*\* Begin Patch", re.IGNORECASE)
+_SHELL_PATCH = re.compile(r"\bapply_?patch\b.*?\*\*\* Begin Patch", re.IGNORECASE | re.DOTALL)
+"""`apply_patch` run through the shell with its patch in the line: a heredoc, or the patch as its argument (Codex puts
+an `apply_patch` on the shell's PATH that applies its first argument)."""
 _encode = msgspec.json.Encoder().encode
 
 

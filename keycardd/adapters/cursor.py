@@ -162,7 +162,9 @@ def _tool_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
     content = optional_str(tool_input, "content")
     if content is not None:
         context["content_size"] = len(content.encode("utf-8", "surrogatepass"))
-    arguments = tool_input if tool.startswith("mcp__") else None
+    # An MCP tool, or a tool of unknown shape (`EditNotebook`'s `target_notebook`): its arguments are searched for
+    # paths and hosts, so that a file tool this adapter does not know still meets the guard.
+    arguments = tool_input if tool.startswith("mcp__") or tool_name.lower() not in TOOL_NAMES else None
     return Call(
         agent=AGENT, event=event, kind=Kind.GATE, tool=tool, context=context, content=content, arguments=arguments
     )

@@ -137,6 +137,8 @@ def _tool_call(event: str, data: dict[str, Any], context: dict[str, Any]) -> Cal
     include = optional_str(tool_input, "include")
     if tool == "grep" and include:
         arguments = {"glob": include}  # the files searched under the directory, as Claude Code's Grep `glob`
+    if tool_name not in TOOL_NAMES:
+        arguments = tool_input  # a tool of unknown shape: searched for paths and hosts like an MCP tool's arguments
     prompt = optional_str(tool_input, "prompt")
     if tool == "webfetch" and prompt:
         arguments = {"urls": _PROMPT_URL.findall(prompt)}  # web_fetch fetches the URLs written in its prompt

@@ -38,6 +38,8 @@ def decode(raw: bytes) -> Payload:
         data = _decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Payload(error=f"the payload is not valid JSON ({exc})", event_hint=_scan_event(raw))
+    except RecursionError:  # msgspec's answer to arrays or objects nested thousands deep
+        return Payload(error="the payload's JSON is nested too deeply", event_hint=_scan_event(raw))
     if not isinstance(data, dict):
         return Payload(error="the payload is not a JSON object")
     return Payload(data=data)

@@ -25,6 +25,7 @@ from typing import BinaryIO, Protocol
 
 import msgspec
 
+from keycardd import process_privacy
 from keycardd.decision_log import DecisionRecord
 from keycardd.redact import mask
 from keycardd.telemetry import ocsf
@@ -211,6 +212,7 @@ def main() -> int:
         level=os.environ.get("KEYCARDD_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    process_privacy.keep_private()  # it holds the OTLP headers, read from its input
     try:
         return serve(sys.stdin.buffer, sys.stdout.buffer)
     except BrokenPipeError:  # the daemon is gone: nobody to report to

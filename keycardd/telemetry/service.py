@@ -49,6 +49,10 @@ STOP_MARGIN_S = 2.0
 RESTART_S = 1.0
 MAX_RESTART_S = 60.0
 """An export process that exited is replaced after RESTART_S, doubling up to this while replacements keep failing."""
+STALL_S = 10.0
+"""An export process that has sent no report for this long (it reports every REPORT_S) is killed and replaced: one
+that an agent stopped (`kill -STOP`) would otherwise hold every later record while status called it running."""
+WATCH_S = 1.0
 _encode = msgspec.json.Encoder().encode
 
 
@@ -65,6 +69,9 @@ class TelemetryService:
         self.restarts = 0
         """Export processes that exited by themselves and were replaced."""
         self._exit_error: str | None = None
+        self._last_report = time.monotonic()
+        """When the running export process last reported (or started)."""
+        self._killed_stalled = False
         self.process: subprocess.Popen[bytes] | None = None
         self._pending: deque[bytes] = deque()
         self._lock = threading.Condition()
@@ -143,6 +150,7 @@ class TelemetryService:
                 [sys.executable, "-m", "keycardd.telemetry.exporter"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                env=exporter_environment(os.environ),
                 start_new_session=True,  # a ^C to the daemon's terminal reaches the daemon, which stops it in order
             )
         except OSError as exc:
@@ -152,6 +160,7 @@ class TelemetryService:
         assert process.stdin is not None and process.stdout is not None
         with self._lock:
             self.process, self._gone = process, None
+            self._last_report, self._killed_stalled = time.monotonic(), False
         retired = threading.Event()
         settings = _encode(exporter.Settings(self.config, self.principal)) + b"\n"
         feeder = threading.Thread(target=self._feed, args=(process.stdin, settings, retired), daemon=True)
@@ -160,7 +169,7 @@ class TelemetryService:
         reader.start()
         log.info("exporting decisions to %s (OTLP/HTTP, pid %d)", mask(self.config.endpoint), process.pid)
         try:
-            code = await anyio.to_thread.run_sync(process.wait, abandon_on_cancel=True)
+            code = await self._wait_or_kill_when_stalled(process)
         finally:
             with anyio.CancelScope(shield=True):
                 if process.returncode is None:  # cancelled: the daemon is stopping
@@ -172,9 +181,27 @@ class TelemetryService:
         await anyio.to_thread.run_sync(reader.join, 1.0)  # its last report: what the dead process had counted
         self._retire_counters()
         self.restarts += 1
-        self._exit_error = f"the export process exited (status {code}); a new one is started"
+        self._exit_error = (
+            f"the export process sent no report for {STALL_S:.0f} s and was killed; a new one is started"
+            if self._killed_stalled
+            else f"the export process exited (status {code}); a new one is started"
+        )
         log.error("telemetry: %s; records are counted as dropped meanwhile", self._exit_error)
         self._lost(self._exit_error)
+
+    async def _wait_or_kill_when_stalled(self, process: subprocess.Popen[bytes]) -> int:
+        """The process's exit status, once it exits; one that stops reporting is killed first (and so replaced)."""
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(process.wait, WATCH_S, abandon_on_cancel=True)
+            except subprocess.TimeoutExpired:
+                silent_s = time.monotonic() - self._last_report
+                if silent_s > STALL_S and process.poll() is None:
+                    log.error(
+                        "telemetry: the export process sent no report for %.0f s (stopped?); replacing it", silent_s
+                    )
+                    self._killed_stalled = True
+                    process.kill()
 
     async def _stop(self, process: subprocess.Popen[bytes], feeder: threading.Thread, reader: threading.Thread) -> None:
         deadline = time.monotonic() + exporter.FLUSH_S + STOP_MARGIN_S
@@ -248,6 +275,7 @@ class TelemetryService:
         for line in stdout:
             try:
                 self.reported = decode(line)
+                self._last_report = time.monotonic()
             except msgspec.DecodeError:
                 log.error("telemetry: the export process sent an unreadable report")
 
@@ -274,6 +302,16 @@ def from_config(config: KeycardConfig, principal: str, env: Mapping[str, str] | 
     """The export service the configuration asks for, or None; raises `ConfigError` when it cannot be used."""
     settings = telemetry_config(config.telemetry, config.path, os.environ if env is None else env)
     return TelemetryService(settings, principal) if settings is not None else None
+
+
+def exporter_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The export process's environment: the daemon's without the OTLP header variables. It gets the headers with its
+    settings on stdin; in its environment they would be readable by any process of the user, the agent's included,
+    in /proc/<pid>/environ (or `ps eww`), for as long as it runs."""
+    return {name: value for name, value in env.items() if name not in _HEADER_VARIABLES}
+
+
+_HEADER_VARIABLES = frozenset({"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"})
 
 
 def sdk_loaded() -> bool:
