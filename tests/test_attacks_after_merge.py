@@ -407,10 +407,9 @@ def test_the_daemons_environment_is_not_readable_by_the_users_other_processes(
         Path(f"/proc/{daemon.process.pid}/environ").read_bytes()
 
 
-# ---- left for the shell analysis (keycardd/shell/, changed by another engineer meanwhile) -------------------------
+# ---- writes the shell analysis did not know: in-place and output options, files named inside an archive or patch -
 
 
-@pytest.mark.xfail(strict=True, reason="keycardd/shell: these programs' writes are not known to the analysis yet")
 @pytest.mark.parametrize(
     "line",
     [
@@ -421,5 +420,23 @@ def test_the_daemons_environment_is_not_readable_by_the_users_other_processes(
         "git -C ~ apply /tmp/p",
     ],
 )
-def test_writes_the_shell_analysis_does_not_see_yet(line: str) -> None:
+def test_writes_into_protected_places_the_analysis_now_sees(line: str) -> None:
     assert decide("Bash", {"command": line})[0] in ("deny", "ask")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "tar xzf /tmp/release.tgz",  # into the project: nothing protected is there
+        "unzip -o /tmp/assets.zip",
+        "patch -p1 < /tmp/fix.patch",
+        "git checkout -b feature && git pull && git stash pop",
+        "git apply --check ~/p.diff",
+        "git -C vendor/lib reset --hard",
+        "yq '.hooks' ~/.claude/settings.json",  # reading is not changing
+        "openssl enc -d -in /tmp/x -out build/x",
+        "tar tf ~/backup.tar",  # listing extracts nothing
+    ],
+)
+def test_the_same_programs_working_in_the_project_pass(line: str) -> None:
+    assert decide("Bash", {"command": line})[0] == "allow"

@@ -7,6 +7,7 @@ Spellings are resolved before they reach a policy: `-fdx`, `-xf` and `-d -f` all
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,8 +41,15 @@ _RUNS_SCRIPT = re.compile(
 _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
                    "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",),
                    "cp": ("-t", "--target-directory"), "mv": ("-t", "--target-directory"),
-                   "ln": ("-t", "--target-directory")}  # fmt: skip
+                   "ln": ("-t", "--target-directory"), "openssl": ("-out",), "gpg": ("-o", "--output"),
+                   "iconv": ("-o", "--output")}  # fmt: skip
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
+_IN_PLACE_FLAGS = {"yq": frozenset({"-i", "--inplace"})}
+"""Readers that rewrite their operands with these flags (`yq -i '.hooks = {}' settings.json`)."""
+_GIT_WORK_TREE_WRITERS = frozenset({"apply", "am", "checkout", "switch", "restore", "reset", "merge", "pull", "rebase",
+                                    "cherry-pick", "revert", "stash", "init", "mv", "rm", "clean"})  # fmt: skip
+"""git commands that change files of the work tree (which ones, the repository's content decides)."""
+_GIT_APPLY_CHECKS_ONLY = frozenset({"--check", "--stat", "--numstat", "--summary"})
 _DYNAMIC_PART = re.compile(r"\$\{[^{}]*\}|\$\([^()]*\)|`[^`]*`|\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])")
 """What a word only known at run time holds in place of text: an expansion or a substitution (without nesting)."""
 _MATCHES_ANY_NAME = re.compile(r"\.?(?:[*?]|\[[^\]]*\])*\*(?:[*?]|\[[^\]]*\])*")
@@ -108,11 +116,72 @@ def command_facts(
         writes = [index for index, (_, kind) in enumerate(facts.accesses) if kind == "write"]
         for index in writes[:-1]:
             facts.accesses[index] = (facts.accesses[index][0], "use")
+    _directories(program, args, operands, facts, cwd=cwd, home=home, fold_case=fold_case)
+    return facts
+
+
+def _directories(
+    program: str,
+    args: Sequence[Word],
+    operands: list[Word],
+    facts: Facts,
+    *,
+    cwd: str | None,
+    home: str | None,
+    fold_case: bool,
+) -> None:
+    """The directories a command works on that no operand names: where find starts, where git clone writes, where
+    an archive or a patch is unpacked."""
     if program == "find":
         _find_starts(args, facts, cwd=cwd, home=home, fold_case=fold_case)
     if program == "git" and facts.subcommand == "clone":
         _clone_target(operands, facts, cwd=cwd, home=home, fold_case=fold_case)
-    return facts
+    directory = _writes_where_it_works(program, args, facts)
+    written = _canonical(directory, cwd=cwd, home=home, fold_case=fold_case, facts=facts) if directory else None
+    if written is not None:
+        facts.accesses.append((written, "write"))
+
+
+def _writes_where_it_works(program: str, args: Sequence[Word], facts: Facts) -> str | None:
+    """The directory a program writes files into whose names only its input knows: an archive extracted (`tar x`,
+    `unzip`, `cpio -i`), a patch applied, a git command that changes the work tree. Those files are not known, so
+    the directory itself counts as written: `cd ~/.claude && patch -p0 < p` changes what the guard protects, and
+    `cd ~ && tar xf dotfiles.tar` may replace anything in the home. An explicit target (`tar -C DIR`, `unzip -d
+    DIR`, `patch -d DIR`) is already an operand these programs write."""
+    flags = set(facts.flags)
+    if program in ("tar", "bsdtar"):
+        old_style = bool(args) and args[0].text.isalpha() and "x" in args[0].text  # `tar xzf a.tgz`
+        extracts = old_style or bool(flags & {"-x", "--extract", "--get"})
+        return "." if extracts and not flags & {"-C", "--directory", "-t", "--list"} else None
+    if program == "unzip":
+        return "." if not flags & {"-d", "-l", "-t", "-p", "-v", "-Z", "-z"} else None
+    if program == "cpio":
+        return "." if flags & {"-i", "--extract"} and not flags & {"-D", "--directory", "-t", "--list"} else None
+    if program == "patch":
+        return "." if not flags & {"-d", "--directory", "--dry-run"} else None
+    if program != "git" or facts.subcommand not in _GIT_WORK_TREE_WRITERS:
+        return None
+    if facts.subcommand == "apply" and flags & _GIT_APPLY_CHECKS_ONLY and "--apply" not in flags:
+        return None
+    return _git_work_tree(args)
+
+
+def _git_work_tree(args: Sequence[Word]) -> str:
+    """Where git works: `.`, moved by each `-C DIR` in turn (`git -C a -C b` is `a/b`) and by `--work-tree DIR`."""
+    directory = "."
+    index = 0
+    while index < len(args):
+        name, equals, value = args[index].text.partition("=")
+        if name in _GIT_GLOBAL_WITH_VALUE:
+            if not equals:
+                index += 1
+                value = args[index].text if index < len(args) else ""
+            if name in ("-C", "--work-tree") and value:
+                directory = value if value.startswith(("/", "~")) else posixpath.join(directory, value)
+        elif not name.startswith("-"):
+            break  # the subcommand
+        index += 1
+    return directory
 
 
 def _clone_target(operands: list[Word], facts: Facts, *, cwd: str | None, home: str | None, fold_case: bool) -> None:
@@ -189,6 +258,8 @@ def _access(program: str, facts: Facts) -> str:
     if program == "rsync" and any(flag.startswith("--delete") or flag == "--remove-source-files" for flag in flags):
         facts.deletes_recursively = True
     if program == "sed" and ("-i" in flags or "--in-place" in flags or any(f.startswith("-i") for f in flags)):
+        return "write"
+    if flags & _IN_PLACE_FLAGS.get(program, frozenset()):
         return "write"
     if program in _READS:
         return "read"
