@@ -40,12 +40,14 @@ _RUNS_SCRIPT = re.compile(
 _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document"), "sort": ("-o", "--output"),
                    "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",),
                    "cp": ("-t", "--target-directory"), "mv": ("-t", "--target-directory"),
-                   "ln": ("-t", "--target-directory")}  # fmt: skip
+                   "ln": ("-t", "--target-directory"), "find": ("-fprint", "-fprint0", "-fprintf", "-fls")}  # fmt: skip
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
 _DYNAMIC_PART = re.compile(r"\$\{[^{}]*\}|\$\([^()]*\)|`[^`]*`|\$(?:[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])")
 """What a word only known at run time holds in place of text: an expansion or a substitution (without nesting)."""
 _MATCHES_ANY_NAME = re.compile(r"\.?(?:[*?]|\[[^\]]*\])*\*(?:[*?]|\[[^\]]*\])*")
 """A pattern component every name (or every dotted name) matches: only wildcards and brackets, a `*` among them."""
+_EDITS_IN_PLACE = re.compile(r"^(?:g?sed|perl|ruby)(?:-?\d+(?:\.\d+)*)?$")
+"""`sed -i`, `perl -pi -e`, `ruby -i -pe`: the operands are rewritten (a write)."""
 _GIT_GLOBAL_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 
@@ -188,7 +190,7 @@ def _access(program: str, facts: Facts) -> str:
         return "delete"
     if program == "rsync" and any(flag.startswith("--delete") or flag == "--remove-source-files" for flag in flags):
         facts.deletes_recursively = True
-    if program == "sed" and ("-i" in flags or "--in-place" in flags or any(f.startswith("-i") for f in flags)):
+    if _EDITS_IN_PLACE.match(program) and ("--in-place" in flags or any(f.startswith("-i") for f in flags)):
         return "write"
     if program in _READS:
         return "read"
