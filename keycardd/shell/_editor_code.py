@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from keycardd.shell._effects import Effect, Unseen, runs_line, writes
+from keycardd.shell._words import Word
 
 _RANGE = re.compile(r"(?:%|\d+|[.$]|'[a-z<>]|/(?:[^/\\]|\\.)*/|\?(?:[^?\\]|\\.)*\?|[+\-]\d*|[,;]|\s)*")
 _NAME = re.compile(r"[A-Za-z]+|&&|[&~<>=]")
@@ -68,7 +69,10 @@ def _ex(text: str, files: list[str], depth: int) -> tuple[list[Effect], str]:
         return _ex_line(command or "p", files, depth=depth + 1), ""
     if name in _WRITE:
         target = argument.strip()
-        return [writes(path) for path in ([target] if target else files)], remaining if separator else ""
+        if any(mark in target for mark in "$`%#"):  # vim expands variables, backquotes and `%` in file names
+            return [Unseen(f"vim's `:{name}` writes a file named at run time")], ""
+        names = [Word(target)] if target else [Word(path) for path in files]  # vim expands `~`
+        return [writes(path) for path in names], remaining if separator else ""
     if name in _SUBSTITUTE and "\\=" not in after:
         return [], ""  # the pattern and replacement may hold `|`: the rest of the line is the substitute's
     if name in _SAFE and "(" not in argument:
@@ -102,6 +106,6 @@ def less_effects(command: str) -> list[Effect]:
         return _shell(text.partition("!")[2], "less's `!`")
     if text.startswith("|") and len(text) > 2:
         return [runs_line(text[2:].strip(), stdin="the text less shows")]
-    if text.startswith("s"):
-        return [writes(text[1:].strip())] if text[1:].strip() else []
+    if text.startswith("s"):  # less expands `~` in the file name it saves to
+        return [writes(Word(text[1:].strip()))] if text[1:].strip() else []
     return [Unseen(f"less's initial command `{text[:40]}` is not one keycardd reads")]

@@ -66,8 +66,10 @@ def removes_directory(path: str) -> RunsArgv:
     return _file("rmdir", "--", literal_path(path))
 
 
-def writes(path: str) -> RunsArgv:
-    return _file("tee", "--", literal_path(path))
+def writes(path: str | Word) -> RunsArgv:
+    """A write to `path`: a file name as the program got it, or a `Word` as the shell or an editor spelt it (vim
+    expands a leading `~` in `:w ~/x`, the shell in `less -o ~/x`)."""
+    return _file("tee", "--", literal_path(path) if isinstance(path, str) else path)
 
 
 def reads(path: str) -> RunsArgv:

@@ -984,11 +984,11 @@ def _less(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list
             else:
                 found.extend(effect_items(program, less_effects(word.text)))
         elif word.text in ("-o", "-O") and index + 1 < len(args):
-            found.extend(effect_items(program, [writes(args[index + 1].text)]))
+            found.extend(effect_items(program, [writes(args[index + 1])]))
         elif word.text.startswith(("-o", "-O")) and len(word.text) > 2 and not word.text.startswith("--"):
-            found.extend(effect_items(program, [writes(word.text[2:])]))
+            found.extend(effect_items(program, [writes(Word(word.text[2:], word.dynamic))]))
         elif name in ("--log-file", "--LOG-FILE") and equals:
-            found.extend(effect_items(program, [writes(value)]))
+            found.extend(effect_items(program, [writes(Word(value, word.dynamic))]))
     return found, frozenset()
 
 
