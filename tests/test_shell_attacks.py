@@ -405,7 +405,8 @@ BENIGN = [
     """python3 -c 'open("out.txt", "w").write("x")'""",
     """python3 -c 'import shutil; shutil.rmtree("build")'""",
     """python3 -c 'import math, json; print(json.dumps({"pi": math.pi}))'""",
-    "python3 - <<'EOF'\nimport json, pathlib\nfor p in pathlib.Path('data').glob('*.json'):\n    print(p.name, p.read_text()[:10])\nEOF",
+    "python3 - <<'EOF'\nimport json, pathlib\nfor p in pathlib.Path('data').glob('*.json'):\n"
+    "    print(p.name, p.read_text()[:10])\nEOF",
     "node -e 'console.log(process.version)'",
     "node -p '1 + 2'",
     "perl -ne 'print if /TODO/' src/app.py",
