@@ -57,7 +57,7 @@ def test_file_effects_are_path_requests_with_their_access(line: str, expected: t
 
 def test_python_literal_paths_are_not_tilde_expanded() -> None:
     """`open('~/x', 'w')` writes a file under a directory named `~` in the working directory, as python does."""
-    assert ("/home/dev/app/~/x", "write") in accesses("python3 -c 'open(\"~/x\", \"w\")'")
+    assert ("/home/dev/app/~/x", "write") in accesses('python3 -c \'open("~/x", "w")\'')
 
 
 def test_effects_are_the_equivalent_shell_commands_under_the_interpreter() -> None:
@@ -77,7 +77,7 @@ def test_shell_lines_run_through_sh_and_are_analysed() -> None:
 
 
 def test_argv_is_run_directly() -> None:
-    found = commands("python3 -c 'import subprocess; subprocess.run([\"git\", \"push\", \"--force\"])'")
+    found = commands('python3 -c \'import subprocess; subprocess.run(["git", "push", "--force"])\'')
     assert [command.program for command in found] == ["python3", "git"]
     assert "--force" in found[1].flags
 
@@ -153,5 +153,5 @@ def test_perl_reads_operands_through_magic_open() -> None:
 
 
 def test_awk_print_to_a_shell_feeds_it_unseen_code() -> None:
-    (why,) = unseen("awk 'BEGIN{print \"id\" | \"sh\"}'")
+    (why,) = unseen('awk \'BEGIN{print "id" | "sh"}\'')
     assert "awk's print output" in why
