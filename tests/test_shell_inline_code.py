@@ -55,6 +55,23 @@ def test_file_effects_are_path_requests_with_their_access(line: str, expected: t
     assert expected in accesses(line)
 
 
+def test_exec_of_a_literal_string_sees_the_calling_code_imports() -> None:
+    found = commands('python3 -c \'import os; exec("os.system(\\"shred x\\")")\'')
+    assert "shred" in [command.program for command in found]
+
+
+def test_a_changed_directory_moves_files_and_programs() -> None:
+    found = commands('python3 -c \'import os; os.chdir("/srv"); os.system("shred x"); os.remove("y")\'')
+    assert ("/srv/y", "delete") in {access for command in found for access in command.accesses}
+    assert any(command.program == "cd" for command in found)  # the program's line runs after `cd /srv`
+
+
+def test_link_direction() -> None:
+    """`Path(a).symlink_to(b)` creates a (a write of a), pointing at b."""
+    line = 'python3 -c \'from pathlib import Path; Path("/srv/a").symlink_to("/etc/passwd")\''
+    assert ("/srv/a", "write") in accesses(line)
+
+
 def test_python_literal_paths_are_not_tilde_expanded() -> None:
     """`open('~/x', 'w')` writes a file under a directory named `~` in the working directory, as python does."""
     assert ("/home/dev/app/~/x", "write") in accesses('python3 -c \'open("~/x", "w")\'')
@@ -102,6 +119,11 @@ def test_hosts_from_urls_and_addresses() -> None:
         "python3 -c 'import pickle; pickle.loads(data)'",
         "python3 -c 'os = __import__(name)'",
         "python3 -c 'print((lambda: 0).__globals__)'",
+        "python3 -c '__builtins__.exec(input())'",
+        "python3 -c 'import builtins\ndef f(m): m.exec(input())\nf(builtins)'",
+        "python3 -c 'exec(\"import os as q\"); q.system(\"x\")'",
+        "python3 -c 'import pathlib; pathlib.Path.unlink(pathlib.Path(\"/x\"))'",
+        "python3 -c 'import os; os.environ[\"PATH\"] += \":/x\"; os.system(\"ls\")'",
         "awk '{print | $1}' data.txt",
         "awk -l ./ext.so 'BEGIN{}'",
         "sed \"$SCRIPT\" data.txt",

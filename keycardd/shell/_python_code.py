@@ -62,7 +62,8 @@ _RISKY_MODULES = ("subprocess", "pty", "ctypes", "cffi", "importlib", "runpy", "
                   "ftplib", "smtplib", "telnetlib", "xmlrpc", "webbrowser", "_posixsubprocess", "multiprocessing",
                   "concurrent", "types", "sys.modules", "gc", "asyncio.subprocess", "commands", "popen2", "platform",
                   "distutils", "aiohttp", "urllib3", "paramiko", "fabric", "sh", "plumbum", "pexpect", "zipimport",
-                  "tarfile", "zipfile", "sqlite3", "dbm", "logging.handlers", "operator", "os.environ")  # fmt: skip
+                  "tarfile", "zipfile", "sqlite3", "dbm", "logging.handlers", "operator", "os.environ",
+                  "fileinput")  # fmt: skip
 """Modules (and members) every use of which must be one this module models; any other use is unseen code."""
 _SAFE_MEMBERS = frozenset({
     "subprocess.PIPE", "subprocess.STDOUT", "subprocess.DEVNULL", "subprocess.CalledProcessError",
@@ -87,23 +88,9 @@ _OS_RISKY = frozenset({"system", "popen", "fork", "forkpty", "kill", "killpg", "
 _SHUTIL_RISKY = frozenset({"rmtree", "copy", "copy2", "copyfile", "copytree", "copymode", "copystat", "copyfileobj",
                            "move", "chown", "make_archive", "unpack_archive", "register_archive_format",
                            "register_unpack_format"})  # fmt: skip
-_SYS_RISKY = frozenset(
-    {
-        "modules",
-        "_getframe",
-        "meta_path",
-        "path_hooks",
-        "settrace",
-        "setprofile",
-        "addaudithook",
-        "breakpointhook",
-        "excepthook",
-        "displayhook",
-        "__stdout__",
-        "__stdin__",
-        "__stderr__",
-    }
-)
+_SYS_RISKY = frozenset({"modules", "_getframe", "meta_path", "path_hooks", "settrace", "setprofile", "addaudithook",
+                        "breakpointhook", "excepthook", "displayhook", "__stdout__", "__stdin__",
+                        "__stderr__"})  # fmt: skip
 _RISKY_BUILTINS = frozenset({"exec", "eval", "compile", "__import__", "getattr", "setattr", "delattr", "globals",
                              "locals", "vars", "breakpoint", "help", "__builtins__", "__loader__", "__spec__",
                              "memoryview", "open"})  # fmt: skip
@@ -118,7 +105,11 @@ _PATH_CHANGES = frozenset({"unlink", "rmdir", "write_text", "write_bytes", "touc
                            "extractall", "extract"})  # fmt: skip
 """Method names that change files whichever object they are called on (`p.unlink()` with `p` from a glob)."""
 _HTTP_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "stream", "request"})
-_OPEN_FUNCTIONS = frozenset({"open", "io.open", "codecs.open", "gzip.open", "bz2.open", "lzma.open", "os.fdopen"})
+_OPEN_FUNCTIONS = frozenset({"open", "io.open", "io.FileIO", "codecs.open", "gzip.open", "bz2.open", "lzma.open",
+                             "os.fdopen"})  # fmt: skip
+_BINDS = (ast.Import, ast.ImportFrom, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr, ast.FunctionDef,
+          ast.AsyncFunctionDef, ast.ClassDef, ast.Global, ast.Nonlocal, ast.Delete, ast.For, ast.With)  # fmt: skip
+"""Statements that bind names: in code `exec` runs, they may change what the calling code's names mean."""
 
 
 @dataclass
@@ -186,6 +177,8 @@ class _Reader:
         if isinstance(node, ast.Name):
             if node.id in self.imports:
                 return self.imports[node.id]
+            if node.id == "__builtins__" and node.id not in self.bindings:
+                return ""  # the builtins module: `__builtins__.exec` is `exec`
             if node.id in self.bindings:
                 return self.qualified(self.bindings[node.id], depth + 1)
             for module in self.star:
@@ -194,7 +187,9 @@ class _Reader:
             return node.id if node.id in _RISKY_BUILTINS or node.id in ("open",) else None
         if isinstance(node, ast.Attribute):
             base = self.qualified(node.value, depth + 1)
-            return f"{base}.{node.attr}" if base else None
+            if base is None:
+                return None
+            return f"{base}.{node.attr}" if base else node.attr  # "" is the builtins module
         if isinstance(node, ast.Call):
             callee = self.qualified(node.func, depth + 1)
             if callee in ("__import__", "importlib.import_module") and node.args:
@@ -382,12 +377,19 @@ class _Reader:
         name = self.qualified(node)
         if name is None:
             return
-        bare_module = isinstance(node, ast.Name) and node.id in self.imports and name.split(".")[0] in _HOLDS_RISKY
-        if not (_risky(name) or bare_module):
+        if self._literal_getattr_of(parent, node):
+            return  # `getattr(os, 'system')`: the member is what the call's result is checked as
+        if not (_risky(name) or name in _HOLDS_RISKY):  # a module passed around hides which member is used
             return
         if name.startswith("os.environ") and isinstance(parent, ast.Subscript | ast.Compare):
             return  # `os.environ['X']` read, `'X' in os.environ`
-        self._unseen(f"python code uses `{name}` other than by calling it with literal arguments")
+        self._unseen(f"python code uses `{name or 'builtins'}` other than by calling it with literal arguments")
+
+    def _literal_getattr_of(self, parent: ast.AST | None, node: ast.AST) -> bool:
+        """Whether `parent` is `getattr(node, 'literal')`."""
+        if not isinstance(parent, ast.Call) or len(parent.args) < 2 or parent.args[0] is not node:
+            return False
+        return self.qualified(parent.func) == "getattr" and isinstance(self.value(parent.args[1]), str)
 
     def binds(self, parent: ast.AST | None, node: ast.AST) -> bool:
         """Whether `parent` is `name = node` for a name bound only there (at module or function level: a class
@@ -406,7 +408,7 @@ class _Reader:
             return
         parent = self.parents.get(node)
         key = self.value(node.slice)
-        value = self.value(parent.value) if isinstance(parent, ast.Assign) else ""
+        value = self.value(parent.value) if isinstance(parent, ast.Assign) else UNKNOWN  # `+=`, `del`: not known
         if isinstance(key, str) and isinstance(value, str):
             self.environment.append(f"{key}={value}")
         else:
@@ -477,9 +479,10 @@ class _Reader:
                 self._add(moves(path, target))
             elif method in ("copy", "copytree"):
                 self._add(copies(path, target))
-            else:
-                self._add(links(path if method != "symlink_to" else target, target if method != "symlink_to" else path,
-                                symbolic=method == "symlink_to"))  # fmt: skip
+            elif method == "link_to":  # `p.link_to(t)` makes t a hard link to p
+                self._add(links(path, target, symbolic=False))
+            else:  # `p.symlink_to(t)`, `p.hardlink_to(t)` make p a link to t
+                self._add(links(target, path, symbolic=method == "symlink_to"))
 
     def _add(self, effect: RunsArgv) -> None:
         self.effects.append(effect)
@@ -585,6 +588,8 @@ def _risky(name: str) -> bool:
         return True
     if head == "logging" and member in ("FileHandler", "basicConfig"):
         return True
+    if head in _PATH_CLASSES and member not in ("home", "cwd"):
+        return True  # `Path.unlink(p)`: a method called on a path given as an argument
     return any(name == risky or name.startswith(risky + ".") for risky in _RISKY_MODULES)
 
 
@@ -723,7 +728,7 @@ def _code_string(reader: _Reader, name: str, node: ast.Call) -> None:
     if not isinstance(code, str) or reader.depth >= 4:
         reader._unseen(f"python code runs `{name}` on code only known at run time")
         return
-    reader.effects.extend(python_effects(code, home=reader.home, depth=reader.depth + 1))
+    reader.effects.extend(python_effects(code, home=reader.home, depth=reader.depth + 1, imports=reader.imports))
 
 
 def _archive(reader: _Reader, name: str, node: ast.Call) -> None:
@@ -793,9 +798,10 @@ _HANDLERS: dict[str, Handler] = {
 }  # fmt: skip
 
 
-def python_effects(code: str, *, home: str, depth: int = 0) -> list[Effect]:
-    """What running `code` with python would do, as far as the code shows it (see the module's docstring)."""
-    if not _TRIGGER.search(code):
+def python_effects(code: str, *, home: str, depth: int = 0, imports: dict[str, str] | None = None) -> list[Effect]:
+    """What running `code` with python would do, as far as the code shows it (see the module's docstring).
+    `imports`: for code an `exec`/`eval` runs, the names the calling code imported (its globals)."""
+    if imports is None and not _TRIGGER.search(code):
         return []
     if len(code) > _MAX_CODE:
         return [Unseen("the python code is too long to analyse")]
@@ -809,14 +815,17 @@ def python_effects(code: str, *, home: str, depth: int = 0) -> list[Effect]:
         ]
     except (ValueError, RecursionError, MemoryError):
         return [Unseen("keycardd cannot parse this python code")]
-    reader = _Reader(home=home, depth=depth)
+    reader = _Reader(home=home, depth=depth, imports=dict(imports or {}))
     reader.collect(tree)
     reader.read(tree)
+    if imports is not None and any(isinstance(node, _BINDS) for node in ast.walk(tree)):
+        reader._unseen("python code runs exec/eval code that binds names the rest of the code may use")
     return _after_chdir(reader)
 
 
 def _after_chdir(reader: _Reader) -> list[Effect]:
-    """`os.chdir(D)` moves the relative paths of every file effect (order is not tracked: each is given both)."""
+    """`os.chdir(D)` moves the relative paths of every file effect and the directory of every program the code
+    starts (the order of calls is not tracked: each is reported both where it was and in D)."""
     if not reader.chdir:
         return reader.effects
     if None in reader.chdir:
@@ -825,7 +834,10 @@ def _after_chdir(reader: _Reader) -> list[Effect]:
     found: list[Effect] = []
     for effect in reader.effects:
         found.append(effect)
-        if isinstance(effect, RunsArgv) and effect.stdin == NO_STDIN:
+        if isinstance(effect, RunsArgv) and effect.stdin != NO_STDIN:  # a program: started in each directory too
+            line = shlex.join(word.text for word in effect.argv)
+            found.extend(runs_line(f"cd {shlex.quote(d)} && {line}", effect.stdin) for d in directories)
+        elif isinstance(effect, RunsArgv):
             for directory in directories:
                 program, *rest = effect.argv
                 moved = (_moved(word, directory) for word in rest)
