@@ -126,6 +126,8 @@ def test_hosts_from_urls_and_addresses() -> None:
         "python3 -c 'import os; os.environ[\"PATH\"] += \":/x\"; os.system(\"ls\")'",
         "awk '{print | $1}' data.txt",
         "awk -l ./ext.so 'BEGIN{}'",
+        "awk 'BEGIN{system(\"\\162\\155 -rf ~\")}'",  # octal escapes spell rm
+        "vim -c '!rm %'",  # vim fills in the file name
         "sed \"$SCRIPT\" data.txt",
         "sed 'e' data.txt",
         "vim -c 'normal! :!rm -rf ~'",

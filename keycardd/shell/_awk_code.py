@@ -38,8 +38,9 @@ class _Token:
 
     @property
     def literal(self) -> str | None:
-        """The value of a string literal (awk's escapes for `\\"`, `\\\\`, `\\n`, `\\t`), else None."""
-        if self.kind != "string":
+        """The value of a string literal with only the escapes `\\"`, `\\\\`, `\\/`, `\\n`, `\\t`, else None (an
+        octal `\\162\\155` is `rm`: such a string counts as built at run time)."""
+        if self.kind != "string" or re.search(r'\\[^"\\/nt]', self.text[1:-1]):
             return None
         return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), self.text[1:-1])
 
@@ -103,10 +104,10 @@ def _tokens(program: str) -> list[_Token] | None:
             return None
         text = match[0]
         position = match.end()
+        if text == '"':
+            return None  # an unclosed string
         if text.startswith('"'):
             token = _Token(text, "string")
-        elif text == '"':
-            return None  # an unclosed string
         elif text.startswith("#") or text.strip(" \t\r") == "" or text == "\\\n":
             continue
         elif text[0].isalpha() or text[0] == "_":

@@ -81,9 +81,10 @@ def _ex(text: str, files: list[str], depth: int) -> tuple[list[Effect], str]:
 
 
 def _shell(command: str, what: str) -> list[Effect]:
+    """A shell command vim or less runs: they replace `%` and `#` by file names and `!` by the previous command."""
     command = command.strip()
-    if not command or command.startswith("!"):
-        return [Unseen(f"{what} repeats an earlier command")]
+    if not command or any(mark in command for mark in "%#!"):
+        return [Unseen(f"{what} runs a command with file names or an earlier command filled in at run time")]
     return [runs_line(command)]
 
 

@@ -165,6 +165,8 @@ class _Parser:
 
 def _argument_effect(command: str, argument: str) -> list[Effect]:
     name = argument.strip(" \t") if command != "e" else argument.strip()
+    if command == "e" and "\\" in name:
+        return [Unseen("sed's `e` command has an escape keycardd does not resolve")]
     if command == "e":
         return [runs_line(name)] if name else [Unseen("sed's `e` runs the pattern space as a command")]
     if command in "wW":
