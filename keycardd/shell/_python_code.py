@@ -126,6 +126,8 @@ class _Reader:
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
     handled: set[ast.AST] = field(default_factory=set)
     """Callee nodes of modelled calls: a reference there is not a leak of the function."""
+    values: dict[ast.AST, Any] = field(default_factory=dict)
+    """Values already computed, per node."""
     environment: list[str] = field(default_factory=list)
     environment_unknown: bool = False
     chdir: list[str | None] = field(default_factory=list)
@@ -207,12 +209,15 @@ class _Reader:
         """The value of a literal expression (str, bytes, int, list, tuple, dict, PurePosixPath), else UNKNOWN."""
         if node is None or depth > 32:
             return UNKNOWN
+        if node in self.values:  # each node once: `a1 = [a0, a0]; a2 = [a1, a1]; ...` stays linear
+            return self.values[node]
         try:
             result = self._value(node, depth)
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError):
-            return UNKNOWN
-        if isinstance(result, str | bytes) and len(result) > _MAX_VALUE:
-            return UNKNOWN
+            result = UNKNOWN
+        if isinstance(result, str | bytes | list | tuple | dict) and len(str(result)) > _MAX_VALUE:
+            result = UNKNOWN
+        self.values[node] = result
         return result
 
     def _value(self, node: ast.expr, depth: int) -> Any:
@@ -230,7 +235,7 @@ class _Reader:
                 inner = str(inner)
             elif node.conversion in (114, 97):  # !r, !a
                 inner = repr(inner) if node.conversion == 114 else ascii(inner)
-            return format(inner, spec)
+            return format(inner, spec) if _bounded_format(str(spec)) else UNKNOWN
         if isinstance(node, ast.List | ast.Tuple | ast.Set):
             items = [self.value(item, depth + 1) for item in node.elts]
             if any(item is UNKNOWN for item in items) or any(isinstance(i, ast.Starred) for i in node.elts):
@@ -248,7 +253,7 @@ class _Reader:
                 return UNKNOWN
             if isinstance(node.op, ast.Add) and type(left) is type(right) and isinstance(left, str | bytes | list):
                 return left + right
-            if isinstance(node.op, ast.Mod) and isinstance(left, str):
+            if isinstance(node.op, ast.Mod) and isinstance(left, str) and _bounded_format(left):
                 return left % right
             if (
                 isinstance(node.op, ast.Div)
@@ -337,7 +342,12 @@ class _Reader:
             if method in ("with_name", "with_suffix"):
                 return getattr(base, method)(*args)
             return UNKNOWN
-        if isinstance(base, str) and method in ("format", "join", "strip", "replace", "lower", "upper", "encode"):
+        if not isinstance(base, str) or not _bounded_format(base):
+            return UNKNOWN
+        if method == "join" and len(args) == 1 and isinstance(args[0], list | tuple):
+            size = len(base) * len(args[0]) + sum(len(str(item)) for item in args[0])
+            return base.join(args[0]) if size <= _MAX_VALUE else UNKNOWN
+        if method in ("format", "strip", "lower", "upper", "encode"):  # none multiplies the text's length
             return getattr(base, method)(*args)
         return UNKNOWN
 
@@ -558,6 +568,12 @@ class _Reader:
         if (fed is not None and self.qualified(fed) != "subprocess.DEVNULL") or popen_mode != "r":
             return "input the python code writes to it"
         return inherited
+
+
+def _bounded_format(text: str) -> bool:
+    """A format string or spec without a width or precision of 1,000 or more (`f'{1:>999999999}'` would build a
+    gigabyte string in the daemon)."""
+    return re.search(r"\d{4}", text) is None
 
 
 def _keyword(node: ast.Call, name: str) -> ast.expr | None:

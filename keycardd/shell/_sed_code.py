@@ -15,6 +15,8 @@ _TO_LINE_END = frozenset("aic:bBtTrRwWe#")
 """Commands whose argument runs to the end of the line (GNU also ends labels and `bBtT` at `;`)."""
 _NO_ARGUMENT = frozenset("=dDgGhHlnNpPxzFqQLv}")
 _SPECIAL_FILES = frozenset({"/dev/stdout", "/dev/stderr"})
+_MAX_BRACKET = 256
+"""Bracket expressions longer than this are not searched for their end (the scan stays linear): unreadable."""
 
 
 class _Unreadable(Exception):
@@ -55,8 +57,8 @@ class _Parser:
                 found.extend(self._substitute())
             elif command == "y":
                 delimiter = self._take()
-                self._delimited(delimiter)
-                self._delimited(delimiter)
+                self._delimited(delimiter, regex=False)
+                self._delimited(delimiter, regex=False)
             elif command in _TO_LINE_END:
                 argument = self._rest_of_line(command)
                 found.extend(_argument_effect(command, argument))
@@ -104,8 +106,9 @@ class _Parser:
             self.at += 1
             self._skip(" \t")
 
-    def _delimited(self, delimiter: str) -> str:
-        """Text up to an unescaped `delimiter` (a newline inside is an error, as in GNU sed)."""
+    def _delimited(self, delimiter: str, *, regex: bool = True) -> str:
+        """Text up to an unescaped `delimiter` (a newline inside is an error, as in GNU sed); in a regular expression
+        (not in `s`'s replacement or `y`'s lists), a bracket expression may hold the delimiter."""
         start = self.at
         while self.at < len(self.text):
             char = self.text[self.at]
@@ -117,9 +120,8 @@ class _Parser:
                 return self.text[start : self.at - 1]
             if char == "\n" and delimiter != "\n":
                 break
-            if char == "[" and delimiter != "[":  # a bracket expression may hold the delimiter
-                end = self.text.find("]", self.at + 2)
-                self.at = end + 1 if end != -1 and "\n" not in self.text[self.at : end] else self.at + 1
+            if char == "[" and delimiter != "[" and regex:  # a bracket expression may hold the delimiter
+                self.at = _bracket_end(self.text, self.at)
                 continue
             self.at += 1
         raise _Unreadable(f"an unterminated `{delimiter}` expression")
@@ -145,7 +147,7 @@ class _Parser:
     def _substitute(self) -> list[Effect]:
         delimiter = self._take()
         self._delimited(delimiter)
-        self._delimited(delimiter)
+        self._delimited(delimiter, regex=False)
         found: list[Effect] = []
         while self.at < len(self.text):
             flag = self._peek()
@@ -161,6 +163,28 @@ class _Parser:
             else:
                 break
         return found
+
+
+def _bracket_end(text: str, start: int) -> int:
+    """Where the bracket expression at `start` ends (after its `]`): a leading `^` and `]` are members, and so is
+    everything in `[:class:]`, `[=x=]` and `[.x.]`. One that does not end within `_MAX_BRACKET` is unreadable."""
+    at = start + 1
+    at += text.startswith("^", at)
+    at += text.startswith("]", at)
+    limit = min(len(text), start + _MAX_BRACKET)
+    while at < limit:
+        if text[at] == "\n":
+            break
+        if text[at] == "[" and text[at + 1 : at + 2] in (":", "=", "."):
+            close = text.find(text[at + 1] + "]", at + 2, limit)
+            if close == -1:
+                break
+            at = close + 2
+            continue
+        if text[at] == "]":
+            return at + 1
+        at += 1
+    raise _Unreadable("a bracket expression keycardd cannot delimit")
 
 
 def _argument_effect(command: str, argument: str) -> list[Effect]:
