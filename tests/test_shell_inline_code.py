@@ -7,7 +7,11 @@ comparison with real python, awk and sed in tests/test_shell_soundness.py (class
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keycardd.shell import SimpleCommand, analyze
 
@@ -179,3 +183,19 @@ def test_perl_reads_operands_through_magic_open() -> None:
 def test_awk_print_to_a_shell_feeds_it_unseen_code() -> None:
     (why,) = unseen('awk \'BEGIN{print "id" | "sh"}\'')
     assert "awk's print output" in why
+
+
+_FRAGMENTS = ["import os", "os.system(", '"', "'", "(", ")", "[", "]", "{", "}", 'f"{', "exec(", "__import__", "\n",
+              " ", "x", "=", "+", "%", "getattr(", "open(", "system(", "|", "getline", "print", ">", "s/", "/e", "w ",
+              "e ", ":", "!", "r ", "\\", "1", "$", ",", ";", "~"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(["python3 -c", "awk", "sed", "vim -c", "less", "perl -e", "node -e"]),
+    st.lists(st.sampled_from(_FRAGMENTS), max_size=30).map("".join),
+)
+def test_any_inline_code_is_analysed_without_raising(prefix: str, code: str) -> None:
+    """Whatever the code, the analysis answers (commands or an error), never an exception."""
+    text = f"+{code}" if prefix == "less" else code
+    analyze(f"{prefix} {shlex.quote(text)} notes.txt", cwd=CWD, home=HOME)
