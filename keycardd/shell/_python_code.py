@@ -493,6 +493,8 @@ class _Reader:
                 self._add(links(path, target, symbolic=False))
             else:  # `p.symlink_to(t)`, `p.hardlink_to(t)` make p a link to t
                 self._add(links(target, path, symbolic=method == "symlink_to"))
+        elif method in _PATH_CHANGES:
+            self._unseen(f"python code calls `.{method}()` on a path, which keycardd does not model")
 
     def _add(self, effect: RunsArgv) -> None:
         self.effects.append(effect)
@@ -808,7 +810,6 @@ _HANDLERS: dict[str, Handler] = {
     "socket.gethostbyname": _url, "socket.getaddrinfo": _url, "ftplib.FTP": _url, "smtplib.SMTP": _url,
     "smtplib.SMTP_SSL": _url, "telnetlib.Telnet": _url, "webbrowser.open": _url, "xmlrpc.client.ServerProxy": _url,
     **{f"{lib}.{verb}": _url for lib in ("requests", "httpx") for verb in _HTTP_VERBS},
-    "socket.socket": _harmless,
     "getattr": _lookup, "__import__": _lookup, "importlib.import_module": _lookup,
     "exec": _code_string, "eval": _code_string, "compile": _code_string,
 }  # fmt: skip

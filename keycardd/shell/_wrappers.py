@@ -267,6 +267,10 @@ def _inline_code(
     return []
 
 
+_SAME_LANGUAGE = {"pypy": "python", "nodejs": "node", "bun": "node"}
+"""Interpreters that read their inline code as another family does (`pypy -c` is Python, `bun -e` JavaScript)."""
+
+
 def effect_items(label: str, effects: Sequence[Effect], *, inherits_stdin: bool = True) -> list[Unwrapped]:
     """Effects of inline code as what the analyser walks: an argv run under `label`, or unseen code.
     `inherits_stdin` is False for code read from stdin: what it starts does not get the code as its input."""
@@ -287,11 +291,10 @@ def _operand(args: Sequence[Word], index: int) -> Word | None:
 def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | None, home: str) -> list[Unwrapped]:
     """`python3 -c CODE` and static code on stdin are read (see `_inline_code`); `curl x | python3` and
     `python3 <(curl x)` run unseen code."""
-    inline, grammar = _INTERPRETER_OPTIONS.get(
-        kind, (frozenset({"-c", "-e", "-Command", "-EncodedCommand"}), Grammar())
-    )
     if kind in ("pwsh", "powershell"):
         return [Opaque(program, f"{program} runs PowerShell code keycardd's shell analysis does not parse")]
+    kind = _SAME_LANGUAGE.get(kind, kind)
+    inline, grammar = _INTERPRETER_OPTIONS.get(kind, (frozenset({"-c", "-e"}), Grammar("ce")))
     index = 0
     flags = ""
     while index < len(args):  # the interpreter's own options end at its first operand, or at -c/-m/-e CODE
@@ -898,6 +901,8 @@ def _awk(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
                 texts.append(Word(""))  # a program file: not seen (a documented limit); no operand is the program
     if not texts and operands:
         texts.append(operands[0])
+    if not texts and not _asks_about_itself(args):  # `xargs awk`: the program comes from elsewhere
+        return [Opaque(program, f"{program} has no program in the line: it comes from its input")], frozenset()
     found: list[Unwrapped] = []
     for text in texts:
         if text.dynamic:
@@ -929,6 +934,8 @@ def _sed(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         scripts.append(operands[0])
         if operands[0].text == "" and len(operands) > 1:  # `sed -i '' 's/a/b/' f`: BSD's in-place suffix
             scripts.append(operands[1])
+    if not scripts and not from_file and not _asks_about_itself(args):  # `xargs sed`: from elsewhere
+        return [Opaque(program, f"{program} has no script in the line: it comes from its input")], frozenset()
     found: list[Unwrapped] = []
     for script in scripts:
         if script.dynamic:
@@ -936,6 +943,11 @@ def _sed(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         else:
             found.extend(effect_items(f"{program} script", sed_effects(script.text)))
     return found, frozenset()
+
+
+def _asks_about_itself(args: Sequence[Word]) -> bool:
+    """`awk --version`, `sed --help`, `mawk -W version`: no program is needed."""
+    return any(word.text in ("--version", "--help", "--usage", "-V", "-W", "-Wversion", "-Wv") for word in args)
 
 
 def _vim(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
