@@ -175,6 +175,14 @@ def test_code_from_a_heredoc_does_not_feed_its_programs() -> None:
     assert not unseen("python3 - <<'EOF'\nimport subprocess\nsubprocess.run(['sh'])\nEOF")
 
 
+def test_an_attached_run_time_option_value_may_shift_the_program() -> None:
+    """`awk -F"$SEP" PROG`: the separator is run-time data, not a reason to distrust the line; but an empty value
+    makes `-F` take the next word, so the word after PROG may be the program."""
+    assert not unseen("awk -F\"$SEP\" '{print $1}' data.txt")
+    programs = [command.program for command in commands("awk -F$E '{print}' 'BEGIN{system(\"shred x\")}'")]
+    assert "shred" in programs
+
+
 def test_perl_reads_operands_through_magic_open() -> None:
     assert unseen("perl -ne 'print' 'rm -rf ~|'")
     assert not unseen("perl -ne 'print' notes.txt")

@@ -602,11 +602,13 @@ def _scan_all(args: Sequence[Word], grammar: Grammar) -> Parsed:
     return parsed
 
 
-def _scan_operands(args: Sequence[Word], grammar: Grammar) -> tuple[Parsed, list[Word]]:
-    """`_scan_all`, and the operands in order (everything after `--`; a word only known at run time that does not
-    start with a dash or an expansion is an operand, since it cannot be an option)."""
+def _scan_operands(args: Sequence[Word], grammar: Grammar) -> tuple[Parsed, list[Word], bool]:
+    """`_scan_all`, the operands in order (everything after `--`; a word only known at run time that does not start
+    with a dash or an expansion is an operand, since it cannot be an option), and whether the first operand is in
+    doubt: `-F"$SEP"` is `-F` with a run-time value, but an empty one makes `-F` take the next word instead."""
     parsed = Parsed(0)
     operands: list[Word] = []
+    shifted = False
     index = 0
     while index < len(args):
         more = parse_options(args, grammar, index)
@@ -623,11 +625,17 @@ def _scan_operands(args: Sequence[Word], grammar: Grammar) -> tuple[Parsed, list
         if stop >= len(args):
             break
         word = args[stop]
-        if more.dynamic and word.text.startswith(("-", "$", "`", '"$', '"`')):
+        text = word.text
+        if more.dynamic and len(text) > 2 and text[0] == "-" and text[1] in grammar.short_value and text[2] != "-":
+            parsed.options.append((text[:2], Word(text[2:], dynamic=True)))  # `-F"$SEP"`: the option is static
+            shifted = True
+        elif more.dynamic and text.startswith(("-", "$", "`", '"$', '"`')):
             parsed.dynamic = True
-        operands.append(word)
+            operands.append(word)
+        else:
+            operands.append(word)
         index = stop + 1
-    return parsed, operands
+    return parsed, operands, shifted
 
 
 def _at(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
@@ -880,9 +888,9 @@ def _negation(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[
 def _awk(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """awk's program (the first operand, or `-e`/`--source` texts): see `_awk_code`. `-f FILE` is a program file
     (not seen, like a script file) unless it is stdin; gawk's `-l`/`--load` loads a shared library."""
-    parsed, operands = _scan_operands(args, _g("FvfeEilWdoDpL", "--field-separator --assign --file --source --exec "
-                                               "--include --load --dump-variables --profile --pretty-print --debug "
-                                               "--lint"))  # fmt: skip
+    grammar = _g("FvfeEilWdoDpL", "--field-separator --assign --file --source --exec --include --load "
+                 "--dump-variables --profile --pretty-print --debug --lint")  # fmt: skip
+    parsed, operands, shifted = _scan_operands(args, grammar)
     if parsed.dynamic:
         return [Opaque(program, f"{program} has an option only known at run time")], frozenset()
     texts: list[Word] = []
@@ -900,7 +908,7 @@ def _awk(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
             else:
                 texts.append(Word(""))  # a program file: not seen (a documented limit); no operand is the program
     if not texts and operands:
-        texts.append(operands[0])
+        texts.extend(operands[:2] if shifted else operands[:1])
     if not texts and not _asks_about_itself(args):  # `xargs awk`: the program comes from elsewhere
         return [Opaque(program, f"{program} has no program in the line: it comes from its input")], frozenset()
     found: list[Unwrapped] = []
@@ -916,7 +924,7 @@ def _sed(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
     """sed's script (the first operand, or `-e`/`--expression` texts): see `_sed_code`. `-f FILE` is a script
     file (not seen) unless it is stdin. BSD's `sed -i '' SCRIPT` is read both ways (GNU takes `''` as the script)."""
     grammar = Grammar("efl", frozenset({"--expression", "--file", "--line-length"}), short_optional="i")
-    parsed, operands = _scan_operands(args, grammar)
+    parsed, operands, shifted = _scan_operands(args, grammar)
     if parsed.dynamic:
         return [Opaque(program, f"{program} has an option only known at run time")], frozenset()
     scripts: list[Word] = []
@@ -932,7 +940,7 @@ def _sed(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
                 scripts.append(Word(stdin.text))
     if not scripts and not from_file and operands:
         scripts.append(operands[0])
-        if operands[0].text == "" and len(operands) > 1:  # `sed -i '' 's/a/b/' f`: BSD's in-place suffix
+        if (operands[0].text == "" or shifted) and len(operands) > 1:  # BSD's `sed -i '' SCRIPT`, `-l"$N"`
             scripts.append(operands[1])
     if not scripts and not from_file and not _asks_about_itself(args):  # `xargs sed`: from elsewhere
         return [Opaque(program, f"{program} has no script in the line: it comes from its input")], frozenset()
