@@ -124,6 +124,8 @@ def test_hosts_from_urls_and_addresses() -> None:
         "python3 -c 'os = __import__(name)'",
         "python3 -c 'print((lambda: 0).__globals__)'",
         "python3 -c '__builtins__.exec(input())'",
+        "python3 -c 'getattr(__builtins__, \"exec\")(input())'",
+        "python3 -c 'import subprocess; o = dict(shell=True); subprocess.run(\"ls\", **o)'",
         "python3 -c 'import builtins\ndef f(m): m.exec(input())\nf(builtins)'",
         "python3 -c 'exec(\"import os as q\"); q.system(\"x\")'",
         "python3 -c 'import pathlib; pathlib.Path.unlink(pathlib.Path(\"/x\"))'",

@@ -124,8 +124,6 @@ class _Reader:
     bindings: dict[str, ast.expr] = field(default_factory=dict)
     """Names bound exactly once in the whole code, by `name = expr`: their value is that expression's."""
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
-    handled: set[ast.AST] = field(default_factory=set)
-    """Callee nodes of modelled calls: a reference there is not a leak of the function."""
     values: dict[ast.AST, Any] = field(default_factory=dict)
     """Values already computed, per node."""
     environment: list[str] = field(default_factory=list)
@@ -200,7 +198,9 @@ class _Reader:
             if callee == "getattr" and len(node.args) >= 2:
                 attr = self.value(node.args[1])
                 base = self.qualified(node.args[0], depth + 1)
-                return f"{base}.{attr}" if base and isinstance(attr, str) else None
+                if base is None or not isinstance(attr, str):
+                    return None
+                return f"{base}.{attr}" if base else attr
         return None
 
     # ---- values ------------------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ class _Reader:
                 self._call(node)
             elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr not in _SAFE_DUNDERS:
                 self._unseen(f"python code uses `{node.attr}`, which reaches any function")
-            elif isinstance(node, ast.Name | ast.Attribute) and node not in self.handled:
+            elif isinstance(node, ast.Name | ast.Attribute):
                 self._reference(node)
             elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
                 self._environment_store(node)
@@ -428,18 +428,19 @@ class _Reader:
 
     def _call(self, node: ast.Call) -> None:
         name = self.qualified(node.func)
+        spread = any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords)
+        if name is not None and spread and (name in _HANDLERS or name in _OPEN_FUNCTIONS) and name != "getattr":
+            self._unseen(f"python code calls `{name}` with arguments spread at run time (`*`, `**`)")
+            return
         if name is not None:
             handler = _HANDLERS.get(name)
             if handler is not None:
-                self.handled.add(node.func)
                 handler(self, name, node)
                 return
             if _risky(name) and name not in ("open",):
-                self.handled.add(node.func)
                 self._unseen(f"python code calls `{name}`, which keycardd does not model")
                 return
             if name in _OPEN_FUNCTIONS:
-                self.handled.add(node.func)
                 self._open(node, node.args[0] if node.args else _keyword(node, "file"), 1)
             return
         if isinstance(node.func, ast.Attribute):
@@ -530,6 +531,8 @@ class _Reader:
 
     def process(self, effect: Effect, node: ast.Call) -> None:
         """A program the code starts, with the environment changes the code made (`env K=V ...`)."""
+        if any(keyword.arg is None for keyword in node.keywords):  # `**options` may hold shell=True, env, cwd
+            effect = Unseen("python code starts a program with options only known at run time (`**`)")
         if isinstance(effect, Unseen):
             self.effects.append(effect)
             return
