@@ -513,6 +513,8 @@ class _Reader:
         self._add(writes(text) if write else reads(text))
 
     def _write_mode(self, node: ast.Call, index: int) -> bool:
+        if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
+            return True  # `p.open(**options)`: the mode is only known at run time
         mode_node = node.args[index] if len(node.args) > index else _keyword(node, "mode")
         if mode_node is None:
             return False
@@ -531,8 +533,6 @@ class _Reader:
 
     def process(self, effect: Effect, node: ast.Call) -> None:
         """A program the code starts, with the environment changes the code made (`env K=V ...`)."""
-        if any(keyword.arg is None for keyword in node.keywords):  # `**options` may hold shell=True, env, cwd
-            effect = Unseen("python code starts a program with options only known at run time (`**`)")
         if isinstance(effect, Unseen):
             self.effects.append(effect)
             return
