@@ -47,7 +47,7 @@ class _Token:
 
 def awk_effects(program: str) -> list[Effect]:
     """What the awk program text runs, writes, reads or reaches (see the module's docstring)."""
-    if not re.search(r"system|getline|\||>|@|close", program):
+    if not re.search(r"system|getline|[|>@]", program):
         return []  # no construct that runs, writes or loads anything: the common case
     tokens = _tokens(program)
     if tokens is None:
