@@ -55,8 +55,9 @@ class _Unknown:
 
 UNKNOWN: Any = _Unknown()
 
-_MODULE_ALIASES = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path", "io": "io",
-                   "_io": "io", "builtins": "", "__builtin__": ""}  # fmt: skip
+_MODULE_ALIASES = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path", "_io": "io",
+                   "builtins": "", "__builtin__": ""}  # fmt: skip
+"""Other names of the same modules (`""` is the builtins module: `builtins.exec` is `exec`)."""
 _RISKY_MODULES = ("subprocess", "pty", "ctypes", "cffi", "importlib", "runpy", "pickle", "_pickle", "marshal", "shelve",
                   "code", "codeop", "pdb", "bdb", "pydoc", "socket", "requests", "httpx", "urllib", "http",
                   "ftplib", "smtplib", "telnetlib", "xmlrpc", "webbrowser", "_posixsubprocess", "multiprocessing",
@@ -93,7 +94,7 @@ _SYS_RISKY = frozenset({"modules", "_getframe", "meta_path", "path_hooks", "sett
                         "__stderr__"})  # fmt: skip
 _RISKY_BUILTINS = frozenset({"exec", "eval", "compile", "__import__", "getattr", "setattr", "delattr", "globals",
                              "locals", "vars", "breakpoint", "help", "__builtins__", "__loader__", "__spec__",
-                             "memoryview", "open"})  # fmt: skip
+                             "open"})  # fmt: skip
 _SAFE_DUNDERS = frozenset({"__name__", "__doc__", "__file__", "__version__", "__init__", "__main__", "__all__",
                            "__len__", "__str__", "__repr__", "__annotations__", "__enter__", "__exit__"})  # fmt: skip
 _HOLDS_RISKY = frozenset({"os", "shutil", "sys", "asyncio", "logging", "pathlib", "io", "codecs", "gzip", "bz2",
