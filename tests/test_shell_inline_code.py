@@ -134,6 +134,8 @@ def test_hosts_from_urls_and_addresses() -> None:
         "awk -l ./ext.so 'BEGIN{}'",
         "awk 'BEGIN{system(\"\\162\\155 -rf ~\")}'",  # octal escapes spell rm
         "vim -c '!rm %'",  # vim fills in the file name
+        "vim -c 'w !sh' -c q notes.txt",  # the file's text is the shell's script
+        "vim -c 'r!$(cat x)'",
         "sed \"$SCRIPT\" data.txt",
         "sed 'e' data.txt",
         "vim -c 'normal! :!rm -rf ~'",

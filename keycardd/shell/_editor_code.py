@@ -51,18 +51,22 @@ def _ex_line(line: str, files: list[str], *, depth: int) -> list[Effect]:
 def _ex(text: str, files: list[str], depth: int) -> tuple[list[Effect], str]:
     """One ex command of `text`: its effects, and the text after it (after a `|`; `!` commands take it all)."""
     text = text.lstrip(" \t:")
-    text = text[_RANGE.match(text).end() :]  # type: ignore[union-attr]  # the pattern matches the empty string
-    if text.startswith("!"):
-        return _shell(text[1:], "vim's `:!`"), ""
+    address = _RANGE.match(text)
+    text = text[address.end() :] if address else text
+    if text.startswith("!"):  # `:{range}!cmd` filters those lines through cmd: it reads the file's text
+        fed = address is not None and address[0].strip() != ""
+        return _shell(text[1:], "vim's `:!`", fed=fed), ""
     match = _NAME.match(text)
     if match is None:
         return ([Unseen(f"keycardd cannot read the vim command `{text[:40]}`")] if text.strip() else []), ""
     name = match[0]
     after = text[match.end() :]
+    if name in _READ and after.startswith("!"):  # `:r!cmd` reads the command's output, as `:r !cmd` does
+        return _shell(after[1:], f"vim's `:{name}!`"), ""
     after = after[1:] if after.startswith("!") else after  # `:w!`, `:q!`
     argument, separator, remaining = after.partition("|")
-    if name in _READ | _WRITE and after.lstrip().startswith("!"):
-        return _shell(after.lstrip()[1:], f"vim's `:{name} !`"), ""
+    if name in _READ | _WRITE and after.lstrip().startswith("!"):  # `:w !cmd` pipes the file's text into cmd
+        return _shell(after.lstrip()[1:], f"vim's `:{name} !`", fed=name in _WRITE), ""
     if name in _GLOBAL and depth < 4:
         pattern = re.match(r"\s*(\W)((?:\\.|(?!\1).)*)\1?", after)
         command = after[pattern.end() :] if pattern else after
@@ -80,12 +84,13 @@ def _ex(text: str, files: list[str], depth: int) -> tuple[list[Effect], str]:
     return [Unseen(f"vim's `:{name}` is not a command keycardd reads (it may run code)")], ""
 
 
-def _shell(command: str, what: str) -> list[Effect]:
-    """A shell command vim or less runs: they replace `%` and `#` by file names and `!` by the previous command."""
+def _shell(command: str, what: str, *, fed: bool = False) -> list[Effect]:
+    """A shell command vim or less runs: they replace `%` and `#` by file names and `!` by the previous command.
+    `fed`: it reads the edited text (`:w !sh` runs the file as a script), only known at run time."""
     command = command.strip()
     if not command or any(mark in command for mark in "%#!"):
         return [Unseen(f"{what} runs a command with file names or an earlier command filled in at run time")]
-    return [runs_line(command)]
+    return [runs_line(command, stdin="the text the editor writes to it")] if fed else [runs_line(command)]
 
 
 def vim_plus(argument: str) -> list[str]:
