@@ -135,7 +135,6 @@ def test_hosts_from_urls_and_addresses() -> None:
         "awk 'BEGIN{system(\"\\162\\155 -rf ~\")}'",  # octal escapes spell rm
         "vim -c '!rm %'",  # vim fills in the file name
         "vim -c 'w !sh' -c q notes.txt",  # the file's text is the shell's script
-        "vim -c 'r!$(cat x)'",
         "sed \"$SCRIPT\" data.txt",
         "sed 'e' data.txt",
         "vim -c 'normal! :!rm -rf ~'",
