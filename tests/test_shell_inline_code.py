@@ -186,6 +186,18 @@ def test_an_attached_run_time_option_value_may_shift_the_program() -> None:
     assert "shred" in programs
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "gawk -d 'BEGIN{system(\"shred x\")}'",  # -d's file is attached or absent: the next word is the program
+        "gawk --lint 'BEGIN{system(\"shred x\")}'",
+        "vim -S -c '!shred x'",  # -S's session file is optional
+    ],
+)
+def test_options_with_optional_values_do_not_swallow_the_code(line: str) -> None:
+    assert "shred" in [command.program for command in commands(line)]
+
+
 def test_perl_reads_operands_through_magic_open() -> None:
     assert unseen("perl -ne 'print' 'rm -rf ~|'")
     assert not unseen("perl -ne 'print' notes.txt")

@@ -888,8 +888,8 @@ def _negation(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[
 def _awk(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """awk's program (the first operand, or `-e`/`--source` texts): see `_awk_code`. `-f FILE` is a program file
     (not seen, like a script file) unless it is stdin; gawk's `-l`/`--load` loads a shared library."""
-    grammar = _g("FvfeEilWdoDpL", "--field-separator --assign --file --source --exec --include --load "
-                 "--dump-variables --profile --pretty-print --debug --lint")  # fmt: skip
+    grammar = Grammar("FvfeEilW", frozenset({"--field-separator", "--assign", "--file", "--source", "--exec",
+                                             "--include", "--load"}), short_optional="dDLop")  # fmt: skip
     parsed, operands, shifted = _scan_operands(args, grammar)
     if parsed.dynamic:
         return [Opaque(program, f"{program} has an option only known at run time")], frozenset()
@@ -970,6 +970,9 @@ def _vim(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         text = word.text
         takes_value = text in ("-c", "--cmd", "-S", "-s", "-u", "-U", "-i", "-T", "-w", "-W", "-t", "-q", "-r",
                                "--servername", "--startuptime", "--remote-send", "--remote-expr")  # fmt: skip
+        following = args[index + 1].text if index + 1 < len(args) else ""
+        if text in ("-S", "-q", "-r") and following.startswith(("-", "+")):
+            takes_value = False  # `vim -S -c CMD`: these options' file is optional
         value = args[index + 1] if takes_value and index + 1 < len(args) else None
         if word.dynamic or (value is not None and value.dynamic and text in ("-c", "--cmd", "--remote-send")):
             return [Opaque(program, f"{program} runs editor commands only known at run time")], frozenset()
