@@ -65,6 +65,8 @@ PASS_THROUGH = frozenset(
         # pure filters, so that `echo CMD | base64 -d | sh` really feeds sh (no option of theirs runs a program)
         "cat", "tac", "tee", "base64", "base32", "tr", "rev", "head", "tail", "cut", "printf", "echo", "true",
         "false", "yes", "seq", "basename", "dirname", "wc", "gzip", "xxd", "od",
+        # interpreters whose inline code keycardd reads: what their code really runs is compared with the analysis
+        "python3", "awk", "mawk", "gawk", "sed", "perl",
     }
 )  # fmt: skip
 """Programs whose stub execs the real program after logging (when the host has it)."""
@@ -91,6 +93,7 @@ IMPLICIT_CHILDREN: dict[str, frozenset[str]] = {
     "split": frozenset({"sh", "bash"}),  # split --filter=CMD runs $SHELL -c CMD
     "sg": frozenset({"sh", "bash"}),  # sg GROUP -c CMD runs sh -c CMD, sg GROUP a shell
     "dbus-run-session": frozenset({"dbus-daemon"}),
+    "python3": frozenset({"uname", "lsb_release"}),  # `python3 -m venv` (pip's platform probes), not the line's code
 }
 """Programs a real wrapper starts on its own (not named in the line): not part of the line's own programs."""
 

@@ -1005,6 +1005,47 @@ ATTACKS: dict[str, tuple[str, ...]] = {
 }
 
 
+INLINE_CODE: tuple[str, ...] = (
+    """python3 -c 'import os; os.system("{cmd}")'""",
+    """python3 -c 'import subprocess; subprocess.run("{cmd}", shell=True)'""",
+    """python3 -c 'import subprocess, shlex; subprocess.run(shlex.split("{cmd}"))'""",
+    """python3 -c 'import os; c = "{prog}"; os.system(c + " {args}")'""",
+    """python3 -c 'import os; print(os.popen("{cmd}").read())'""",
+    """python3 -c 'import os; os.spawnlp(os.P_WAIT, "{prog}", "{prog}")'""",
+    """python3 -c 'import os; os.execlp("{prog}", "{prog}", *"{args}".split())'""",
+    """python3 -c 'exec("import os; os.system(\\x27{cmd}\\x27)")'""",
+    """python3 -c '__import__("os").system("{cmd}")'""",
+    """python3 -c 'import os; getattr(os, "sys" + "tem")("{cmd}")'""",
+    """python3 -c "import subprocess; subprocess.run(['{prog}'], input=b'x')\"""",
+    """python3 -c 'import os; os.system(input())' <<< '{cmd}'""",
+    "python3 - <<'EOF'\nimport subprocess\nsubprocess.call(['{prog}'])\nEOF",
+    """echo 'import os; os.system("{cmd}")' | python3""",
+    """awk 'BEGIN{{system("{cmd}")}}'""",
+    """awk 'BEGIN{{while (("{cmd}" | getline l) > 0) print l}}'""",
+    """awk 'BEGIN{{print "{cmd}" | "sh"}}'""",
+    """awk 'BEGIN{{printf "" | "{cmd}"}}'""",
+    """awk '{{system($0)}}' <<< '{cmd}'""",
+    """echo x | awk '{{system("{prog}")}}'""",
+    """awk 'BEGIN {{ "{prog}" | getline; close("{prog}") }}'""",
+    """sed -n '1e {cmd}' notes.txt""",
+    """echo x | sed 's/.*/{cmd}/e'""",
+    """sed -e '$!d' -e 'e {cmd}' notes.txt""",
+    """printf '1e {cmd}\\n' | sed -f /dev/stdin notes.txt""",
+    "sed '1{{e {cmd}\n}}' notes.txt",
+    """perl -e 'system("{cmd}")'""",
+    """perl -ne 'print' '{cmd}|'""",
+)
+"""Interpreters' inline code running each payload: python, awk, sed and perl really run in the sandbox."""
+
+
+def inline_code_lines(rng: random.Random, per_template: int) -> Iterator[tuple[str, str]]:
+    """("inline-code", line) per template and payload, from their own random stream: adding them leaves the seeded
+    attack and mutation lines as they were (they are not mutation seeds either)."""
+    for template in INLINE_CODE:
+        for cmd in rng.sample(PAYLOADS, per_template):
+            yield "inline-code", template.format(**_payload_fields(cmd, rng))
+
+
 def _payload_fields(cmd: str, rng: random.Random) -> dict[str, str]:
     prog, _, args = cmd.partition(" ")
     cut = rng.randrange(1, len(prog)) if len(prog) > 1 else 1
@@ -1134,6 +1175,7 @@ def soundness_corpus(seed: int = SEED, *, per_template: int = 2, mutations: int 
     rng = random.Random(seed)
     lines = [*corpus_lines(), *attack_lines(rng, per_template)]
     lines += list(mutated_lines([line for _, line in lines], rng, mutations))
+    lines += list(inline_code_lines(random.Random(seed), per_template))
     unique: dict[str, str] = {}
     for cls, line in lines:
         unique.setdefault(line, cls)

@@ -248,7 +248,8 @@ STOPPING = [
 def test_stopping_or_removing_keycardd_asks(line: str) -> None:
     decision, reason = decide("Bash", {"command": line})
     assert decision in ("ask", "deny"), reason
-    assert decision == "ask" or "guard" in reason
+    # node code that writes files is unseen code to keycardd (deny-unseen-code), which is stricter than the guard's ask
+    assert decision == "ask" or "guard" in reason or "deny-unseen-code" in reason
 
 
 @pytest.mark.parametrize("line", ["Stop-Process -Name keycardd", "spps -Name python3", "taskkill /IM keycardd.exe /F"])

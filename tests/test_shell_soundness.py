@@ -44,7 +44,7 @@ from shell_lines import (
 
 from keycardd.shell import analyze
 
-CLASSES = ("corpus", "benign", "found", *ATTACKS, "mutation")
+CLASSES = ("corpus", "benign", "found", *ATTACKS, "mutation", "inline-code")
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +261,17 @@ def test_every_program_bash_runs_is_in_the_analysis(cls: str, verdicts: list[Ver
             + "\n".join(describe(v) for v in failures[:40]),
             pytrace=False,
         )
+
+
+def test_interpreters_really_run_the_inline_code(verdicts: list[Verdict]) -> None:
+    """The inline-code class compares something: python, awk, sed and perl really ran in the sandbox and ran each
+    line's payload, and most lines are compared program by program (not passed as unseen code)."""
+    lines = [v for v in verdicts if v.cls == "inline-code"]
+    interpreters = {"python3", "awk", "sed", "perl", "echo", "printf", "sh"}
+    silent = [v.run.line for v in lines if not v.run.programs - interpreters]
+    assert not silent, f"the payload did not run: {silent[:5]}"
+    compared = [v for v in lines if not v.says_unknown]
+    assert len(compared) * 3 >= len(lines) * 2, f"only {len(compared)} of {len(lines)} lines were compared"
 
 
 # ---------------------------------------------------------------------------------------------------- findings

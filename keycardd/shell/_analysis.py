@@ -26,6 +26,7 @@ from msgspec.structs import replace as with_fields
 from tree_sitter import Language, Node, Parser, Tree
 
 from keycardd.canonical import canonical_path
+from keycardd.shell._effects import INHERIT, NO_STDIN
 from keycardd.shell._facts import command_facts
 from keycardd.shell._options import Grammar, parse_options
 from keycardd.shell._words import (
@@ -938,7 +939,7 @@ class _Walker:
         if ctx.targets and "{}" in program_word.text:  # `find -exec nice {} ;`: the program is a found file
             dynamic = True
             program = program_word.text
-        runs, wrapper_unknowns = ([], frozenset()) if dynamic else unwrap(program, args, ctx.stdin)
+        runs, wrapper_unknowns = ([], frozenset()) if dynamic else unwrap(program, args, ctx.stdin, home=self._home())
         if ctx.targets and not dynamic and is_wrapper(program) and not any(isinstance(r, Inner | Script) for r in runs):
             runs = [*runs, Opaque(program, f"{program} takes the program it runs from its input (xargs, find)")]
         runs = [*runs, *self._written_then_run(program, accesses)]
@@ -1047,6 +1048,8 @@ class _Walker:
                 self._opaque(item.text or item.label, item.why, replace(ctx, via=(*ctx.via, item.label)))
                 continue
             inner = replace(ctx, depth=ctx.depth + 1, via=(*ctx.via, item.label), top=False)
+            if isinstance(item, Inner) and item.stdin != INHERIT:  # inline code's effects: see _effects.RunsArgv
+                inner = replace(inner, stdin=None if item.stdin == NO_STDIN else Stdin(None, item.stdin))
             for assignment in item.assignments if isinstance(item, Inner) else ():
                 name, _, value = assignment.partition("=")
                 self._environment(name, Word(value), inner)  # `env BASH_ENV=/dev/stdin bash -c :`

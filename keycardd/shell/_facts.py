@@ -42,7 +42,7 @@ _OUTPUT_OPTIONS = {"curl": ("-o", "--output"), "wget": ("-O", "--output-document
                    "cc": ("-o",), "gcc": ("-o",), "clang": ("-o",), "go": ("-o",), "install": ("-t",),
                    "cp": ("-t", "--target-directory"), "mv": ("-t", "--target-directory"),
                    "ln": ("-t", "--target-directory"), "openssl": ("-out",), "gpg": ("-o", "--output"),
-                   "iconv": ("-o", "--output")}  # fmt: skip
+                   "iconv": ("-o", "--output"), "find": ("-fprint", "-fprint0", "-fprintf", "-fls")}  # fmt: skip
 """Options whose value is a file the program writes (`curl -o x.sh URL`)."""
 _IN_PLACE_FLAGS = {"yq": frozenset({"-i", "--inplace"})}
 """Readers that rewrite their operands with these flags (`yq -i '.hooks = {}' settings.json`)."""
@@ -54,6 +54,8 @@ _DYNAMIC_PART = re.compile(r"\$\{[^{}]*\}|\$\([^()]*\)|`[^`]*`|\$(?:[A-Za-z_][A-
 """What a word only known at run time holds in place of text: an expansion or a substitution (without nesting)."""
 _MATCHES_ANY_NAME = re.compile(r"\.?(?:[*?]|\[[^\]]*\])*\*(?:[*?]|\[[^\]]*\])*")
 """A pattern component every name (or every dotted name) matches: only wildcards and brackets, a `*` among them."""
+_EDITS_IN_PLACE = re.compile(r"^(?:g?sed|perl|ruby)(?:-?\d+(?:\.\d+)*)?$")
+"""`sed -i`, `perl -pi -e`, `ruby -i -pe`: the operands are rewritten (a write)."""
 _GIT_GLOBAL_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"})
 
 
@@ -257,7 +259,7 @@ def _access(program: str, facts: Facts) -> str:
         return "delete"
     if program == "rsync" and any(flag.startswith("--delete") or flag == "--remove-source-files" for flag in flags):
         facts.deletes_recursively = True
-    if program == "sed" and ("-i" in flags or "--in-place" in flags or any(f.startswith("-i") for f in flags)):
+    if _EDITS_IN_PLACE.match(program) and ("--in-place" in flags or any(f.startswith("-i") for f in flags)):
         return "write"
     if flags & _IN_PLACE_FLAGS.get(program, frozenset()):
         return "write"

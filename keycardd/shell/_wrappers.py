@@ -12,8 +12,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from keycardd.shell._awk_code import awk_effects
+from keycardd.shell._editor_code import less_effects, vim_effects, vim_plus
+from keycardd.shell._effects import INHERIT, NO_STDIN, Effect, Unseen, writes
 from keycardd.shell._git import git_runs
 from keycardd.shell._options import Grammar, Parsed, parse_options
+from keycardd.shell._python_code import python_effects
+from keycardd.shell._scripted_code import scripted_effects
+from keycardd.shell._sed_code import sed_effects
 from keycardd.shell._words import Word, ansi_c
 
 _VERSIONED = re.compile(r"^([A-Za-z]+?)(?:-?\d+(?:\.\d+)*[a-z]?)?(?:\.exe)?$")
@@ -39,6 +45,8 @@ class Inner:
     label: str
     argv: tuple[Word, ...]
     assignments: tuple[str, ...] = ()
+    stdin: str = INHERIT
+    """For inline code's effects (`_effects.RunsArgv.stdin`): the wrapper's stdin, none, or unknown input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +173,11 @@ _NO_COMMAND_RUNS_SHELL = frozenset({"chroot", "unshare", "nsenter", "sudo", "doa
 # Per interpreter family: options whose value is inline code (so stdin is data), and options that take a value.
 _INTERPRETER_OPTIONS: dict[str, tuple[frozenset[str], Grammar]] = {
     "python": (frozenset({"-c", "-m"}), Grammar("cmWX", frozenset({"--check-hash-based-pycs"}))),
-    "perl": (frozenset({"-e", "-E"}), Grammar("eEIMmxilC0dD", frozenset())),
-    "ruby": (frozenset({"-e"}), Grammar("erICEKx", frozenset({"--encoding", "--external-encoding"}))),
+    "perl": (frozenset({"-e", "-E"}), Grammar("eEIMm", frozenset(), short_optional="xilC0dD")),
+    "ruby": (
+        frozenset({"-e"}),
+        Grammar("erICE", frozenset({"--encoding", "--external-encoding"}), short_optional="iKxW0F"),
+    ),
     "node": (
         frozenset({"-e", "-p", "--eval", "--print"}),
         Grammar("eprC", frozenset({"--eval", "--print", "--require", "--import", "--loader", "--conditions"})),
@@ -178,13 +189,16 @@ _INTERPRETER_OPTIONS: dict[str, tuple[frozenset[str], Grammar]] = {
 }
 
 
-def unwrap(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
-    """What `program args...` runs, if it is a wrapper, and what it leaves unknown (e.g. "targets" for `xargs rm`)."""
+def unwrap(
+    program: str, args: Sequence[Word], stdin: Stdin | None, *, home: str = ""
+) -> tuple[list[Unwrapped], frozenset[str]]:
+    """What `program args...` runs, if it is a wrapper, and what it leaves unknown (e.g. "targets" for `xargs rm`).
+    `home` (empty when unknown) is where Python's `expanduser` and `Path.home()` point."""
     kind = family(program)
     if kind in SHELLS:
         return _shell(program, args, stdin), frozenset()
     if kind in INTERPRETERS:
-        return _interpreter(program, kind, args, stdin), frozenset()
+        return _interpreter(program, kind, args, stdin, home), frozenset()
     handler = _HANDLERS.get(program)
     if handler is not None:
         return handler(program, args, stdin)
@@ -234,26 +248,55 @@ def _script_file(label: str, operand: Word, stdin: Stdin | None) -> list[Unwrapp
     return []  # a script file: its content is not in the line (a documented limitation)
 
 
-def _inline_code(program: str, code: Word | None) -> list[Unwrapped]:
-    """`python3 -c CODE`: static code is data to the shell analysis (a documented limitation), but code only known at
-    run time (`python3 -c "$(curl -s URL)"`) is a download, or anything else, run unseen."""
-    if code is not None and code.dynamic:
+def _inline_code(
+    program: str, kind: str, code: Word | None, *, rest: Sequence[Word], flags: str, home: str
+) -> list[Unwrapped]:
+    """`python3 -c CODE`, `perl -e CODE`, ...: static Python is read (`_python_code`), static perl, ruby and node
+    code is scanned (`_scripted_code`); code only known at run time (`python3 -c "$(curl -s URL)"`) is unseen."""
+    if code is None:
+        return []
+    label = f"{program} {'-c' if kind == 'python' else '-e'}"
+    if code.dynamic:
         return [Opaque(program, f"{program} runs inline code only known at run time (`{code.text}`)")]
+    if kind == "python":
+        return effect_items(label, python_effects(code.text, home=home))
+    if kind in ("perl", "ruby", "node"):
+        later = [word.text for word in rest]
+        text = " ".join([code.text, *later])  # more -e CODE may follow: every word is scanned
+        return effect_items(label, scripted_effects(kind, text, later, loops="n" in flags or "p" in flags))
     return []
+
+
+_SAME_LANGUAGE = {"pypy": "python", "nodejs": "node", "bun": "node"}
+"""Interpreters that read their inline code as another family does (`pypy -c` is Python, `bun -e` JavaScript)."""
+
+
+def effect_items(label: str, effects: Sequence[Effect], *, inherits_stdin: bool = True) -> list[Unwrapped]:
+    """Effects of inline code as what the analyser walks: an argv run under `label`, or unseen code.
+    `inherits_stdin` is False for code read from stdin: what it starts does not get the code as its input."""
+    items: list[Unwrapped] = []
+    for effect in effects:
+        if isinstance(effect, Unseen):
+            items.append(Opaque(label, effect.why))
+        else:
+            stdin = NO_STDIN if effect.stdin == INHERIT and not inherits_stdin else effect.stdin
+            items.append(Inner(label, effect.argv, stdin=stdin))
+    return items
 
 
 def _operand(args: Sequence[Word], index: int) -> Word | None:
     return args[index] if index < len(args) else None
 
 
-def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | None) -> list[Unwrapped]:
-    """`python3 -c ...` is data (documented); `curl x | python3` and `python3 <(curl x)` run unseen code."""
-    inline, grammar = _INTERPRETER_OPTIONS.get(
-        kind, (frozenset({"-c", "-e", "-Command", "-EncodedCommand"}), Grammar())
-    )
+def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | None, home: str) -> list[Unwrapped]:
+    """`python3 -c CODE` and static code on stdin are read (see `_inline_code`); `curl x | python3` and
+    `python3 <(curl x)` run unseen code."""
     if kind in ("pwsh", "powershell"):
         return [Opaque(program, f"{program} runs PowerShell code keycardd's shell analysis does not parse")]
+    kind = _SAME_LANGUAGE.get(kind, kind)
+    inline, grammar = _INTERPRETER_OPTIONS.get(kind, (frozenset({"-c", "-e"}), Grammar("ce")))
     index = 0
+    flags = ""
     while index < len(args):  # the interpreter's own options end at its first operand, or at -c/-m/-e CODE
         word = args[index]
         if word.dynamic:
@@ -265,13 +308,18 @@ def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | N
         if not text.startswith("-") or text == "-":
             break
         if text.startswith("--"):
-            name, equals, _ = text.partition("=")
+            name, equals, value = text.partition("=")
             if name in inline:
-                return _inline_code(program, word if equals else _operand(args, index + 1))
+                code = Word(value) if equals else _operand(args, index + 1)
+                later = args[index + (1 if equals else 2) :]
+                return _inline_code(program, kind, code, rest=later, flags=flags, home=home)
             index += 2 if name in grammar.long_value and not equals else 1
             continue
         for position, letter in enumerate(text[1:], 1):
             option, attached = "-" + letter, text[position + 1 :]
+            flags += letter
+            if letter in grammar.short_optional:
+                break  # `perl -i.bak`, `perl -0777`: the rest of the word is its value
             if letter not in grammar.short_value:
                 continue
             if option == "-m" and kind == "python":  # `python -m twine upload`: the module is the program
@@ -279,17 +327,27 @@ def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | N
                 rest = args[index + (1 if attached else 2) :]
                 return [Inner(f"{program} -m", (module, *rest))] if module is not None else []
             if option in inline:
-                return _inline_code(program, Word(attached, word.dynamic) if attached else _operand(args, index + 1))
+                code = Word(attached, word.dynamic) if attached else _operand(args, index + 1)
+                later = args[index + (1 if attached else 2) :]
+                return _inline_code(program, kind, code, rest=later, flags=flags, home=home)
             index += 1 if attached else 2
             break
         else:
             index += 1
-    parsed = Parsed(index)
-    operands = args[parsed.index :]
+            continue
+        if letter in grammar.short_optional:
+            index += 1
+    operands = args[index:]
     if not operands or operands[0].text in _STDIN_FILES:
-        if stdin is None or stdin.text is not None:
-            return []  # the agent's own stdin, or static text in the line: data to the shell analysis
-        return [Opaque(program, f"{program} runs code read from {stdin.source}")]
+        if stdin is None:
+            return []  # the agent's own stdin
+        if stdin.text is None:
+            return [Opaque(program, f"{program} runs code read from {stdin.source}")]
+        if kind == "python":  # `python3 - <<'EOF'`: the static code is read; its programs do not get this stdin
+            return effect_items(f"{program} <stdin>", python_effects(stdin.text, home=home), inherits_stdin=False)
+        if kind in ("perl", "ruby", "node"):
+            return effect_items(f"{program} <stdin>", scripted_effects(kind, stdin.text, []), inherits_stdin=False)
+        return []
     if operands[0].dynamic or operands[0].text.startswith(("/dev/fd/", "/proc/self/fd/")):
         return [Opaque(program, f"{program} runs code from `{operands[0].text}`, which the line does not show")]
     return []
@@ -544,6 +602,42 @@ def _scan_all(args: Sequence[Word], grammar: Grammar) -> Parsed:
     return parsed
 
 
+def _scan_operands(args: Sequence[Word], grammar: Grammar) -> tuple[Parsed, list[Word], bool]:
+    """`_scan_all`, the operands in order (everything after `--`; a word only known at run time that does not start
+    with a dash or an expansion is an operand, since it cannot be an option), and whether the first operand is in
+    doubt: `-F"$SEP"` is `-F` with a run-time value, but an empty one makes `-F` take the next word instead."""
+    parsed = Parsed(0)
+    operands: list[Word] = []
+    shifted = False
+    index = 0
+    while index < len(args):
+        more = parse_options(args, grammar, index)
+        parsed.options.extend(more.options)
+        stop = more.index
+        ended = (
+            stop > index
+            and args[stop - 1].text == "--"
+            and not (more.options and more.options[-1][1] is args[stop - 1])
+        )
+        if ended:
+            operands.extend(args[stop:])
+            break
+        if stop >= len(args):
+            break
+        word = args[stop]
+        text = word.text
+        if more.dynamic and len(text) > 2 and text[0] == "-" and text[1] in grammar.short_value and text[2] != "-":
+            parsed.options.append((text[:2], Word(text[2:], dynamic=True)))  # `-F"$SEP"`: the option is static
+            shifted = True
+        elif more.dynamic and text.startswith(("-", "$", "`", '"$', '"`')):
+            parsed.dynamic = True
+            operands.append(word)
+        else:
+            operands.append(word)
+        index = stop + 1
+    return parsed, operands, shifted
+
+
 def _at(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`at TIME` and `batch` read a script from stdin (or `-f FILE`) and run it later."""
     parsed = _scan_all(args, _g("fqt"))
@@ -789,6 +883,150 @@ def _zip(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
 def _negation(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
     """`! ! cmd`: tree-sitter reads the second `!` as a program; bash negates twice and runs cmd."""
     return ([Inner("!", tuple(args))] if args else []), frozenset()
+
+
+def _awk(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """awk's program (the first operand, or `-e`/`--source` texts): see `_awk_code`. `-f FILE` is a program file
+    (not seen, like a script file) unless it is stdin; gawk's `-l`/`--load` loads a shared library."""
+    grammar = Grammar("FvfeEilW", frozenset({"--field-separator", "--assign", "--file", "--source", "--exec",
+                                             "--include", "--load"}), short_optional="dDLop")  # fmt: skip
+    parsed, operands, shifted = _scan_operands(args, grammar)
+    if parsed.dynamic:
+        return [Opaque(program, f"{program} has an option only known at run time")], frozenset()
+    texts: list[Word] = []
+    for name, value in parsed.options:
+        if name in ("-l", "--load"):
+            return [Opaque(program, f"{program} {name} loads a compiled extension")], frozenset()
+        if value is not None and name in ("-e", "--source"):
+            texts.append(value)
+        elif value is not None and name in ("-f", "--file", "-E", "--exec", "-i", "--include"):
+            if value.dynamic or value.text in _STDIN_FILES:
+                code_text = stdin.text if stdin is not None and not value.dynamic else None
+                if code_text is None:
+                    return [Opaque(program, f"{program} runs a program read from `{value.text}`")], frozenset()
+                texts.append(Word(code_text))
+            else:
+                texts.append(Word(""))  # a program file: not seen (a documented limit); no operand is the program
+    if not texts and operands:
+        texts.extend(operands[:2] if shifted else operands[:1])
+    if not texts and not _asks_about_itself(args):  # `xargs awk`: the program comes from elsewhere
+        return [Opaque(program, f"{program} has no program in the line: it comes from its input")], frozenset()
+    found: list[Unwrapped] = []
+    for text in texts:
+        if text.dynamic:
+            found.append(Opaque(program, f"{program} runs a program only known at run time"))
+        else:
+            found.extend(effect_items(program, awk_effects(text.text)))
+    return found, frozenset()
+
+
+def _sed(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """sed's script (the first operand, or `-e`/`--expression` texts): see `_sed_code`. `-f FILE` is a script
+    file (not seen) unless it is stdin. BSD's `sed -i '' SCRIPT` is read both ways (GNU takes `''` as the script)."""
+    grammar = Grammar("efl", frozenset({"--expression", "--file", "--line-length"}), short_optional="i")
+    parsed, operands, shifted = _scan_operands(args, grammar)
+    if parsed.dynamic:
+        return [Opaque(program, f"{program} has an option only known at run time")], frozenset()
+    scripts: list[Word] = []
+    from_file = False
+    for name, value in parsed.options:
+        if value is not None and name in ("-e", "--expression"):
+            scripts.append(value)
+        elif value is not None and name in ("-f", "--file"):
+            from_file = True
+            if value.dynamic or value.text in _STDIN_FILES:
+                if stdin is None or stdin.text is None or value.dynamic:
+                    return [Opaque(program, f"{program} runs a script read from `{value.text}`")], frozenset()
+                scripts.append(Word(stdin.text))
+    if not scripts and not from_file and operands:
+        scripts.append(operands[0])
+        if (operands[0].text == "" or shifted) and len(operands) > 1:  # BSD's `sed -i '' SCRIPT`, `-l"$N"`
+            scripts.append(operands[1])
+    if not scripts and not from_file and not _asks_about_itself(args):  # `xargs sed`: from elsewhere
+        return [Opaque(program, f"{program} has no script in the line: it comes from its input")], frozenset()
+    found: list[Unwrapped] = []
+    for script in scripts:
+        if script.dynamic:
+            found.append(Opaque(program, f"{program} runs a script only known at run time"))
+        else:
+            found.extend(effect_items(f"{program} script", sed_effects(script.text)))
+    return found, frozenset()
+
+
+def _asks_about_itself(args: Sequence[Word]) -> bool:
+    """`awk --version`, `sed --help`, `mawk -W version`: no program is needed."""
+    return any(word.text in ("--version", "--help", "--usage", "-V", "-W", "-Wversion", "-Wv") for word in args)
+
+
+def _vim(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """vim's `-c CMD`, `--cmd CMD`, `+CMD` and, in ex mode (`-e`, `-es`, `ex`), commands on stdin: see
+    `_editor_code`."""
+    commands: list[str] = []
+    files: list[str] = []
+    ex_mode = program == "ex"
+    index = 0
+    while index < len(args):
+        word = args[index]
+        text = word.text
+        takes_value = text in ("-c", "--cmd", "-S", "-s", "-u", "-U", "-i", "-T", "-w", "-W", "-t", "-q", "-r",
+                               "--servername", "--startuptime", "--remote-send", "--remote-expr")  # fmt: skip
+        following = args[index + 1].text if index + 1 < len(args) else ""
+        if text in ("-S", "-q", "-r") and following.startswith(("-", "+")):
+            takes_value = False  # `vim -S -c CMD`: these options' file is optional
+        value = args[index + 1] if takes_value and index + 1 < len(args) else None
+        if word.dynamic or (value is not None and value.dynamic and text in ("-c", "--cmd", "--remote-send")):
+            return [Opaque(program, f"{program} runs editor commands only known at run time")], frozenset()
+        if text in ("-c", "--cmd") and value is not None:
+            commands.append(value.text)
+        elif text in ("--remote-send", "--remote-expr") and value is not None:
+            return [Opaque(program, f"{program} {text} sends commands to another vim")], frozenset()
+        elif text.startswith("+") and text != "+":
+            commands.extend(vim_plus(text))
+        elif text.startswith("-") and not takes_value:
+            ex_mode = ex_mode or text in ("-e", "-E", "-es", "-Es", "-se", "-sE")
+        elif not text.startswith("-"):
+            files.append(text)
+        index += 2 if takes_value else 1
+    found = effect_items(program, vim_effects(commands, files))
+    if ex_mode and stdin is not None:  # ex mode reads its commands from stdin
+        if stdin.text is None:
+            found.append(Opaque(program, f"{program} runs editor commands read from {stdin.source}"))
+        else:
+            found.extend(effect_items(f"{program} <stdin>", vim_effects(stdin.text.splitlines(), files)))
+    return found, frozenset()
+
+
+def _less(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """less's initial commands (`+CMD`, `++CMD`) and its log file (`-o FILE`, `--log-file=FILE`)."""
+    found: list[Unwrapped] = []
+    for index, word in enumerate(args):
+        name, equals, value = word.text.partition("=")
+        if word.text.startswith("+") and len(word.text) > 1:
+            if word.dynamic:
+                found.append(Opaque(program, f"{program} runs a command only known at run time"))
+            else:
+                found.extend(effect_items(program, less_effects(word.text)))
+        elif word.text in ("-o", "-O") and index + 1 < len(args):
+            found.extend(effect_items(program, [writes(args[index + 1])]))
+        elif word.text.startswith(("-o", "-O")) and len(word.text) > 2 and not word.text.startswith("--"):
+            found.extend(effect_items(program, [writes(Word(word.text[2:], word.dynamic))]))
+        elif name in ("--log-file", "--LOG-FILE") and equals:
+            found.extend(effect_items(program, [writes(Word(value, word.dynamic))]))
+    return found, frozenset()
+
+
+def _man(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
+    """`man -P PAGER` / `--pager=PAGER` and `-H BROWSER` / `--html=BROWSER` run that command through a shell."""
+    parsed = _scan_all(args, _g("PCMLmSeprRT", "--pager --config-file --manpath --locale --systems --sections "
+                                "--extension --preprocessor --recode --encoding --troff-device"))  # fmt: skip
+    found: list[Unwrapped] = [
+        code(f"man {name}", value) for name, value in parsed.options if name in ("-P", "--pager") and value is not None
+    ]  # fmt: skip
+    for word in args:
+        name, equals, value = word.text.partition("=")
+        if (name == "--html" and equals) or (word.text.startswith("-H") and len(word.text) > 2):
+            found.append(code("man --html", Word(value if equals else word.text[2:], word.dynamic)))
+    return found, frozenset()
 
 
 _START_STOP_VALUES = ("--exec --startas --pidfile --name --user --chuid --group --chroot --chdir --nicelevel "
@@ -1055,6 +1293,13 @@ _HANDLERS = {
     "tmux": _tmux,
     "make": _make,
     "gmake": _make,
+    **dict.fromkeys(("awk", "gawk", "mawk", "nawk", "original-awk", "bwk", "goawk"), _awk),
+    **dict.fromkeys(("sed", "gsed"), _sed),
+    **dict.fromkeys(
+        ("vim", "vi", "nvim", "view", "ex", "rvim", "rview", "gvim", "vimdiff", "vim.basic", "vim.tiny"), _vim
+    ),
+    "less": _less,
+    "man": _man,
     **dict.fromkeys(_TERMINALS, _terminal),
     "screen": _tmux,
 }

@@ -93,6 +93,14 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         char real[4096];
         snprintf(real, sizeof real, "%s%s", dirs[i], name);
+        /* A host symlink through /etc/alternatives (awk -> /etc/alternatives/awk -> /usr/bin/mawk) resolves to the
+           sandbox's stub of that name, which would exec this one again: run the real target instead. */
+        char resolved[4096];
+        if (realpath(real, resolved) != NULL && strncmp(resolved, "/.real/", 7) != 0) {
+            char target[4096 + 8];
+            snprintf(target, sizeof target, "/.real%s", resolved);
+            execv(target, argv);
+        }
         execv(real, argv);
     }
     perror("soundness stub: no real program");
