@@ -145,11 +145,15 @@ def test_a_nested_agent_with_its_usual_settings_is_untouched(line: str) -> None:
         'node <<< \'require("fs").writeFileSync(process.env.HOME + "/.cursor/hooks.json", "{}")\'',
     ],
 )
-def test_a_script_read_from_a_heredoc_or_pipe_that_names_guard_files_asks(line: str) -> None:
-    """Before: only `python3 -c CODE` was searched for keycard's files; the same code on standard input ran."""
+def test_a_script_read_from_a_heredoc_or_pipe_that_names_guard_files_is_refused(line: str) -> None:
+    """Before: only `python3 -c CODE` was searched for keycard's files; the same code on standard input ran. Python
+    read from standard input is now analysed too (its write is denied as the same write in the shell would be); node
+    is searched for keycard's files (asked)."""
     decision, reason = decide("Bash", {"command": line})
-    assert decision == "ask", reason
-    assert "guard-ask-script-naming-guard-files" in reason
+    assert (decision, reason.split("'")[1]) in {
+        ("ask", "guard-ask-script-naming-guard-files"),
+        ("deny", "guard-protected-files"),
+    }, reason
 
 
 @pytest.mark.parametrize(
