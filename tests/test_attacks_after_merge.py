@@ -334,10 +334,11 @@ async def test_a_chunked_request_with_one_of_each_header_is_served() -> None:
 def test_the_export_processs_environment_holds_no_otlp_headers(
     start_daemon: Callable[..., DaemonProcess], receiver: Receiver
 ) -> None:
-    """Before: the export process inherited OTEL_EXPORTER_OTLP_HEADERS, and any process of the user (`cat
-    /proc/$(pgrep -f telemetry.exporter)/environ`) read the collector's API key from it."""
+    """Before: the export process inherited OTEL_EXPORTER_OTLP_HEADERS (and the daemon's Keycard API secret), and any
+    process of the user (`cat /proc/$(pgrep -f telemetry.exporter)/environ`) read them from it."""
     secret = "x-api-key=sk-otlp-9f8e7d6c5b4a"
-    daemon = start_daemon(env=otel_env(receiver, OTEL_EXPORTER_OTLP_HEADERS=secret))
+    zone_secret = {"KEYCARD_API_CLIENT_SECRET": "kc-client-secret-1a2b3c4d"}
+    daemon = start_daemon(env={**otel_env(receiver, OTEL_EXPORTER_OTLP_HEADERS=secret), **zone_secret})
     decide_daemon(daemon, claude_read("/work/a"))
     wait_until(lambda: len(receiver.of("keycardd.decision")) == 1)
     assert receiver.headers[0]["x-api-key"] == "sk-otlp-9f8e7d6c5b4a"  # the export still carries it
@@ -347,6 +348,7 @@ def test_the_export_processs_environment_holds_no_otlp_headers(
     except PermissionError:  # not dumpable (keycardd/process_privacy.py): only root reads it at all
         return
     assert b"sk-otlp-9f8e7d6c5b4a" not in environment
+    assert b"kc-client-secret-1a2b3c4d" not in environment
     assert b"OTEL_EXPORTER_OTLP_ENDPOINT" in environment  # the rest of the environment is passed on
 
 

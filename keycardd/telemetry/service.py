@@ -305,13 +305,21 @@ def from_config(config: KeycardConfig, principal: str, env: Mapping[str, str] | 
 
 
 def exporter_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The export process's environment: the daemon's without the OTLP header variables. It gets the headers with its
-    settings on stdin; in its environment they would be readable by any process of the user, the agent's included,
-    in /proc/<pid>/environ (or `ps eww`), for as long as it runs."""
-    return {name: value for name, value in env.items() if name not in _HEADER_VARIABLES}
+    """The export process's environment: the daemon's without secrets. It gets the OTLP headers with its settings on
+    stdin and needs no Keycard credential; in its environment they would be readable by any process of the user, the
+    agent's included, in /proc/<pid>/environ (or `ps eww`) until it makes itself undumpable."""
+    return {name: value for name, value in env.items() if name not in _SECRET_VARIABLES}
 
 
-_HEADER_VARIABLES = frozenset({"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"})
+_SECRET_VARIABLES = frozenset(
+    {
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        "KEYCARD_API_API_KEY",
+        "KEYCARD_API_CLIENT_SECRET",
+        "KEYCARD_API_TOKEN",
+    }
+)
 
 
 def sdk_loaded() -> bool:
