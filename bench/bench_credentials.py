@@ -19,7 +19,11 @@ RESOURCE = "https://api.github.com"
 
 
 def run() -> dict[str, Any]:
-    home = Path(tempfile.mkdtemp(prefix="kcbench-home"))
+    with tempfile.TemporaryDirectory(prefix="kcbench-home") as home:  # removed with the keyring file it holds
+        return _run(Path(home))
+
+
+def _run(home: Path) -> dict[str, Any]:
     overrides = {"HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring", "ZONE": "bench"}
     saved = {key: os.environ.get(key) for key in [*overrides, "ISSUER_URL", "KEYCARD_API_BASE_URL"]}
     with DevZone(zone_id="bench") as zone:
