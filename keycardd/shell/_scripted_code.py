@@ -1,4 +1,4 @@
-"""perl, ruby and node inline code (`-e`, `-E`, `--eval`, `-p`): a conservative scan, not a parser.
+"""perl, ruby, node, php, lua, R, Tcl, AppleScript and Julia inline code: a conservative scan, not a parser.
 
 keycardd has no parser for these languages, so it does not resolve what such code runs or changes. It marks static
 code that contains a primitive able to run a program, change a file or evaluate more code (perl's `system`, `exec`,
@@ -39,6 +39,40 @@ _NODE = re.compile(
     r"|\brequire\s*\(\s*(?!['\"][\w./@-]+['\"]\s*\))|\bprocess\s*\["
 )
 _NODE_OPEN = re.compile(r"\b(?:open|openSync|promises\.open)\s*\(([^;]*)")
+_PHP = re.compile(
+    r"\b(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|pcntl_fork|posix_kill|unlink|rmdir|rename|"
+    r"copy|link|symlink|chmod|chown|touch|mkdir|tempnam|file_put_contents|fwrite|fputs|ftruncate|eval|assert|"
+    r"create_function|include|include_once|require|require_once|call_user_func|call_user_func_array|curl_exec|"
+    r"fsockopen|stream_socket_client|mail|putenv|ini_set|dl|FFI|ReflectionFunction|extract|array_map|usort)\b|`|\$\w+\s*\("
+)
+_PHP_OPEN = re.compile(r"\b(?:fopen|SplFileObject|gzopen)\s*\(([^;]*)")
+_LUA = re.compile(
+    r"\b(?:os\.execute|os\.remove|os\.rename|os\.exit|io\.popen|io\.output|io\.lines|load|loadstring|loadfile|"
+    r"dofile|require|package|debug|setfenv|getfenv|rawset|_G|_ENV|ffi)\b"
+)
+_LUA_OPEN = re.compile(r"\bio\.open\s*\(([^)]*)")
+_R = re.compile(
+    r"\b(?:system|system2|shell|shell\.exec|pipe|unlink|file\.remove|file\.rename|file\.copy|file\.create|"
+    r"file\.append|file\.symlink|file\.link|dir\.create|Sys\.chmod|Sys\.setenv|writeLines|writeBin|writeChar|"
+    r"write|write\.csv|write\.table|saveRDS|save|sink|cat|capture\.output|download\.file|url|socketConnection|"
+    r"eval|evalq|parse|source|sys\.source|do\.call|get|match\.fun|library|require|requireNamespace|loadNamespace|"
+    r"attach|dyn\.load|\.Call|\.C|\.External|processx|callr)\b|::"
+)
+_R_OPEN = re.compile(r"\b(?:file|gzfile|bzfile|xzfile)\s*\(([^)]*)")
+_TCL = re.compile(
+    r"\b(?:exec|open|file|socket|eval|uplevel|source|load|interp|namespace|rename|subst|after|vwait|package|"
+    r"cd|glob|http|exit)\b|\["
+)
+_APPLESCRIPT = re.compile(
+    r"\b(?:do\s+shell\s+script|tell|delete|move|duplicate|make|set|write|open|close|run|load|store|launch|activate|"
+    r"quit|keystroke|key\s+code|System\s+Events|Finder|Terminal|script|osax|path\s+to)\b",
+    re.IGNORECASE,
+)
+_JULIA = re.compile(
+    r"\b(?:run|pipeline|rm|mv|cp|symlink|hardlink|chmod|chown|touch|mkdir|mkpath|mktemp|write|open|download|eval|"
+    r"include|include_string|ccall|cglobal|Meta|Base\.|Core\.|Libc|ENV|cd|using|import)\b|`|@eval|@cmd"
+)
+_NO_OPEN = re.compile(r"(?!)")  # a language whose openers are in its primitives already
 _WRITE_MODE = re.compile(
     r"""['"][rbt]*[wax+][rwabtx+]*(?::[\w-]+)?['"]|O_(?:WRONLY|RDWR|CREAT|TRUNC|APPEND)|\bflags\b"""
 )
@@ -60,7 +94,17 @@ def scripted_effects(language: str, code: str, operands: list[str], *, loops: bo
 
 
 def _primitive(language: str, code: str) -> str | None:
-    pattern, opener = {"perl": (_PERL, _PERL_OPEN), "ruby": (_RUBY, _RUBY_OPEN), "node": (_NODE, _NODE_OPEN)}[language]
+    pattern, opener = {
+        "perl": (_PERL, _PERL_OPEN),
+        "ruby": (_RUBY, _RUBY_OPEN),
+        "node": (_NODE, _NODE_OPEN),
+        "php": (_PHP, _PHP_OPEN),
+        "lua": (_LUA, _LUA_OPEN),
+        "R": (_R, _R_OPEN),
+        "tcl": (_TCL, _NO_OPEN),
+        "AppleScript": (_APPLESCRIPT, _NO_OPEN),
+        "julia": (_JULIA, _NO_OPEN),
+    }[language]
     match = pattern.search(code)
     if match is not None:
         return match[0].strip()

@@ -26,7 +26,7 @@ _VERSIONED = re.compile(r"^([A-Za-z]+?)(?:-?\d+(?:\.\d+)*[a-z]?)?(?:\.exe)?$")
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ksh93", "mksh", "pdksh", "oksh", "ash", "yash", "posh",
                     "rbash", "tcsh", "csh", "fish", "elvish", "xonsh"})  # fmt: skip
 INTERPRETERS = frozenset({"python", "pypy", "perl", "ruby", "node", "nodejs", "php", "lua", "luajit", "pwsh",
-                          "powershell", "osascript", "tclsh", "Rscript", "deno", "bun"})  # fmt: skip
+                          "powershell", "osascript", "tclsh", "Rscript", "deno", "bun", "julia"})  # fmt: skip
 _STDIN_FILES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/proc/thread-self/fd/0"})
 
 
@@ -186,6 +186,7 @@ _INTERPRETER_OPTIONS: dict[str, tuple[frozenset[str], Grammar]] = {
     "lua": (frozenset({"-e"}), Grammar("el", frozenset())),
     "tclsh": (frozenset(), Grammar()),
     "osascript": (frozenset({"-e"}), Grammar("elsi", frozenset())),
+    "julia": (frozenset({"-e", "-E", "--eval", "--print"}), Grammar("eEL", frozenset({"--eval", "--print", "--load"}))),
 }
 
 
@@ -260,15 +261,16 @@ def _inline_code(
         return [Opaque(program, f"{program} runs inline code only known at run time (`{code.text}`)")]
     if kind == "python":
         return effect_items(label, python_effects(code.text, home=home))
-    if kind in ("perl", "ruby", "node"):
-        later = [word.text for word in rest]
-        text = " ".join([code.text, *later])  # more -e CODE may follow: every word is scanned
-        return effect_items(label, scripted_effects(kind, text, later, loops="n" in flags or "p" in flags))
-    return []
+    later = [word.text for word in rest]
+    text = " ".join([code.text, *later])  # more -e CODE may follow: every word is scanned
+    return effect_items(label, scripted_effects(_SCANNED[kind], text, later, loops="n" in flags or "p" in flags))
 
 
-_SAME_LANGUAGE = {"pypy": "python", "nodejs": "node", "bun": "node"}
+_SAME_LANGUAGE = {"pypy": "python", "nodejs": "node", "bun": "node", "deno": "node", "luajit": "lua"}
 """Interpreters that read their inline code as another family does (`pypy -c` is Python, `bun -e` JavaScript)."""
+_SCANNED = {"perl": "perl", "ruby": "ruby", "node": "node", "php": "php", "lua": "lua", "Rscript": "R",
+            "tclsh": "tcl", "osascript": "AppleScript", "julia": "julia"}  # fmt: skip
+"""The interpreters whose inline code is scanned for primitives (`_scripted_code`), by the language it is in."""
 
 
 def effect_items(label: str, effects: Sequence[Effect], *, inherits_stdin: bool = True) -> list[Unwrapped]:
@@ -345,11 +347,13 @@ def _interpreter(program: str, kind: str, args: Sequence[Word], stdin: Stdin | N
             return [Opaque(program, f"{program} runs code read from {stdin.source}")]
         if kind == "python":  # `python3 - <<'EOF'`: the static code is read; its programs do not get this stdin
             return effect_items(f"{program} <stdin>", python_effects(stdin.text, home=home), inherits_stdin=False)
-        if kind in ("perl", "ruby", "node"):
-            return effect_items(f"{program} <stdin>", scripted_effects(kind, stdin.text, []), inherits_stdin=False)
-        return []
+        return effect_items(
+            f"{program} <stdin>", scripted_effects(_SCANNED[kind], stdin.text, []), inherits_stdin=False
+        )
     if operands[0].dynamic or operands[0].text.startswith(("/dev/fd/", "/proc/self/fd/")):
         return [Opaque(program, f"{program} runs code from `{operands[0].text}`, which the line does not show")]
+    if program.startswith("deno") and operands[0].text == "eval":  # `deno eval CODE`: a subcommand, not a script
+        return _inline_code(program, kind, _operand(operands, 1), rest=operands[2:], flags=flags, home=home)
     return []
 
 
