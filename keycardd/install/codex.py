@@ -22,7 +22,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 
-from keycardd.install.config_file import ConfigFileError
+from keycardd.install.config_file import ConfigFileError, replace_file
 from keycardd.install.hook_groups import without_hooks
 from keycardd.install.shim import HookCommand, is_keycardd_command
 
@@ -181,16 +181,6 @@ def installed_commands(document: dict[str, Any]) -> list[list[str]]:
 
 def write_config(path: Path, config: tomlkit.TOMLDocument) -> None:
     """Atomic replace, permissions kept (config.toml may hold tokens: a new one is private)."""
-    import tempfile  # noqa: PLC0415 - only when writing
-
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(tomlkit.dumps(config))
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_file(path, tomlkit.dumps(config).encode("utf-8"), mode)

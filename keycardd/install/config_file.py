@@ -37,11 +37,16 @@ def write_json(path: Path, document: dict[str, Any], *, private: bool = False) -
         mode = path.stat().st_mode & 0o777
     if private:
         mode = 0o600
-    text = json.dumps(document, indent=2) + "\n"
+    replace_file(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"), mode)
+
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to `path` atomically with `mode`: a temporary file beside it (created 0600), then a rename, so a
+    reader sees the old file or the new one, never half of one."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from keycardd import paths
+from keycardd.install.config_file import replace_file
 from keycardd.install.shim import data_dir
 
 
@@ -54,14 +53,7 @@ def remember(path: Path, residue: str) -> None:
         "residue": residue,
     }
     paths.ensure_private_dir(record.parent)
-    fd, temporary = tempfile.mkstemp(dir=record.parent, prefix=".", suffix=".tmp")  # 0600 from the start
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
-        os.replace(temporary, record)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_file(record, json.dumps(document).encode("utf-8"), 0o600)
 
 
 def restore(path: Path, residue: str) -> bool:
@@ -83,18 +75,6 @@ def restore(path: Path, residue: str) -> bool:
             except OSError:
                 break
     else:
-        _write_bytes(path, base64.b64decode(document["original"]), int(document.get("mode") or 0o644))
+        replace_file(path, base64.b64decode(document["original"]), int(document.get("mode") or 0o644))
     record.unlink()
     return True
-
-
-def _write_bytes(path: Path, data: bytes, mode: int) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
