@@ -26,6 +26,7 @@ from msgspec.structs import replace as with_fields
 from tree_sitter import Language, Node, Parser, Tree
 
 from keycardd.canonical import canonical_path
+from keycardd.shell._braces import has_unescaped
 from keycardd.shell._effects import INHERIT, NO_STDIN
 from keycardd.shell._facts import command_facts
 from keycardd.shell._options import Grammar, parse_options
@@ -460,7 +461,7 @@ class _Walker:
         # `>(sh)` reads what the outer command writes: code nobody can see
         stdin = Stdin(None, "an output process substitution") if text.startswith(">(") else None
         inner = replace(ctx, depth=ctx.depth + 1, top=False, spawned=False, stdin=stdin)
-        if text.startswith("`") and _unescaped_backquote(text[1:-1]):
+        if text.startswith("`") and has_unescaped(text[1:-1], "`"):
             raise _AnalysisError("a backquote inside backquotes is not escaped: bash would end the substitution there")
         if text.startswith("`") and "\\" in text:  # backquotes: bash unescapes \` \$ \\ and parses again
             self.script(unescape_backquoted(text[1:-1]), inner)
@@ -1159,18 +1160,6 @@ def _unnamed_token(node: Node) -> Word:
 
 def _unescape_plain(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
-
-
-def _unescaped_backquote(text: str) -> bool:
-    index = 0
-    while index < len(text):
-        if text[index] == "\\":
-            index += 2
-            continue
-        if text[index] == "`":
-            return True
-        index += 1
-    return False
 
 
 def _hidden_substitutions(node: Node) -> str | None:

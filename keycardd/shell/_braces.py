@@ -81,15 +81,19 @@ def _brace_expand(text: list[Token], limit: int, spelt: Sequence[str]) -> list[l
 
 def _has_separator(amble: list[Token], spelt: Sequence[str]) -> bool:
     """Whether the amble's text as spelt holds a `,` (a backslash hides the next character; quotes do not)."""
-    text = "".join(token if isinstance(token, str) else spelt[token] for token in amble)
-    j = 0
-    while j < len(text):
-        if text[j] == "\\":
-            j += 2
+    return has_unescaped("".join(token if isinstance(token, str) else spelt[token] for token in amble), ",")
+
+
+def has_unescaped(text: str, character: str) -> bool:
+    """Whether `text` holds `character` not hidden by a backslash (which hides the character after it)."""
+    index = 0
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
             continue
-        if text[j] == ",":
+        if text[index] == character:
             return True
-        j += 1
+        index += 1
     return False
 
 

@@ -9,7 +9,7 @@ policies see as the unknown "script". Each wrapper's options are skipped with it
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from keycardd.shell._awk_code import awk_effects
@@ -915,13 +915,7 @@ def _awk(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
         texts.extend(operands[:2] if shifted else operands[:1])
     if not texts and not _asks_about_itself(args):  # `xargs awk`: the program comes from elsewhere
         return [Opaque(program, f"{program} has no program in the line: it comes from its input")], frozenset()
-    found: list[Unwrapped] = []
-    for text in texts:
-        if text.dynamic:
-            found.append(Opaque(program, f"{program} runs a program only known at run time"))
-        else:
-            found.extend(effect_items(program, awk_effects(text.text)))
-    return found, frozenset()
+    return _read_code(program, program, texts, awk_effects, "program"), frozenset()
 
 
 def _sed(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[Unwrapped], frozenset[str]]:
@@ -948,13 +942,20 @@ def _sed(program: str, args: Sequence[Word], stdin: Stdin | None) -> tuple[list[
             scripts.append(operands[1])
     if not scripts and not from_file and not _asks_about_itself(args):  # `xargs sed`: from elsewhere
         return [Opaque(program, f"{program} has no script in the line: it comes from its input")], frozenset()
+    return _read_code(program, f"{program} script", scripts, sed_effects, "script"), frozenset()
+
+
+def _read_code(
+    program: str, label: str, codes: Sequence[Word], effects: Callable[[str], list[Effect]], noun: str
+) -> list[Unwrapped]:
+    """awk's programs and sed's scripts: each static one read by `effects`, each one only known at run time unseen."""
     found: list[Unwrapped] = []
-    for script in scripts:
-        if script.dynamic:
-            found.append(Opaque(program, f"{program} runs a script only known at run time"))
+    for code in codes:
+        if code.dynamic:
+            found.append(Opaque(program, f"{program} runs a {noun} only known at run time"))
         else:
-            found.extend(effect_items(f"{program} script", sed_effects(script.text)))
-    return found, frozenset()
+            found.extend(effect_items(label, effects(code.text)))
+    return found
 
 
 def _asks_about_itself(args: Sequence[Word]) -> bool:
