@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def percentiles(samples_s: Sequence[float]) -> dict[str, float]:
     """p50/p99 in microseconds."""
     ordered = sorted(samples_s)
@@ -168,23 +175,21 @@ def keep_alive_load(
     shares = [clients // processes + (1 if index < clients % processes else 0) for index in range(processes)]
     start_at = time.time() + 2.0 + clients * 0.01
     mix = b"".join(len(request).to_bytes(4, "big") + request for request in requests)
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-I", "-S", str(LOAD_CLIENT), kind, address, str(share), str(per_client), repr(start_at)],
-            stdin=subprocess.PIPE,
-        )
+    commands = [
+        [sys.executable, "-I", "-S", str(LOAD_CLIENT), kind, address, str(share), str(per_client), repr(start_at)]
         for share in shares
     ]
+    return {"clients": clients, **run_clients(commands, mix, start_at, clients * per_client)}
+
+
+def run_clients(commands: Sequence[list[str]], data: bytes, start_at: float, total: int) -> dict[str, int]:
+    """Start a client process per command, each given `data` on stdin (they wait for `start_at` to begin), and wait
+    for all of them: `total` decisions, the clients that failed, and decisions per second since `start_at`."""
+    started = [subprocess.Popen(command, stdin=subprocess.PIPE) for command in commands]
     for process in started:
         assert process.stdin is not None
-        process.stdin.write(mix)
+        process.stdin.write(data)
         process.stdin.close()
     codes = [process.wait(timeout=600) for process in started]
     elapsed = time.time() - start_at
-    total = clients * per_client
-    return {
-        "clients": clients,
-        "decisions": total,
-        "errors": sum(1 for code in codes if code),
-        "per_s": round(total / elapsed),
-    }
+    return {"decisions": total, "errors": sum(1 for code in codes if code), "per_s": round(total / elapsed)}

@@ -13,7 +13,6 @@ per request are one client process each, as hook shims are.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 import cedarpy
 
-from bench._harness import daemon, keep_alive_load, percentiles, synthetic_policies
+from bench._harness import daemon, keep_alive_load, percentiles, run_clients, synthetic_policies
 from keycardd import protocol
 from keycardd.adapters import Decider, Settings
 from keycardd.client import Client
@@ -124,36 +123,9 @@ def _throughput(socket_path: Any, clients: int, requests_per_client: int, *, fre
         return {**load, "connection": "persistent"}
     frame = protocol.encode(HookRequest(agent="claude", payload=PAYLOADS[0].encode()))
     start_at = time.time() + 2.0 + clients * 0.05
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-I",
-                "-S",
-                "-c",
-                CLIENT_SCRIPT,
-                str(requests_per_client),
-                repr(start_at),
-                str(socket_path),
-            ],
-            stdin=subprocess.PIPE,
-        )
-        for _ in range(clients)
-    ]
-    for process in processes:
-        assert process.stdin is not None
-        process.stdin.write(frame)
-        process.stdin.close()
-    codes = [process.wait(timeout=600) for process in processes]
-    elapsed = time.time() - start_at
-    total = clients * requests_per_client
-    return {
-        "clients": clients,
-        "connection": "per request",
-        "decisions": total,
-        "errors": sum(1 for code in codes if code),
-        "per_s": round(total / elapsed),
-    }
+    command = [sys.executable, "-I", "-S", "-c", CLIENT_SCRIPT, str(requests_per_client), repr(start_at)]
+    load = run_clients([[*command, str(socket_path)]] * clients, frame, start_at, clients * requests_per_client)
+    return {"clients": clients, "connection": "per request", **load}
 
 
 def _reload(bench_daemon: Any, count: int) -> dict[str, Any]:

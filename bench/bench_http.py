@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import bench_core
-from bench._harness import BenchDaemon, daemon, keep_alive_load, percentiles, synthetic_policies
+from bench._harness import BenchDaemon, daemon, free_port, keep_alive_load, percentiles, synthetic_policies
 from bench.bench_hook import C_SHIM
 from bench.bench_hook import PAYLOAD as BASH_PAYLOAD
 from keycardd.client import Client
@@ -47,12 +47,6 @@ PAYLOAD = bench_core.PAYLOADS[0].encode()
 """A Read of a file: the payload `bench_core` measures the Unix socket's round trip and throughput with."""
 
 ROUNDS = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for_port(port: int) -> None:
@@ -167,7 +161,7 @@ def run() -> dict[str, Any]:
     if not C_SHIM.exists():
         subprocess.run(["make", "-C", str(Path(__file__).resolve().parent.parent), "shim"], check=True)
     results: dict[str, Any] = {"policies": 100, "load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
-    port = _free_port()
+    port = free_port()
     with daemon(synthetic_policies(100), args=["--http", "on", "--http-port", str(port)]) as bench_daemon:
         _wait_for_port(port)
         secret = _secret(bench_daemon)
@@ -185,7 +179,7 @@ def run() -> dict[str, Any]:
                 "unix": _daemon_cpu_per_call(pid, lambda: unix.request(HookRequest(agent="claude", payload=PAYLOAD))),
             }
         http.close()
-    port = _free_port()
+    port = free_port()
     with daemon(synthetic_policies(100), args=["--processes", "2", "--http", "on", "--http-port", str(port)]) as bench:
         _wait_for_port(port)
         time.sleep(3)  # the replica loads the policy and binds the port after the primary

@@ -9,14 +9,13 @@ times) and each figure is the best of its runs, so drift on a shared machine doe
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from typing import Any
 
-from bench._harness import daemon, synthetic_policies
+from bench._harness import daemon, free_port, synthetic_policies
 from bench.bench_core import _round_trip, _throughput
 from keycardd.client import Client
 from keycardd.protocol import DocumentReply, StatusRequest
@@ -44,12 +43,6 @@ HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 CLIENTS = 8
 ROUNDS = 3
 REQUESTS_PER_CLIENT = 1500
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _received(port: int) -> int:
@@ -91,7 +84,7 @@ def _measure(export: bool, port: int) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
     try:
         deadline = time.monotonic() + 30

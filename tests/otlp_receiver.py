@@ -8,7 +8,6 @@ same port (a collector that is down, then back).
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -116,12 +115,6 @@ class Receiver:
     def of(self, event_name: str) -> list[Received]:
         with self._lock:
             return [record for record in self.records if record.event_name == event_name]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _flatten(request: ExportLogsServiceRequest) -> list[Received]:

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from conftest import DaemonProcess
 from hardening_helpers import find_secrets
-from otlp_receiver import Receiver, free_port
+from otlp_receiver import Receiver
 from test_daemon import hook, status, wait_until
+from test_http_hooks import free_port
 from test_processes import start_with_a_replica
 from test_secrets import PAYLOADS, SECRETS
 from test_zone import FETCH, GREP, NO_GREP, NO_WEBFETCH, zone_env
